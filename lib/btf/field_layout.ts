@@ -1,0 +1,188 @@
+/**
+ * Where a struct field lives: byte offset, size, signedness and bitfield
+ * position, found through nested and anonymous members.
+ *
+ * @module
+ */
+
+import type { Btf } from "./btf.ts";
+import type { BtfKindName, BtfMember } from "./kinds.ts";
+
+/** Layout of one struct/union field, ready for a BPF load. */
+export interface FieldLayout {
+  /**
+   * Byte offset from the start of the outer struct. For a bitfield, the
+   * offset of the `size`-byte little-endian unit that holds it.
+   */
+  offset: number;
+  /** Bytes to load: the field's size, or the bitfield's storage unit. */
+  size: number;
+  /** Whether the value (or an array's element) is a signed integer or enum. */
+  signed: boolean;
+  /** For bitfields: shift the loaded unit right by this many bits... */
+  bitOffset?: number;
+  /** ...and keep this many bits. */
+  bitSize?: number;
+  /** Declared type id of the field (may be a typedef; see `Btf.resolve`). */
+  typeId: number;
+  /** Kind of the field's type after resolving typedefs and qualifiers. */
+  kind: BtfKindName;
+  /** Whether the field (after resolving typedefs) is a pointer. */
+  isPointer: boolean;
+  /**
+   * For pointers: the pointee's name, bare for structs and unions so it can be
+   * passed to `Btf.field` (`"nsproxy"`), else spelled as C (`"char"`, `"void"`).
+   */
+  pointee?: string;
+  /** For pointers: the pointee's type id (typedefs resolved). */
+  pointeeTypeId?: number;
+  /** For arrays: number of elements. */
+  arrayLength?: number;
+  /** For arrays: element type id (as declared). */
+  elementTypeId?: number;
+}
+
+interface Found {
+  member: BtfMember;
+  /** Bit offset of the member from the start of the composite searched. */
+  bitOffset: number;
+}
+
+/** Finds `name` in a struct/union, descending into anonymous struct/union members. */
+function findMember(btf: Btf, compositeId: number, name: string, depth = 0): Found | undefined {
+  const t = btf.type(compositeId);
+  if ((t.kind !== "STRUCT" && t.kind !== "UNION") || depth > 32) return undefined;
+  for (const member of t.members) {
+    if (member.name === name) return { member, bitOffset: member.bitOffset };
+    if (member.name === "") {
+      const inner = btf.resolve(member.type);
+      const found = findMember(btf, inner, name, depth + 1);
+      if (found) return { member: found.member, bitOffset: member.bitOffset + found.bitOffset };
+    }
+  }
+  return undefined;
+}
+
+function describe(btf: Btf, id: number): string {
+  const t = btf.type(id);
+  return `${t.kind.toLowerCase()} ${t.name || "(anon)"}`;
+}
+
+/** Smallest load size (1, 2, 4, 8) holding `bits` bits. */
+function loadSizeFor(bits: number): number {
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
+}
+
+/**
+ * Layout of `path` (dot-separated, e.g. `"se.vruntime"`) in struct or union
+ * `structName`. Errors are one line and name the struct and the field.
+ */
+export function fieldLayout(btf: Btf, structName: string, path: string): FieldLayout {
+  const rootId = btf.compositeId(structName);
+  if (path.includes("->")) {
+    const [head] = path.split("->");
+    throw new Error(
+      `BTF: field path '${path}' goes through a pointer; look up '${head}' in ${
+        describe(btf, rootId)
+      } and the rest in its pointee`,
+    );
+  }
+  const parts = path.split(".");
+  let compositeId = rootId;
+  let bitOffset = 0;
+  let member: BtfMember | undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    const walked = parts.slice(0, i).join(".");
+    if (i > 0) {
+      const resolved = btf.resolve(member!.type);
+      const t = btf.type(resolved);
+      const kind = t.kind;
+      if (t.kind === "PTR") {
+        throw new Error(
+          `BTF: ${structName}.${walked} is a pointer (${btf.typeToString(member!.type)}); ` +
+            `read it, then look up '${parts.slice(i).join(".")}' in ${
+              btf.typeToString(btf.resolve(t.type))
+            }`,
+        );
+      }
+      if (kind !== "STRUCT" && kind !== "UNION") {
+        throw new Error(
+          `BTF: ${structName}.${walked} is ${btf.typeToString(member!.type)}, not a struct; ` +
+            `it has no field '${part}'`,
+        );
+      }
+      compositeId = resolved;
+    }
+    if (part === "") throw new Error(`BTF: empty component in field path '${path}'`);
+    const found = findMember(btf, compositeId, part);
+    if (!found) {
+      const where = i === 0 ? "" : ` (looking up ${structName}.${path})`;
+      throw new Error(`BTF: ${describe(btf, compositeId)} has no field '${part}'${where}`);
+    }
+    member = found.member;
+    bitOffset += found.bitOffset;
+  }
+  return layoutOf(btf, member!, bitOffset);
+}
+
+function layoutOf(btf: Btf, member: BtfMember, bitOffset: number): FieldLayout {
+  const resolved = btf.resolve(member.type);
+  const t = btf.type(resolved);
+  const layout: FieldLayout = {
+    offset: 0,
+    size: 0,
+    signed: false,
+    typeId: member.type,
+    kind: t.kind,
+    isPointer: t.kind === "PTR",
+  };
+  let bitSize = member.bitfieldSize;
+  if (t.kind === "INT" && (t.bitOffset !== 0 || t.bits !== t.size * 8) && bitSize === 0) {
+    // Old encoding (struct without kind_flag): the INT itself carries the bit range.
+    bitOffset += t.bitOffset;
+    bitSize = t.bits;
+  }
+  if (bitSize > 0) {
+    const typeBits = btf.sizeOf(resolved) * 8;
+    // Prefer the naturally aligned unit of the declared type; packed structs may
+    // place a bitfield across it, then load the smallest unit from its first byte.
+    let unitStart = Math.floor(bitOffset / typeBits) * typeBits;
+    let unitBits = typeBits;
+    if (bitOffset - unitStart + bitSize > unitBits) {
+      unitStart = Math.floor(bitOffset / 8) * 8;
+      unitBits = loadSizeFor(bitOffset - unitStart + bitSize) * 8;
+    }
+    layout.offset = unitStart / 8;
+    layout.size = unitBits / 8;
+    layout.bitOffset = bitOffset - unitStart;
+    layout.bitSize = bitSize;
+    layout.signed = btf.isSigned(resolved);
+    return layout;
+  }
+  if (bitOffset % 8 !== 0) {
+    throw new Error(`BTF: member '${member.name}' is at bit ${bitOffset}, not on a byte boundary`);
+  }
+  layout.offset = bitOffset / 8;
+  if (t.kind === "FUNC_PROTO" || t.kind === "VOID" || t.kind === "FWD") {
+    throw new Error(
+      `BTF: member '${member.name}' has incomplete type ${btf.typeToString(member.type)}`,
+    );
+  }
+  layout.size = btf.sizeOf(resolved);
+  if (t.kind === "PTR") {
+    const pointee = btf.resolve(t.type);
+    const p = btf.type(pointee);
+    layout.pointeeTypeId = pointee;
+    layout.pointee = p.kind === "STRUCT" || p.kind === "UNION" || p.kind === "FWD"
+      ? p.name
+      : btf.typeToString(pointee);
+  } else if (t.kind === "ARRAY") {
+    layout.arrayLength = t.nelems;
+    layout.elementTypeId = t.type;
+    layout.signed = btf.isSigned(t.type);
+  } else {
+    layout.signed = btf.isSigned(resolved);
+  }
+  return layout;
+}
