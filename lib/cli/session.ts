@@ -1,0 +1,103 @@
+/**
+ * From built programs to attached ones: check privileges, create the maps,
+ * patch their fds into the programs, load (kernel verifier log captured),
+ * attach. Everything created is owned by lib/kernel and released by
+ * closeAll() on exit.
+ */
+import { slotOffsets } from "../../bytecode/encode.ts";
+import type { Insn } from "../../bytecode/insn.ts";
+import type { BuiltProgram } from "../dsl/builder.ts";
+import type { MapDef } from "../dsl/maps.ts";
+import { attachRawTracepoint, attachTpBtf, attachTracepoint, type Link } from "../kernel/attach.ts";
+import { BpfLoadError } from "../kernel/errors.ts";
+import { type BpfMap, createMap } from "../kernel/map.ts";
+import { requireBpfPrivileges } from "../kernel/privileges.ts";
+import { type BpfProgram, loadProgram } from "../kernel/program.ts";
+
+/** The loaded, attached state of a tool. */
+export interface Session {
+  maps: Map<MapDef, BpfMap>;
+  programs: BpfProgram[];
+  links: Link[];
+  /** Milliseconds spent creating maps, loading and attaching. */
+  loadMs: number;
+}
+
+export interface LoadOptions {
+  /** Print each program's kernel verifier log to stderr (-v). */
+  verbose?: boolean;
+}
+
+/** Replaces each map reference's placeholder with an fd (or any number, for dumps). */
+export function patchMapFds(p: BuiltProgram, fdOf: (map: MapDef) => number): Insn[] {
+  const insns = p.insns.slice();
+  for (const ref of p.mapRefs) insns[ref.index] = { ...insns[ref.index], imm: fdOf(ref.map) };
+  return insns;
+}
+
+/** Creates maps, loads and attaches every program. Throws on the first failure. */
+export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}): Session {
+  const t0 = performance.now();
+  requireBpfPrivileges();
+  const maps = new Map<MapDef, BpfMap>();
+  for (const p of programs) {
+    for (const def of p.maps) {
+      if (!maps.has(def)) maps.set(def, createMap({ ...def }));
+    }
+  }
+  const loaded: BpfProgram[] = [];
+  const links: Link[] = [];
+  for (const p of programs) {
+    const insns = patchMapFds(p, (def) => maps.get(def)!.fd);
+    let prog: BpfProgram;
+    try {
+      prog = loadProgram({
+        name: p.name,
+        type: p.type,
+        insns,
+        attachBtfId: p.attach.kind === "tp_btf" ? p.attach.btfId : undefined,
+        logLevel: opts.verbose ? 1 : 0,
+      });
+    } catch (e) {
+      if (e instanceof BpfLoadError && opts.verbose) {
+        console.error(annotateVerifierLog(e.log, insns));
+      }
+      throw e;
+    }
+    if (opts.verbose) console.error(`--- ${p.name}: kernel verifier log ---\n${prog.verifierLog}`);
+    loaded.push(prog);
+    links.push(attach(prog, p));
+  }
+  return { maps, programs: loaded, links, loadMs: performance.now() - t0 };
+}
+
+function attach(prog: BpfProgram, p: BuiltProgram): Link {
+  const a = p.attach;
+  switch (a.kind) {
+    case "tracepoint":
+      return attachTracepoint(prog, a.id, `${a.category}:${a.name}`);
+    case "tp_btf":
+      return attachTpBtf(prog, a.name);
+    case "raw_tracepoint":
+      return attachRawTracepoint(prog, a.name);
+    case "perf_event":
+      throw new Error("perf_event programs attach per CPU: use attachPerfEvents()");
+  }
+}
+
+/**
+ * The kernel verifier log with each line that names an instruction ("12: (bf) ...")
+ * followed by the DSL line that emitted it.
+ */
+export function annotateVerifierLog(log: string, insns: Insn[]): string {
+  const originBySlot = new Map<number, string>();
+  slotOffsets(insns).forEach((slot, i) => {
+    const origin = insns[i].origin;
+    if (origin) originBySlot.set(slot, origin);
+  });
+  return log.split("\n").map((line) => {
+    const m = line.match(/^(\d+): \(/);
+    const origin = m && originBySlot.get(Number(m[1]));
+    return origin ? `${line}    ; ${origin}` : line;
+  }).join("\n");
+}

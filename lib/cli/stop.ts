@@ -1,0 +1,56 @@
+/**
+ * Ctrl-C and SIGTERM: the tool stops its interval loop, prints what it has
+ * (as the bcc tools do on Ctrl-C) and exits through the normal cleanup path.
+ */
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/** Resolves when the operator asks the tool to stop. */
+export class StopSignal {
+  #resolve!: () => void;
+  stopped = false;
+  readonly promise: Promise<void>;
+  readonly #handler = () => this.stop();
+
+  constructor() {
+    this.promise = new Promise((resolve) => (this.#resolve = resolve));
+    for (const sig of SIGNALS) Deno.addSignalListener(sig, this.#handler);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.#resolve();
+  }
+
+  /** Removes the signal handlers (a second Ctrl-C then kills the process, as usual). */
+  dispose(): void {
+    for (const sig of SIGNALS) Deno.removeSignalListener(sig, this.#handler);
+  }
+
+  /** Sleeps `ms`, or less if stopped meanwhile. */
+  async sleep(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+      this.promise,
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The bcc interval loop: yields once per `interval` seconds, `count` times;
+ * without an interval, once when stopped. A stop yields one last time, so the
+ * tool prints what it has.
+ */
+export async function* intervals(
+  stop: StopSignal,
+  interval?: number,
+  count?: number,
+): AsyncGenerator<number> {
+  for (let i = 1; count === undefined || i <= count; i++) {
+    if (interval === undefined) await stop.promise;
+    else await stop.sleep(interval * 1000);
+    yield i;
+    if (stop.stopped) return;
+  }
+}

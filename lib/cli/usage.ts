@@ -1,0 +1,51 @@
+/** Usage errors (exit 2) and the bcc-style help text every tool prints for -h. */
+
+/** Bad input from the operator: printed as one line, exit status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** One flag in a tool's help. */
+export interface FlagHelp {
+  flags: string;
+  help: string;
+}
+
+/** What `-h` prints, in bcc's USAGE / EXAMPLES form. */
+export interface ToolHelp {
+  name: string;
+  summary: string;
+  usage: string;
+  examples: [string, string][];
+  flags: FlagHelp[];
+}
+
+/** The flags every tool shares, appended to each tool's own. */
+export const COMMON_FLAGS: FlagHelp[] = [
+  { flags: "--json", help: "print one JSON object per interval instead of text" },
+  { flags: "--dump", help: "print the generated BPF programs' disassembly and exit" },
+  { flags: "-v, --verbose", help: "show the kernel verifier log of each program" },
+  { flags: "-h, --help", help: "show this help" },
+];
+
+/** Renders the help text. */
+export function formatHelp(h: ToolHelp): string {
+  const width = Math.max(...h.examples.map(([cmd]) => cmd.length));
+  const flags = [...h.flags, ...COMMON_FLAGS];
+  const flagWidth = Math.max(...flags.map((f) => f.flags.length));
+  return [
+    h.summary,
+    "",
+    `USAGE: ${h.usage}`,
+    "",
+    "EXAMPLES:",
+    ...h.examples.map(([cmd, what]) => `    ${cmd.padEnd(width)}  # ${what}`),
+    "",
+    "OPTIONS:",
+    ...flags.map((f) => `  ${f.flags.padEnd(flagWidth)}  ${f.help}`),
+    "",
+  ].join("\n");
+}

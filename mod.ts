@@ -1,0 +1,71 @@
+/**
+ * BPF performance tools for Linux, in TypeScript: a DSL that builds BPF
+ * programs, a loader that talks to the kernel through libbpf, and the
+ * formatters the bcc tools print with. No clang, LLVM or kernel headers.
+ *
+ * @example Count context switches per CPU-second, in a few lines
+ * ```ts
+ * import { defineMap, loadAndAttach, r0, r10, tpBtf } from "./mod.ts";
+ *
+ * const switches = defineMap({
+ *   name: "switches", type: "percpu_array", keySize: 4, valueSize: 8, maxEntries: 1,
+ * });
+ * const p = tpBtf("sched_switch");
+ * const key = p.stack(4);
+ * p.store("u32", r10, key, 0).counterAdd(switches, key, 1).ret(0);
+ * const session = loadAndAttach([p.build()]);
+ * ```
+ *
+ * @module
+ */
+
+// bytecode: the instruction set
+export type { Insn } from "./bytecode/insn.ts";
+export { decode, encode } from "./bytecode/encode.ts";
+export { disassemble } from "./bytecode/disasm.ts";
+export { helperById, helperByName } from "./bytecode/helpers.ts";
+
+// the DSL
+export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/dsl/builder.ts";
+export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
+export { Probe, rawTracepoint, tpBtf, tracepoint } from "./lib/dsl/program.ts";
+export {
+  type Operand,
+  r0,
+  r1,
+  r10,
+  r2,
+  r3,
+  r4,
+  r5,
+  r6,
+  r7,
+  r8,
+  r9,
+  Reg,
+} from "./lib/dsl/registers.ts";
+
+// the kernel
+export { BpfMap, createMap } from "./lib/kernel/map.ts";
+export { BpfProgram, loadProgram } from "./lib/kernel/program.ts";
+export { closeAll } from "./lib/kernel/fd.ts";
+export {
+  BpfError,
+  BpfLoadError,
+  FeatureMissingError,
+  PermissionError,
+} from "./lib/kernel/errors.ts";
+
+// formatting
+export { formatLinearHist, formatLog2Hist } from "./lib/format/log2_hist.ts";
+export { formatTimeOfDay } from "./lib/format/time.ts";
+export { decodeCString, escapeText } from "./lib/format/escape.ts";
+
+// what tools share
+export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
+export { dumpPrograms } from "./lib/cli/dump.ts";
+export { writeOut } from "./lib/cli/output.ts";
+export { runTool } from "./lib/cli/run.ts";
+export { loadAndAttach, type Session } from "./lib/cli/session.ts";
+export { intervals, StopSignal } from "./lib/cli/stop.ts";
+export { formatHelp, type ToolHelp, UsageError } from "./lib/cli/usage.ts";

@@ -1,0 +1,293 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * runqlat: summarize run queue (scheduler) latency as a histogram: the time
+ * from a task becoming runnable (wakeup, or preempted while runnable) to it
+ * running on a CPU.
+ *
+ * Events: sched_wakeup, sched_wakeup_new, sched_switch, as BTF-typed
+ * tracepoints (raw tracepoints with probe reads where vmlinux BTF is absent).
+ * Output and flags follow libbpf-tools runqlat.
+ *
+ *     # deno run -A tools/runqlat.ts 1 1
+ *     Tracing run queue latency... Hit Ctrl-C to end.
+ *
+ *          usecs               : count    distribution
+ *              0 -> 1          : 233      |***********                             |
+ *              2 -> 3          : 742      |************************************    |
+ *              4 -> 7          : 203      |**********                              |
+ */
+import {
+  decodeCString,
+  defineMap,
+  dumpPrograms,
+  formatHelp,
+  formatLog2Hist,
+  formatTimeOfDay,
+  intervalCount,
+  intervals,
+  loadAndAttach,
+  parseToolArgs,
+  pidArg,
+  type Probe,
+  r0,
+  r1,
+  r10,
+  r2,
+  r3,
+  r7,
+  r8,
+  r9,
+  runTool,
+  StopSignal,
+  tpBtf,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+
+const MAX_SLOTS = 26;
+const TASK_RUNNING = 0;
+const COMM_LEN = 16;
+
+const HELP = {
+  name: "runqlat",
+  summary: "Summarize run queue (scheduler) latency as a histogram.",
+  usage: "runqlat [--help] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [interval] [count]",
+  examples: [
+    ["runqlat", "summarize run queue latency as a histogram"],
+    ["runqlat 1 10", "print 1 second summaries, 10 times"],
+    ["runqlat -mT 1", "1s summaries, milliseconds, and timestamps"],
+    ["runqlat -P", "show each PID separately"],
+    ["runqlat -p 185", "trace PID 185 only"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --timestamp", help: "include timestamp on output" },
+    { flags: "-m, --milliseconds", help: "millisecond histogram" },
+    { flags: "--pidnss", help: "print a histogram per PID namespace" },
+    { flags: "-P, --pids", help: "print a histogram per process ID" },
+    { flags: "-L, --tids", help: "print a histogram per thread ID" },
+    { flags: "-p, --pid PID", help: "trace this PID only" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  milliseconds: boolean;
+  /** Histogram key: one global histogram, or per process, thread or PID namespace. */
+  per: "all" | "pid" | "tid" | "pidns";
+  pid?: number;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    timestamp: { type: "boolean", short: "T" },
+    milliseconds: { type: "boolean", short: "m" },
+    pidnss: { type: "boolean" },
+    pids: { type: "boolean", short: "P" },
+    tids: { type: "boolean", short: "L" },
+    pid: { type: "string", short: "p" },
+  });
+  const per = [values.pids && "pid", values.tids && "tid", values.pidnss && "pidns"].filter(
+    Boolean,
+  ) as Options["per"][];
+  if (per.length > 1) throw new UsageError("--pidnss, -P and -L cannot be used together");
+  const opts: Options = {
+    milliseconds: !!values.milliseconds,
+    per: per[0] ?? "all",
+    pid: values.pid === undefined ? undefined : pidArg(values.pid),
+  };
+  return { values, opts, ...intervalCount(positionals) };
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** Per-thread time of becoming runnable, by TID. */
+const start = defineMap({
+  name: "start",
+  type: "hash",
+  keySize: 4,
+  valueSize: 8,
+  maxEntries: 10240,
+});
+/** The one global histogram: MAX_SLOTS u64 counters, per CPU (no atomics needed). */
+const hist = defineMap({
+  name: "hist",
+  type: "percpu_array",
+  keySize: 4,
+  valueSize: 8 * MAX_SLOTS,
+  maxEntries: 1,
+});
+/** Histograms per process/thread/namespace: u32 slots[MAX_SLOTS] then comm[16]. */
+const hists = defineMap({
+  name: "hists",
+  type: "hash",
+  keySize: 4,
+  valueSize: 4 * MAX_SLOTS + COMM_LEN,
+  maxEntries: 10240,
+});
+
+/** Records "runnable since now" for the task in `task` (r7), unless filtered out. */
+function enqueue(p: Probe, task: typeof r7, o: Options): void {
+  const done = p.label();
+  if (o.pid !== undefined) {
+    p.field(r1, task, "task_struct", "tgid").jumpIf(r1, "!=", o.pid, done);
+  }
+  const key = p.stack(4), ts = p.stack(8);
+  p.field(r1, task, "task_struct", "pid").jumpIf(r1, "==", 0, done);
+  p.store("u32", r10, key, r1);
+  p.ktime(r0).store("u64", r10, ts, r0);
+  p.update(start, key, ts);
+  p.bind(done);
+}
+
+function wakeupProgram(event: string, o: Options, probe: ProbeFactory): Probe {
+  const p = probe(event);
+  p.ctx(r7, "p");
+  enqueue(p, r7, o);
+  return p.ret(0);
+}
+
+function switchProgram(o: Options, probe: ProbeFactory): Probe {
+  const p = probe("sched_switch");
+  // A task preempted while still runnable goes back on the run queue now.
+  p.ctx(r7, "prev");
+  if (p.hasCtx("prev_state")) p.ctx(r1, "prev_state");
+  else p.field(r1, r7, "task_struct", "__state");
+  p.if(r1, "==", TASK_RUNNING, () => enqueue(p, r7, o));
+
+  // The task switched in: how long did it wait?
+  const key = p.stack(4), cleanup = p.label(), out = p.label();
+  p.ctx(r7, "next").field(r1, r7, "task_struct", "pid").store("u32", r10, key, r1);
+  p.lookup(start, key).jumpIf(r0, "==", 0, out);
+  p.load(r8, "u64", r0, 0).ktime(r0).sub(r0, r8).jumpIf(r0, "s<", 0, cleanup);
+  p.div(r0, o.milliseconds ? 1_000_000 : 1000);
+  p.log2(r9, r0, r1).clamp(r9, MAX_SLOTS - 1);
+
+  if (o.per === "all") {
+    const zero = p.stack(4);
+    p.store("u32", r10, zero, 0).lookup(hist, zero).jumpIf(r0, "==", 0, cleanup);
+    p.lsh(r9, 3).add(r0, r9).load(r1, "u64", r0, 0).add(r1, 1).store("u64", r0, 0, r1);
+  } else {
+    const hkey = p.stack(4), zero = p.stack(hists.valueSize);
+    if (o.per === "pid") p.field(r1, r7, "task_struct", "tgid");
+    else if (o.per === "tid") p.field(r1, r7, "task_struct", "pid");
+    else p.field(r1, r7, "task_struct", "nsproxy->pid_ns_for_children->ns.inum");
+    p.store("u32", r10, hkey, r1);
+    p.lookupOrInit(hists, hkey, zero).jumpIf(r0, "==", 0, cleanup).mov(r8, r0);
+    p.load(r1, "u8", r8, 4 * MAX_SLOTS).if(r1, "==", 0, () => {
+      p.mov(r1, r8).add(r1, 4 * MAX_SLOTS).mov(r2, COMM_LEN).mov(r3, r7).add(r3, commOffset(p))
+        .call("probe_read_kernel_str");
+    });
+    p.lsh(r9, 2).add(r8, r9).mov(r1, 1).atomicAdd("u32", r8, 0, r1);
+  }
+  p.bind(cleanup).delete(start, key);
+  p.bind(out);
+  return p.ret(0);
+}
+
+function commOffset(p: Probe): number {
+  return p.layouts.structField("task_struct", "comm").offset;
+}
+
+type ProbeFactory = (event: string) => Probe;
+
+/** The three programs, on BTF-typed tracepoints (struct offsets come from vmlinux BTF). */
+function buildPrograms(o: Options) {
+  const probe: ProbeFactory = (event) =>
+    tpBtf(event, { name: `runqlat_${event.replace("sched_", "")}` });
+  return [
+    wakeupProgram("sched_wakeup", o, probe),
+    wakeupProgram("sched_wakeup_new", o, probe),
+    switchProgram(o, probe),
+  ].map((p) => p.build());
+}
+
+// --- user side --------------------------------------------------------------
+
+/** One histogram as read from the kernel. */
+interface Histogram {
+  key?: number;
+  comm?: string;
+  slots: number[];
+}
+
+function readHistograms(
+  session: ReturnType<typeof loadAndAttach>,
+  o: Options,
+): Histogram[] {
+  if (o.per === "all") {
+    const m = session.maps.get(hist)!;
+    const key = new Uint8Array(4);
+    const value = m.lookup(key);
+    const slots = new Array(MAX_SLOTS).fill(0);
+    if (value) {
+      const v = new DataView(value.buffer);
+      const stride = 8 * MAX_SLOTS;
+      for (let off = 0; off < value.length; off += stride) {
+        for (let i = 0; i < MAX_SLOTS; i++) slots[i] += Number(v.getBigUint64(off + 8 * i, true));
+      }
+    }
+    m.update(key, new Uint8Array(value?.length ?? m.valueBytes));
+    return [{ slots }];
+  }
+  const m = session.maps.get(hists)!;
+  const out: Histogram[] = [];
+  for (const [k, value] of m.entries()) {
+    const v = new DataView(value.buffer);
+    const slots = Array.from({ length: MAX_SLOTS }, (_, i) => v.getUint32(4 * i, true));
+    out.push({
+      key: new DataView(k.buffer).getUint32(0, true),
+      comm: decodeCString(value.subarray(4 * MAX_SLOTS)),
+      slots,
+    });
+    m.delete(k);
+  }
+  return out;
+}
+
+function formatText(hs: Histogram[], o: Options, unit: string): string {
+  const label = { all: "", pid: "pid", tid: "tid", pidns: "pidns" }[o.per];
+  return hs.map((h) =>
+    (label ? `\n${label} = ${h.key} ${h.comm}\n` : "") + formatLog2Hist(h.slots, unit)
+  ).join("");
+}
+
+function formatJson(hs: Histogram[], o: Options, unit: string): string {
+  const now = new Date();
+  return JSON.stringify({
+    time: now.toISOString(),
+    unit,
+    histograms: hs.map((h) => ({
+      ...(o.per === "all" ? {} : { [o.per]: h.key, comm: h.comm }),
+      buckets: h.slots.map((count, i) => ({
+        low: i === 0 ? 0 : 2 ** i,
+        high: 2 ** (i + 1) - 1,
+        count,
+      })),
+    })),
+  }) + "\n";
+}
+
+await runTool("runqlat", async () => {
+  const { values, opts, interval, count } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  const programs = buildPrograms(opts);
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  const unit = opts.milliseconds ? "msecs" : "usecs";
+  if (!values.json) writeOut("Tracing run queue latency... Hit Ctrl-C to end.\n");
+  try {
+    for await (const _ of intervals(stop, interval, count)) {
+      const hs = readHistograms(session, opts);
+      if (values.json) {
+        writeOut(formatJson(hs, opts, unit));
+        continue;
+      }
+      writeOut("\n" + (values.timestamp ? `${formatTimeOfDay(new Date()).padEnd(8)}\n` : ""));
+      writeOut(formatText(hs, opts, unit));
+    }
+  } finally {
+    stop.dispose();
+  }
+});
