@@ -51,7 +51,7 @@ const COMM_LEN = 16;
 const HELP = {
   name: "runqlat",
   summary: "Summarize run queue (scheduler) latency as a histogram.",
-  usage: "runqlat [--help] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [interval] [count]",
+  usage: "runqlat [-h] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [interval] [count]",
   examples: [
     ["runqlat", "summarize run queue latency as a histogram"],
     ["runqlat 1 10", "print 1 second summaries, 10 times"],

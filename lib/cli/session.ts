@@ -68,6 +68,10 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
     loaded.push(prog);
     links.push(attach(prog, p));
   }
+  // Fault injection for the cleanup tests: an error thrown with everything attached.
+  if (Deno.env.get("BPFTK_FAULT") === "after-attach") {
+    throw new Error("injected fault after attach (BPFTK_FAULT)");
+  }
   return { maps, programs: loaded, links, loadMs: performance.now() - t0 };
 }
 

@@ -65,7 +65,7 @@ export function bpf(): Libbpf {
     lib = Deno.dlopen(Deno.env.get("BPFTK_LIBBPF") ?? "libbpf.so.1", LIBBPF_SYMBOLS);
   } catch (e) {
     const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new LibraryMissingError(`libbpf.so.1 not found (${why}): ${LIBBPF_INSTALL_HINT}`);
+    throw new LibraryMissingError(`cannot load libbpf.so.1 (${why}): ${LIBBPF_INSTALL_HINT}`);
   }
   const major = lib.symbols.libbpf_major_version();
   const minor = lib.symbols.libbpf_minor_version();

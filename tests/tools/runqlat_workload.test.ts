@@ -4,7 +4,7 @@
  * SCHED_FIFO spinner on the same CPU. Cross-checked with libbpf-tools runqlat
  * run at the same time.
  */
-import { assert, assertEquals } from "node:assert/strict";
+import { equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest } from "../support/kernel.ts";
 import { countBetween, parseLog2Hists, total } from "../support/log2_hist_parse.ts";
 import { REPO_ROOT, ToolProcess } from "../support/tool_process.ts";
