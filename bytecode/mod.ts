@@ -28,6 +28,7 @@ export {
   type HelperRet,
   HELPERS,
 } from "./helpers.ts";
+export { isValidOpcode, type OpcodeFamily, opcodeFamily, VALID_OPCODES } from "./valid.ts";
 export {
   className,
   type DisasmOptions,
