@@ -42,27 +42,6 @@ export interface FieldLayout {
   elementTypeId?: number;
 }
 
-interface Found {
-  member: BtfMember;
-  /** Bit offset of the member from the start of the composite searched. */
-  bitOffset: number;
-}
-
-/** Finds `name` in a struct/union, descending into anonymous struct/union members. */
-function findMember(btf: Btf, compositeId: number, name: string, depth = 0): Found | undefined {
-  const t = btf.type(compositeId);
-  if ((t.kind !== "STRUCT" && t.kind !== "UNION") || depth > 32) return undefined;
-  for (const member of t.members) {
-    if (member.name === name) return { member, bitOffset: member.bitOffset };
-    if (member.name === "") {
-      const inner = btf.resolve(member.type);
-      const found = findMember(btf, inner, name, depth + 1);
-      if (found) return { member: found.member, bitOffset: member.bitOffset + found.bitOffset };
-    }
-  }
-  return undefined;
-}
-
 function describe(btf: Btf, id: number): string {
   const t = btf.type(id);
   return `${t.kind.toLowerCase()} ${t.name || "(anon)"}`;
@@ -115,13 +94,12 @@ export function fieldLayout(btf: Btf, structName: string, path: string): FieldLa
       compositeId = resolved;
     }
     if (part === "") throw new Error(`BTF: empty component in field path '${path}'`);
-    const found = findMember(btf, compositeId, part);
-    if (!found) {
+    member = btf.findMember(compositeId, part);
+    if (!member) {
       const where = i === 0 ? "" : ` (looking up ${structName}.${path})`;
       throw new Error(`BTF: ${describe(btf, compositeId)} has no field '${part}'${where}`);
     }
-    member = found.member;
-    bitOffset += found.bitOffset;
+    bitOffset += member.bitOffset;
   }
   return layoutOf(btf, member!, bitOffset);
 }
