@@ -90,7 +90,8 @@ function checkImm(imm: number): number {
 
 /**
  * Builds any instruction from its raw fields, with range checks. The escape
- * hatch for encodings no named constructor covers.
+ * hatch for encodings no named constructor covers. `imm2` is the second
+ * slot's immediate, for `lddw` (opcode 0x18) only.
  */
 export function makeInsn(
   code: number,
@@ -98,6 +99,7 @@ export function makeInsn(
   src: number,
   off: number,
   imm: number,
+  imm2?: number,
 ): Insn {
   if (!Number.isInteger(code) || code < 0 || code > 0xff) {
     throw new RangeError(`opcode must be a byte, got ${code}`);
@@ -108,7 +110,10 @@ export function makeInsn(
   if (!Number.isInteger(dst) || dst < 0 || dst > 15) {
     throw new RangeError(`dst field must be 0..15, got ${dst}`);
   }
-  return { code, dst, src, off: checkOff(off), imm: checkImm(imm) };
+  const insn: Insn = { code, dst, src, off: checkOff(off), imm: checkImm(imm) };
+  if (code === BPF_LDDW) insn.imm2 = checkImm(imm2 ?? 0);
+  else if (imm2 !== undefined) throw new RangeError("imm2 is only for lddw (opcode 0x18)");
+  return insn;
 }
 
 function alu(

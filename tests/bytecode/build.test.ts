@@ -15,6 +15,7 @@ import {
   ldMapFd,
   ldMapValue,
   ldx,
+  makeInsn,
   mov32Reg,
   mov64Imm,
   mov64Reg,
@@ -76,4 +77,18 @@ Deno.test("build: bad operands are rejected where they are written", () => {
   assertThrows(() => mov64Imm(1, 2 ** 32), RangeError);
   assertThrows(() => atomicAdd("u16" as "u32", 1, 2, 0), RangeError);
   assertThrows(() => lddw(1, 1n << 64n), RangeError);
+  assertThrows(() => makeInsn(0x100, 0, 0, 0, 0), RangeError);
+  assertThrows(() => makeInsn(0xb7, 0, 0, 0, 0, 5), RangeError, "imm2");
+});
+
+Deno.test("build: makeInsn is the raw escape hatch, lddw included", () => {
+  assertEquals(makeInsn(0xb7, 1, 0, 0, 0xffffffff), {
+    code: 0xb7,
+    dst: 1,
+    src: 0,
+    off: 0,
+    imm: -1,
+  });
+  assertEquals(makeInsn(0x18, 1, 0, 0, 1, 2), lddw(1, (2n << 32n) | 1n));
+  assertEquals(makeInsn(0x18, 1, 1, 0, 3), { code: 0x18, dst: 1, src: 1, off: 0, imm: 3, imm2: 0 });
 });
