@@ -558,9 +558,10 @@ export class Btf {
 
   /**
    * Layout of a (possibly nested) field of a struct or union: `"pid"`,
-   * `"se.vruntime"`. Members of anonymous structs/unions are found
-   * transparently. A path cannot go through a pointer: look the pointee up
-   * separately.
+   * `"se.vruntime"`, `"signal_rlim[0]"`-style indices too. Members of
+   * anonymous structs/unions are found transparently. A path cannot go
+   * through a pointer: look the pointee up separately. `structName` may be
+   * `"task_struct"`, `"struct task_struct"` or a typedef of a struct.
    *
    * @example
    * ```ts
@@ -572,6 +573,34 @@ export class Btf {
    */
   field(structName: string, path: string): FieldLayout {
     return fieldLayout(this, structName, path);
+  }
+
+  /**
+   * Value of enumerator `enumerator` of enum `enumName` (ENUM or ENUM64).
+   * 64-bit enums give a bigint when the value does not fit a safe integer.
+   *
+   * @example
+   * ```ts
+   * import { Btf } from "./btf.ts";
+   * const write = Btf.vmlinux().enumValue("req_op", "REQ_OP_WRITE"); // 1
+   * ```
+   */
+  enumValue(enumName: string, enumerator: string): number | bigint {
+    const id = this.findId(enumName, "ENUM") ?? this.findId(enumName, "ENUM64");
+    if (id === undefined) throw new Error(`BTF: no enum '${enumName}'`);
+    const t = this.type(id);
+    if (t.kind !== "ENUM" && t.kind !== "ENUM64") {
+      throw new Error(`BTF: '${enumName}' is not an enum`);
+    }
+    const entry = t.values.find((v) => v.name === enumerator);
+    if (!entry) {
+      throw new Error(`BTF: enum ${enumName} has no enumerator '${enumerator}'`);
+    }
+    const value = entry.value;
+    return typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER) &&
+        value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(value)
+      : value;
   }
 
   /**

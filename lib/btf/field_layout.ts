@@ -52,9 +52,13 @@ function loadSizeFor(bits: number): number {
   return bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
 }
 
+/** `name`, `name[3]` or `name[0][2]`. */
+const PATH_PART = /^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$/;
+
 /**
- * Layout of `path` (dot-separated, e.g. `"se.vruntime"`) in struct or union
- * `structName`. Errors are one line and name the struct and the field.
+ * Layout of `path` in struct or union `structName`: dot-separated members,
+ * each optionally indexed (`"se.vruntime"`, `"comm[0]"`, `"rlim[7].rlim_cur"`).
+ * Errors are one line and name the struct and the field.
  */
 export function fieldLayout(btf: Btf, structName: string, path: string): FieldLayout {
   const rootId = btf.compositeId(structName);
@@ -70,13 +74,15 @@ export function fieldLayout(btf: Btf, structName: string, path: string): FieldLa
   let compositeId = rootId;
   let bitOffset = 0;
   let member: BtfMember | undefined;
+  let walked = "";
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i];
-    const walked = parts.slice(0, i).join(".");
+    const parsed = PATH_PART.exec(part);
+    if (!parsed) throw new Error(`BTF: bad component '${part}' in field path '${path}'`);
+    const [, name, indices] = parsed;
     if (i > 0) {
       const resolved = btf.resolve(member!.type);
       const t = btf.type(resolved);
-      const kind = t.kind;
       if (t.kind === "PTR") {
         throw new Error(
           `BTF: ${structName}.${walked} is a pointer (${btf.typeToString(member!.type)}); ` +
@@ -85,21 +91,36 @@ export function fieldLayout(btf: Btf, structName: string, path: string): FieldLa
             }`,
         );
       }
-      if (kind !== "STRUCT" && kind !== "UNION") {
+      if (t.kind !== "STRUCT" && t.kind !== "UNION") {
         throw new Error(
           `BTF: ${structName}.${walked} is ${btf.typeToString(member!.type)}, not a struct; ` +
-            `it has no field '${part}'`,
+            `it has no field '${name}'`,
         );
       }
       compositeId = resolved;
     }
-    if (part === "") throw new Error(`BTF: empty component in field path '${path}'`);
-    member = btf.findMember(compositeId, part);
+    member = btf.findMember(compositeId, name);
     if (!member) {
       const where = i === 0 ? "" : ` (looking up ${structName}.${path})`;
-      throw new Error(`BTF: ${describe(btf, compositeId)} has no field '${part}'${where}`);
+      throw new Error(`BTF: ${describe(btf, compositeId)} has no field '${name}'${where}`);
     }
     bitOffset += member.bitOffset;
+    walked = walked ? `${walked}.${name}` : name;
+    for (const index of indices.match(/\d+/g) ?? []) {
+      const array = btf.type(btf.resolve(member.type));
+      const n = Number(index);
+      // nelems 0 is a flexible array member: any index is allowed.
+      if (array.kind !== "ARRAY" || (array.nelems > 0 && n >= array.nelems)) {
+        throw new Error(
+          `BTF: ${structName}.${walked} is ${btf.typeToString(member.type)}; index [${n}] is ${
+            array.kind === "ARRAY" ? "out of range" : "not allowed"
+          }`,
+        );
+      }
+      bitOffset += n * btf.sizeOf(array.type) * 8;
+      walked += `[${n}]`;
+      member = { name: walked, type: array.type, bitOffset: 0, bitfieldSize: 0 };
+    }
   }
   return layoutOf(btf, member!, bitOffset);
 }

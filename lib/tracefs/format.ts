@@ -59,8 +59,9 @@ export class TracepointNotFoundError extends Error {
   readonly category: string;
   /** Tracepoint name, e.g. `sched_foo`. */
   readonly tracepoint: string;
-  constructor(category: string, name: string, dir: string) {
-    super(`tracepoint ${category}:${name} not found (no ${dir})`);
+  /** `detail` says where it was looked for, e.g. `no /sys/kernel/tracing/events/sched/x`. */
+  constructor(category: string, name: string, detail: string) {
+    super(`tracepoint ${category}:${name} not found (${detail})`);
     this.name = "TracepointNotFoundError";
     this.category = category;
     this.tracepoint = name;
@@ -188,7 +189,9 @@ export function readTracepointFormat(category: string, name: string): Tracepoint
   try {
     text = Deno.readTextFileSync(`${dir}/format`);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new TracepointNotFoundError(category, name, dir);
+    if (e instanceof Deno.errors.NotFound) {
+      throw new TracepointNotFoundError(category, name, `no ${dir}`);
+    }
     throw new Error(
       `cannot read ${dir}/format: ${e instanceof Error ? e.message : String(e)}`,
     );
@@ -196,4 +199,34 @@ export function readTracepointFormat(category: string, name: string): Tracepoint
   const format = parseTracepointFormat(text, category);
   cache.set(key, format);
   return format;
+}
+
+/**
+ * A {@link TracepointFormatReader} over recorded format texts, keyed
+ * `category:name`, so code that needs formats can be tested without tracefs.
+ *
+ * @example
+ * ```ts
+ * import { recordedFormatReader } from "./format.ts";
+ * const read = recordedFormatReader({
+ *   "sched:sched_demo": "name: sched_demo\nID: 9\nformat:\n\tfield:int pid;\toffset:8;\tsize:4;\tsigned:1;\n",
+ * });
+ * read("sched", "sched_demo").field("pid").offset; // 8
+ * ```
+ */
+export function recordedFormatReader(texts: Record<string, string>): TracepointFormatReader {
+  const parsed = new Map<string, TracepointFormat>();
+  return (category, name) => {
+    const key = `${category}:${name}`;
+    let format = parsed.get(key);
+    if (!format) {
+      const text = texts[key];
+      if (text === undefined) {
+        throw new TracepointNotFoundError(category, name, "no recorded format");
+      }
+      format = parseTracepointFormat(text, category);
+      parsed.set(key, format);
+    }
+    return format;
+  };
 }

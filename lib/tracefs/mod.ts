@@ -21,6 +21,7 @@ export {
 export {
   parseTracepointFormat,
   readTracepointFormat,
+  recordedFormatReader,
   type TracepointField,
   type TracepointFormat,
   type TracepointFormatReader,

@@ -166,3 +166,36 @@ Deno.test("errors name the struct and the field, on one line", () => {
     message: "BTF: cannot read /nonexistent/vmlinux (kernel built without CONFIG_DEBUG_INFO_BTF?)",
   });
 });
+
+Deno.test("array indices in field paths", () => {
+  const btf = Btf.vmlinux();
+  const comm = btf.field("task_struct", "comm");
+  const c3 = btf.field("task_struct", "comm[3]");
+  assert.equal(c3.offset, comm.offset + 3);
+  assert.equal(c3.size, 1);
+  assert.equal(c3.kind, "INT");
+  const rlim = btf.field("signal_struct", "rlim");
+  const rlim7 = btf.field("signal_struct", "rlim[7].rlim_max");
+  assert.equal(
+    rlim7.offset,
+    rlim.offset + 7 * btf.sizeOf(btf.findId("rlimit", "STRUCT")!) +
+      btf.field("rlimit", "rlim_max").offset,
+  );
+  assert.throws(() => btf.field("task_struct", "comm[16]"), {
+    message: "BTF: task_struct.comm is char[16]; index [16] is out of range",
+  });
+  assert.throws(() => btf.field("task_struct", "pid[1]"), /index \[1\] is not allowed/);
+  assert.throws(() => btf.field("task_struct", "se..vruntime"), /bad component ''/);
+});
+
+Deno.test("enum values", () => {
+  const btf = Btf.vmlinux();
+  assert.equal(btf.enumValue("req_op", "REQ_OP_READ"), 0);
+  assert.equal(btf.enumValue("req_op", "REQ_OP_WRITE"), 1);
+  assert.throws(() => btf.enumValue("req_op", "REQ_OP_NOPE"), {
+    message: "BTF: enum req_op has no enumerator 'REQ_OP_NOPE'",
+  });
+  assert.throws(() => btf.enumValue("no_such_enum", "X"), {
+    message: "BTF: no enum 'no_such_enum'",
+  });
+});

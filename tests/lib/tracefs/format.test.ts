@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   parseTracepointFormat,
   readTracepointFormat,
+  recordedFormatReader,
   tracefsRoot,
   TracepointNotFoundError,
 } from "../../../lib/tracefs/mod.ts";
@@ -210,4 +211,17 @@ Deno.test("live: missing tracepoint throws TracepointNotFoundError", () => {
         `tracepoint sched:sched_foo not found (no ${tracefsRoot()}/events/sched/sched_foo)`,
   );
   assert.throws(() => readTracepointFormat("../etc", "passwd"), /invalid tracepoint name/);
+});
+
+Deno.test("recordedFormatReader: formats without tracefs", () => {
+  const read = recordedFormatReader({ "sched:sched_process_exec": EXEC_FORMAT });
+  const fmt = read("sched", "sched_process_exec");
+  assert.equal(fmt.field("pid").offset, 12);
+  assert.equal(read("sched", "sched_process_exec"), fmt);
+  assert.throws(
+    () => read("sched", "sched_switch"),
+    (e: unknown) =>
+      e instanceof TracepointNotFoundError &&
+      e.message === "tracepoint sched:sched_switch not found (no recorded format)",
+  );
 });
