@@ -46,7 +46,7 @@ export {
 } from "./lib/dsl/registers.ts";
 
 // the kernel
-export { BpfMap, createMap } from "./lib/kernel/map.ts";
+export { BpfMap, createMap, setCgroup } from "./lib/kernel/map.ts";
 export { BpfProgram, loadProgram } from "./lib/kernel/program.ts";
 export { closeAll } from "./lib/kernel/fd.ts";
 export {

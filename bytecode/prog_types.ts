@@ -42,6 +42,7 @@ export type MapTypeName =
   | "lru_hash"
   | "lru_percpu_hash"
   | "perf_event_array"
+  | "cgroup_array"
   | "task_storage"
   | "ringbuf";
 
@@ -53,6 +54,7 @@ export const MAP_TYPE: Record<MapTypeName, number> = {
   percpu_hash: 5,
   percpu_array: 6,
   stack_trace: 7,
+  cgroup_array: 8,
   lru_hash: 9,
   lru_percpu_hash: 10,
   ringbuf: 27,

@@ -38,6 +38,7 @@ import {
   r8,
   r9,
   runTool,
+  setCgroup,
   StopSignal,
   tpBtf,
   UsageError,
@@ -51,13 +52,14 @@ const COMM_LEN = 16;
 const HELP = {
   name: "runqlat",
   summary: "Summarize run queue (scheduler) latency as a histogram.",
-  usage: "runqlat [-h] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [interval] [count]",
+  usage: "runqlat [-h] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [-c CG] [interval] [count]",
   examples: [
     ["runqlat", "summarize run queue latency as a histogram"],
     ["runqlat 1 10", "print 1 second summaries, 10 times"],
     ["runqlat -mT 1", "1s summaries, milliseconds, and timestamps"],
     ["runqlat -P", "show each PID separately"],
     ["runqlat -p 185", "trace PID 185 only"],
+    ["runqlat -c CG", "trace processes under cgroup v2 path CG"],
   ] as [string, string][],
   flags: [
     { flags: "-T, --timestamp", help: "include timestamp on output" },
@@ -66,6 +68,7 @@ const HELP = {
     { flags: "-P, --pids", help: "print a histogram per process ID" },
     { flags: "-L, --tids", help: "print a histogram per thread ID" },
     { flags: "-p, --pid PID", help: "trace this PID only" },
+    { flags: "-c, --cgroup CG", help: "trace processes in this cgroup v2 path only" },
   ],
 };
 
@@ -75,6 +78,8 @@ interface Options {
   /** Histogram key: one global histogram, or per process, thread or PID namespace. */
   per: "all" | "pid" | "tid" | "pidns";
   pid?: number;
+  /** cgroup v2 directory: only events whose current task is inside it count. */
+  cgroup?: string;
 }
 
 function parseOptions(argv: string[]) {
@@ -85,6 +90,7 @@ function parseOptions(argv: string[]) {
     pids: { type: "boolean", short: "P" },
     tids: { type: "boolean", short: "L" },
     pid: { type: "string", short: "p" },
+    cgroup: { type: "string", short: "c" },
   });
   const per = [values.pids && "pid", values.tids && "tid", values.pidnss && "pidns"].filter(
     Boolean,
@@ -94,6 +100,7 @@ function parseOptions(argv: string[]) {
     milliseconds: !!values.milliseconds,
     per: per[0] ?? "all",
     pid: values.pid === undefined ? undefined : pidArg(values.pid),
+    cgroup: values.cgroup,
   };
   return { values, opts, ...intervalCount(positionals) };
 }
@@ -125,6 +132,21 @@ const hists = defineMap({
   maxEntries: 10240,
 });
 
+/** The cgroup for -c, in slot 0 (as libbpf-tools: the current task must be under it). */
+const cgroupMap = defineMap({
+  name: "cgroup_map",
+  type: "cgroup_array",
+  keySize: 4,
+  valueSize: 4,
+  maxEntries: 1,
+});
+
+/** With -c: return unless the current task is under the cgroup. */
+function cgroupFilter(p: Probe, o: Options): void {
+  if (o.cgroup === undefined) return;
+  p.loadMap(r1, cgroupMap).mov(r2, 0).call("current_task_under_cgroup").returnIf(r0, "==", 0);
+}
+
 /** Records "runnable since now" for the task in `task` (r7), unless filtered out. */
 function enqueue(p: Probe, task: typeof r7, o: Options): void {
   const done = p.label();
@@ -141,6 +163,7 @@ function enqueue(p: Probe, task: typeof r7, o: Options): void {
 
 function wakeupProgram(event: string, o: Options, probe: ProbeFactory): Probe {
   const p = probe(event);
+  cgroupFilter(p, o);
   p.ctx(r7, "p");
   enqueue(p, r7, o);
   return p.ret(0);
@@ -148,6 +171,7 @@ function wakeupProgram(event: string, o: Options, probe: ProbeFactory): Probe {
 
 function switchProgram(o: Options, probe: ProbeFactory): Probe {
   const p = probe("sched_switch");
+  cgroupFilter(p, o);
   // A task preempted while still runnable goes back on the run queue now.
   p.ctx(r7, "prev");
   if (p.hasCtx("prev_state")) p.ctx(r1, "prev_state");
@@ -273,7 +297,10 @@ await runTool("runqlat", async () => {
   const programs = buildPrograms(opts);
   if (values.dump) return writeOut(dumpPrograms(programs));
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const session = loadAndAttach(programs, {
+    verbose: values.verbose,
+    initMaps: (maps) => opts.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, opts.cgroup),
+  });
   const stop = new StopSignal();
   const unit = opts.milliseconds ? "msecs" : "usecs";
   if (!values.json) writeOut("Tracing run queue latency... Hit Ctrl-C to end.\n");

@@ -26,6 +26,8 @@ export interface Session {
 export interface LoadOptions {
   /** Print each program's kernel verifier log to stderr (-v). */
   verbose?: boolean;
+  /** Fills maps (filters, configuration) after they exist and before anything attaches. */
+  initMaps?: (maps: Map<MapDef, BpfMap>) => void;
 }
 
 /** Replaces each map reference's placeholder with an fd (or any number, for dumps). */
@@ -45,6 +47,7 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
       if (!maps.has(def)) maps.set(def, createMap({ ...def }));
     }
   }
+  opts.initMaps?.(maps);
   const loaded: BpfProgram[] = [];
   const links: Link[] = [];
   for (const p of programs) {

@@ -40,6 +40,7 @@ const LIBC_SYMBOLS = {
     result: "i64",
   },
   close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
   geteuid: { parameters: [], result: "u32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;

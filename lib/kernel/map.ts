@@ -2,7 +2,7 @@
 import { MAP_TYPE, type MapTypeName } from "../../bytecode/prog_types.ts";
 import { BpfError } from "./errors.ts";
 import { checkFd, OwnedFd } from "./fd.ts";
-import { bpf, cString } from "./libbpf.ts";
+import { bpf, c, cString, lastErrno } from "./libbpf.ts";
 
 /** What a map is: the same description the DSL declares and the verifier checks against. */
 export interface MapSpec {
@@ -161,4 +161,30 @@ export class BpfMap extends OwnedFd {
 /** Creates a map; the fd is released by closeAll() or map.close(). */
 export function createMap(spec: MapSpec): BpfMap {
   return new BpfMap(spec);
+}
+
+const O_RDONLY_DIRECTORY = 0o200000; // O_RDONLY | O_DIRECTORY
+
+/**
+ * Puts the cgroup at `path` (a cgroup v2 directory) into slot 0 of a
+ * cgroup_array map, for bpf_current_task_under_cgroup filters.
+ */
+export function setCgroup(map: BpfMap, path: string): void {
+  const fd = c().open(cString(path), O_RDONLY_DIRECTORY);
+  if (fd < 0) {
+    const errno = lastErrno();
+    throw new BpfError(`opening cgroup ${path}`, errno, errno === 2 ? "no such cgroup" : undefined);
+  }
+  try {
+    const value = new Uint8Array(4);
+    new DataView(value.buffer).setUint32(0, fd, true);
+    map.update(new Uint8Array(4), value);
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === 9) {
+      throw new BpfError(`using ${path} as a cgroup`, 9, "not a cgroup v2 directory");
+    }
+    throw e;
+  } finally {
+    c().close(fd);
+  }
 }

@@ -5,7 +5,7 @@
  * run at the same time.
  */
 import { equal as assertEquals, ok as assert } from "node:assert/strict";
-import { kernelTest } from "../support/kernel.ts";
+import { kernelTest, waitFor } from "../support/kernel.ts";
 import { countBetween, parseLog2Hists, total } from "../support/log2_hist_parse.ts";
 import { REPO_ROOT, ToolProcess } from "../support/tool_process.ts";
 
@@ -14,9 +14,11 @@ const SPIN_MS = 20;
 const CPU = 1;
 
 /** Starts the workload; returns the waiter's PID and a function that runs it to the end. */
-async function startWorkload() {
-  const child = new Deno.Command("python3", {
-    args: [`${REPO_ROOT}tests/support/sched_workload.py`, String(CPU), String(N), String(SPIN_MS)],
+async function startWorkload(cgroup?: string) {
+  const script = `${REPO_ROOT}tests/support/sched_workload.py`;
+  const join = cgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : "";
+  const child = new Deno.Command("bash", {
+    args: ["-c", `${join}exec python3 ${script} ${CPU} ${N} ${SPIN_MS}`],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
@@ -118,3 +120,45 @@ Deno.test(kernelTest("runqlat -m -P --json: the same wakeups, per process, in ms
   const jsonSlow = hist.buckets.find((b: { low: number }) => b.low === 16).count;
   assertEquals(jsonSlow, slow);
 });
+
+Deno.test(
+  kernelTest("runqlat -c CG: counts the workload inside the cgroup, nothing outside"),
+  async () => {
+    const root = "/sys/fs/cgroup/unified";
+    const inside = `${root}/bpftk-runqlat-in`, empty = `${root}/bpftk-runqlat-empty`;
+    for (const dir of [inside, empty]) Deno.mkdirSync(dir, { recursive: true });
+    try {
+      const { pid, run } = await startWorkload(inside);
+      const filtered = new ToolProcess("runqlat", ["-c", inside, "-p", String(pid)]);
+      const other = new ToolProcess("runqlat", ["-c", empty]);
+      await filtered.waitForOutput(/Tracing/);
+      await other.waitForOutput(/Tracing/);
+      await new Promise((r) => setTimeout(r, 300));
+      await run();
+      filtered.kill("SIGINT");
+      other.kill("SIGINT");
+      const [f, o] = await Promise.all([filtered.finish(), other.finish()]);
+      assertEquals(f.code, 0, f.stderr);
+      assertEquals(o.code, 0, o.stderr);
+      const slow = countBetween(parseLog2Hists(f.stdout)[0], 16384, 32767);
+      assert(slow >= N - 1 && slow <= N, f.stdout);
+      // Nobody runs in the empty cgroup: no histogram rows at all.
+      assertEquals(parseLog2Hists(o.stdout).reduce((n, h) => n + total(h), 0), 0, o.stdout);
+    } finally {
+      for (const dir of [inside, empty]) {
+        await waitFor(
+          () => {
+            try {
+              Deno.removeSync(dir);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          3000,
+          `removal of ${dir}`,
+        );
+      }
+    }
+  },
+);
