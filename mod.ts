@@ -28,6 +28,7 @@ export { helperById, helperByName } from "./bytecode/helpers.ts";
 // the DSL
 export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/dsl/builder.ts";
 export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
+export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
 export { Probe, rawTracepoint, tpBtf, tracepoint } from "./lib/dsl/program.ts";
 export {
   type Operand,
@@ -64,6 +65,7 @@ export { decodeCString, escapeText } from "./lib/format/escape.ts";
 // what tools share
 export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
 export { dumpPrograms } from "./lib/cli/dump.ts";
+export { drainHistograms, type HistogramRead, log2Buckets } from "./lib/cli/hist_maps.ts";
 export { writeOut } from "./lib/cli/output.ts";
 export { runTool } from "./lib/cli/run.ts";
 export { loadAndAttach, type Session } from "./lib/cli/session.ts";

@@ -18,7 +18,9 @@
  */
 import {
   decodeCString,
+  defineHistMap,
   defineMap,
+  drainHistograms,
   dumpPrograms,
   formatHelp,
   formatLog2Hist,
@@ -26,6 +28,7 @@ import {
   intervalCount,
   intervals,
   loadAndAttach,
+  log2Buckets,
   parseToolArgs,
   pidArg,
   type Probe,
@@ -38,6 +41,7 @@ import {
   r8,
   r9,
   runTool,
+  type Session,
   setCgroup,
   StopSignal,
   tpBtf,
@@ -115,22 +119,10 @@ const start = defineMap({
   valueSize: 8,
   maxEntries: 10240,
 });
-/** The one global histogram: MAX_SLOTS u64 counters, per CPU (no atomics needed). */
-const hist = defineMap({
-  name: "hist",
-  type: "percpu_array",
-  keySize: 4,
-  valueSize: 8 * MAX_SLOTS,
-  maxEntries: 1,
-});
+/** The one global histogram: per-CPU u64 counters, no atomics needed. */
+const hist = defineHistMap({ name: "hist", slots: MAX_SLOTS, perCpu: true });
 /** Histograms per process/thread/namespace: u32 slots[MAX_SLOTS] then comm[16]. */
-const hists = defineMap({
-  name: "hists",
-  type: "hash",
-  keySize: 4,
-  valueSize: 4 * MAX_SLOTS + COMM_LEN,
-  maxEntries: 10240,
-});
+const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, extraBytes: COMM_LEN });
 
 /** The cgroup for -c, in slot 0 (as libbpf-tools: the current task must be under it). */
 const cgroupMap = defineMap({
@@ -186,23 +178,23 @@ function switchProgram(o: Options, probe: ProbeFactory): Probe {
   p.div(r0, o.milliseconds ? 1_000_000 : 1000);
   p.log2(r9, r0, r1).clamp(r9, MAX_SLOTS - 1);
 
-  if (o.per === "all") {
-    const zero = p.stack(4);
-    p.store("u32", r10, zero, 0).lookup(hist, zero).jumpIf(r0, "==", 0, cleanup);
-    p.lsh(r9, 3).add(r0, r9).load(r1, "u64", r0, 0).add(r1, 1).store("u64", r0, 0, r1);
-  } else {
-    const hkey = p.stack(4), zero = p.stack(hists.valueSize);
+  const hkey = p.stack(4);
+  if (o.per === "all") p.store("u32", r10, hkey, 0);
+  else {
     if (o.per === "pid") p.field(r1, r7, "task_struct", "tgid");
     else if (o.per === "tid") p.field(r1, r7, "task_struct", "pid");
     else p.field(r1, r7, "task_struct", "nsproxy->pid_ns_for_children->ns.inum");
     p.store("u32", r10, hkey, r1);
-    p.lookupOrInit(hists, hkey, zero).jumpIf(r0, "==", 0, cleanup).mov(r8, r0);
-    p.load(r1, "u8", r8, 4 * MAX_SLOTS).if(r1, "==", 0, () => {
-      p.mov(r1, r8).add(r1, 4 * MAX_SLOTS).mov(r2, COMM_LEN).mov(r3, r7).add(r3, commOffset(p))
-        .call("probe_read_kernel_str");
-    });
-    p.lsh(r9, 2).add(r8, r9).mov(r1, 1).atomicAdd("u32", r8, 0, r1);
   }
+  const histMap = o.per === "all" ? hist : hists;
+  p.histAdd(histMap, hkey, r9, {
+    zeroOff: o.per === "all" ? undefined : p.stack(hists.valueSize),
+    valueReg: r8,
+    // comm of the task switched in, once per entry (as libbpf-tools does)
+    fillExtra: (value) =>
+      p.mov(r1, value).add(r1, 4 * MAX_SLOTS).mov(r2, COMM_LEN).mov(r3, r7)
+        .add(r3, commOffset(p)).call("probe_read_kernel_str"),
+  });
   p.bind(cleanup).delete(start, key);
   p.bind(out);
   return p.ret(0);
@@ -234,38 +226,15 @@ interface Histogram {
   slots: number[];
 }
 
-function readHistograms(
-  session: ReturnType<typeof loadAndAttach>,
-  o: Options,
-): Histogram[] {
-  if (o.per === "all") {
-    const m = session.maps.get(hist)!;
-    const key = new Uint8Array(4);
-    const value = m.lookup(key);
-    const slots = new Array(MAX_SLOTS).fill(0);
-    if (value) {
-      const v = new DataView(value.buffer);
-      const stride = 8 * MAX_SLOTS;
-      for (let off = 0; off < value.length; off += stride) {
-        for (let i = 0; i < MAX_SLOTS; i++) slots[i] += Number(v.getBigUint64(off + 8 * i, true));
-      }
+function readHistograms(session: Session, o: Options): Histogram[] {
+  const def = o.per === "all" ? hist : hists;
+  return drainHistograms(session.maps.get(def)!, def).map((h) =>
+    o.per === "all" ? { slots: h.slots } : {
+      key: new DataView(h.key.buffer).getUint32(0, true),
+      comm: decodeCString(h.extra),
+      slots: h.slots,
     }
-    m.update(key, new Uint8Array(value?.length ?? m.valueBytes));
-    return [{ slots }];
-  }
-  const m = session.maps.get(hists)!;
-  const out: Histogram[] = [];
-  for (const [k, value] of m.entries()) {
-    const v = new DataView(value.buffer);
-    const slots = Array.from({ length: MAX_SLOTS }, (_, i) => v.getUint32(4 * i, true));
-    out.push({
-      key: new DataView(k.buffer).getUint32(0, true),
-      comm: decodeCString(value.subarray(4 * MAX_SLOTS)),
-      slots,
-    });
-    m.delete(k);
-  }
-  return out;
+  );
 }
 
 function formatText(hs: Histogram[], o: Options, unit: string): string {
@@ -282,11 +251,7 @@ function formatJson(hs: Histogram[], o: Options, unit: string): string {
     unit,
     histograms: hs.map((h) => ({
       ...(o.per === "all" ? {} : { [o.per]: h.key, comm: h.comm }),
-      buckets: h.slots.map((count, i) => ({
-        low: i === 0 ? 0 : 2 ** i,
-        high: 2 ** (i + 1) - 1,
-        count,
-      })),
+      buckets: log2Buckets(h.slots),
     })),
   }) + "\n";
 }

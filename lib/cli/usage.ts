@@ -39,7 +39,7 @@ export function formatHelp(h: ToolHelp): string {
   return [
     h.summary,
     "",
-    `USAGE: ${h.usage}`,
+    ...wrapUsage(`USAGE: ${h.usage}`),
     "",
     "EXAMPLES:",
     ...h.examples.map(([cmd, what]) => `    ${cmd.padEnd(width)}  # ${what}`),
@@ -48,4 +48,19 @@ export function formatHelp(h: ToolHelp): string {
     ...flags.map((f) => `  ${f.flags.padEnd(flagWidth)}  ${f.help}`),
     "",
   ].join("\n");
+}
+
+/** Wraps the usage line under 80 columns, continuation lines indented past "USAGE: ". */
+function wrapUsage(line: string, width = 79): string[] {
+  const lines: string[] = [];
+  let current = "";
+  for (const word of line.split(" ")) {
+    if (current && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = " ".repeat(7 + line.slice(7).indexOf(" ") + 1) + word;
+    } else {
+      current = current ? `${current} ${word}` : word;
+    }
+  }
+  return [...lines, current];
 }

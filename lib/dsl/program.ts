@@ -16,6 +16,7 @@ import type { ProgTypeName } from "../../bytecode/prog_types.ts";
 import { type AttachTarget, ProgramBuilder } from "./builder.ts";
 import { kernelLayouts, type Layouts, type TpBtfParam } from "./layouts.ts";
 import type { MapDef } from "./maps.ts";
+import type { HistMapDef } from "./hist.ts";
 import { CTX, type Operand, r0, r1, r10, r2, r3, r4, Reg } from "./registers.ts";
 import type { TracepointFormat } from "../tracefs/mod.ts";
 
@@ -177,6 +178,37 @@ export class Probe extends ProgramBuilder {
         this.atomicAdd("u64", r0, valueOff, inc);
       }
     });
+  }
+
+  /**
+   * Counts one event in `slot` (a register, already clamped to the map's
+   * slots) of the histogram at key r10+keyOff. Clobbers r0-r5 and `slot`.
+   * For keyed maps, `zeroOff` is a stack area of the value's size used to
+   * create the entry; `afterCreate` may fill the value's extra bytes (r0 holds
+   * the value pointer, and must hold it again when it returns) — it runs on
+   * every event whose entry has an empty first extra byte.
+   */
+  histAdd(
+    map: HistMapDef,
+    keyOff: number,
+    slot: Reg,
+    opts: { zeroOff?: number; fillExtra?: (value: Reg) => void; valueReg?: Reg } = {},
+  ): this {
+    const done = this.label();
+    if (map.slotBytes === 8) {
+      this.lookup(map, keyOff).jumpIf(r0, "==", 0, done);
+      this.lsh(slot, 3).add(r0, slot).load(r1, "u64", r0, 0).add(r1, 1).store("u64", r0, 0, r1);
+      return this.bind(done);
+    }
+    if (opts.zeroOff === undefined) throw new Error(`histAdd(${map.name}) needs zeroOff`);
+    const value = opts.valueReg ?? r0;
+    this.lookupOrInit(map, keyOff, opts.zeroOff).jumpIf(r0, "==", 0, done);
+    if (value.n !== 0) this.mov(value, r0);
+    if (opts.fillExtra && map.extraBytes > 0) {
+      this.load(r1, "u8", value, map.slots * 4).if(r1, "==", 0, () => opts.fillExtra!(value));
+    }
+    this.lsh(slot, 2).add(value, slot).mov(r1, 1).atomicAdd("u32", value, 0, r1);
+    return this.bind(done);
   }
 
   /**
