@@ -145,11 +145,9 @@ function enqueue(p: Probe, task: typeof r7, o: Options): void {
   if (o.pid !== undefined) {
     p.field(r1, task, "task_struct", "tgid").jumpIf(r1, "!=", o.pid, done);
   }
-  const key = p.stack(4), ts = p.stack(8);
+  const key = p.stack(4);
   p.field(r1, task, "task_struct", "pid").jumpIf(r1, "==", 0, done);
-  p.store("u32", r10, key, r1);
-  p.ktime(r0).store("u64", r10, ts, r0);
-  p.update(start, key, ts);
+  p.store("u32", r10, key, r1).startTimer(start, key);
   p.bind(done);
 }
 
@@ -173,10 +171,9 @@ function switchProgram(o: Options, probe: ProbeFactory): Probe {
   // The task switched in: how long did it wait?
   const key = p.stack(4), cleanup = p.label(), out = p.label();
   p.ctx(r7, "next").field(r1, r7, "task_struct", "pid").store("u32", r10, key, r1);
-  p.lookup(start, key).jumpIf(r0, "==", 0, out);
-  p.load(r8, "u64", r0, 0).ktime(r0).sub(r0, r8).jumpIf(r0, "s<", 0, cleanup);
-  p.div(r0, o.milliseconds ? 1_000_000 : 1000);
-  p.log2(r9, r0, r1).clamp(r9, MAX_SLOTS - 1);
+  p.elapsed(r8, start, key, out, cleanup);
+  p.div(r8, o.milliseconds ? 1_000_000 : 1000);
+  p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
 
   const hkey = p.stack(4);
   if (o.per === "all") p.store("u32", r10, hkey, 0);

@@ -3,14 +3,17 @@
  * bytecode package, as "tools/runqlat.ts:42". Diagnostics print it so a
  * mistake names the tool line that produced the instruction.
  */
-const INTERNAL = /\/(lib\/dsl|bytecode)\//;
+const INTERNAL = [
+  new URL("./", import.meta.url).pathname, // lib/dsl
+  new URL("../../bytecode/", import.meta.url).pathname,
+];
 
 export function callerOrigin(): string | undefined {
   const stack = new Error().stack;
   if (!stack) return undefined;
   for (const line of stack.split("\n").slice(1)) {
     const m = line.match(/(?:file:\/\/)?(\/[^\s()]+):(\d+):\d+\)?$/);
-    if (!m || INTERNAL.test(m[1])) continue;
+    if (!m || INTERNAL.some((dir) => m[1].startsWith(dir))) continue;
     return `${shorten(m[1])}:${m[2]}`;
   }
   return undefined;

@@ -13,7 +13,7 @@
  * ```
  */
 import type { ProgTypeName } from "../../bytecode/prog_types.ts";
-import { type AttachTarget, ProgramBuilder } from "./builder.ts";
+import { type AttachTarget, type Label, ProgramBuilder } from "./builder.ts";
 import { kernelLayouts, type Layouts, type TpBtfParam } from "./layouts.ts";
 import type { MapDef } from "./maps.ts";
 import type { HistMapDef } from "./hist.ts";
@@ -125,6 +125,39 @@ export class Probe extends ProgramBuilder {
   ktime(dst: Reg): this {
     this.call("ktime_get_ns");
     return dst.n === 0 ? this : this.mov(dst, r0);
+  }
+
+  /**
+   * Starts a timer: map[key at r10+keyOff] = bpf_ktime_get_ns(). The key is
+   * whatever identifies the thing being timed (a TID, a request pointer).
+   */
+  startTimer(map: MapDef, keyOff: number): this {
+    const ts = this.stack(8);
+    this.ktime(r0).store("u64", r10, ts, r0);
+    return this.update(map, keyOff, ts);
+  }
+
+  /**
+   * dst = now - map[key at r10+keyOff]; jumps to `missing` when no timer was
+   * started, and to `negative` (default: `missing`) when the clock went
+   * backwards. `dst` must be r6-r9 (it lives across a helper call).
+   */
+  elapsed(dst: Reg, map: MapDef, keyOff: number, missing: Label, negative = missing): this {
+    this.lookup(map, keyOff).jumpIf(r0, "==", 0, missing);
+    this.load(dst, "u64", r0, 0).ktime(r0).sub(r0, dst).mov(dst, r0);
+    return this.jumpIf(dst, "s<", 0, negative);
+  }
+
+  /** Returns from the program unless the current process (TGID) is `pid`. */
+  filterCurrentTgid(pid: number): this {
+    this.call("get_current_pid_tgid").rsh(r0, 32);
+    return this.returnIf(r0, "!=", pid);
+  }
+
+  /** Returns from the program unless the current thread (TID) is `tid`. */
+  filterCurrentTid(tid: number): this {
+    this.call("get_current_pid_tgid").mov32(r0, r0); // the low 32 bits
+    return this.returnIf(r0, "!=", tid);
   }
 
   /** r0 = bpf_map_lookup_elem(map, r10 + keyOff). */
