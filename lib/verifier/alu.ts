@@ -1,0 +1,318 @@
+/**
+ * Arithmetic on registers: numbers through the range tracker, pointers with
+ * the privileged kernel's rules (`adjust_ptr_min_max_vals`): only + and - on
+ * pointers, never on a pointer that may be NULL or on a map handle, no
+ * subtraction from the frame pointer, offsets within +-2^29.
+ *
+ * @module
+ */
+
+import type { Insn } from "../../bytecode/insn.ts";
+import * as op from "../../bytecode/opcodes.ts";
+import { fail } from "./errors.ts";
+import {
+  aluOp,
+  isConst,
+  known,
+  low32,
+  maxS,
+  minS,
+  type Scalar,
+  type ScalarOp,
+  signedRange,
+  sync,
+  unknown,
+  zext32,
+} from "./scalar.ts";
+import {
+  isPointer,
+  type MachineState,
+  type Reg,
+  regTypeName,
+  scalarReg,
+  UNKNOWN_SCALAR,
+} from "./state.ts";
+import { tnumAdd, tnumSub } from "./tnum.ts";
+
+/** Pointer offsets must stay within +-2^29 (the kernel's BPF_MAX_VAR_OFF). */
+export const MAX_VAR_OFF = 1 << 29;
+
+const OP_NAME: Record<number, ScalarOp> = {
+  [op.BPF_ADD]: "add",
+  [op.BPF_SUB]: "sub",
+  [op.BPF_MUL]: "mul",
+  [op.BPF_AND]: "and",
+  [op.BPF_OR]: "or",
+  [op.BPF_XOR]: "xor",
+  [op.BPF_LSH]: "lsh",
+  [op.BPF_RSH]: "rsh",
+  [op.BPF_ARSH]: "arsh",
+  [op.BPF_NEG]: "neg",
+};
+
+const OP_TEXT: Record<number, string> = {
+  [op.BPF_ADD]: "+=",
+  [op.BPF_SUB]: "-=",
+  [op.BPF_MUL]: "*=",
+  [op.BPF_DIV]: "/=",
+  [op.BPF_OR]: "|=",
+  [op.BPF_AND]: "&=",
+  [op.BPF_LSH]: "<<=",
+  [op.BPF_RSH]: ">>=",
+  [op.BPF_NEG]: "neg",
+  [op.BPF_MOD]: "%=",
+  [op.BPF_XOR]: "^=",
+  [op.BPF_ARSH]: "s>>=",
+  [op.BPF_END]: "byte swap",
+};
+
+/** Context for reporting: the instruction's index and a fresh-id source. */
+export interface AluEnv {
+  pc: number;
+  nextId(): number;
+  allowPointerLeaks: boolean;
+}
+
+/** Reads a register as an operand; throws uninit-register when unset. */
+export function readReg(st: MachineState, r: number, pc: number): Reg {
+  const v = st.regs[r];
+  if (v.kind === "uninit") fail("uninit-register", pc, `R${r} is read before it is written`);
+  return v;
+}
+
+/** Writes a register; R10 is read-only. */
+export function writeReg(st: MachineState, r: number, v: Reg, pc: number): void {
+  if (r === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+  st.regs[r] = v;
+}
+
+function leak(env: AluEnv, why: string): void {
+  if (!env.allowPointerLeaks) fail("pointer-leak", env.pc, why);
+}
+
+/** Executes an ALU or ALU64 instruction. */
+export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
+  const cls = op.bpfClass(insn.code);
+  const w = cls === op.BPF_ALU64 ? 64 : 32;
+  const o = op.bpfOp(insn.code);
+  const useX = op.bpfSrc(insn.code) === op.BPF_X;
+  const d = insn.dst;
+  const pc = env.pc;
+
+  if (o === op.BPF_MOV) {
+    if (d === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+    if (!useX) {
+      writeReg(
+        st,
+        d,
+        scalarReg(w === 64 ? known(BigInt(insn.imm)) : known(BigInt(insn.imm >>> 0))),
+        pc,
+      );
+      return;
+    }
+    const src = readReg(st, insn.src, pc);
+    if (insn.off !== 0) return movSignExtend(env, st, insn, src, w);
+    if (w === 64) {
+      if (src.kind === "scalar" && !isConst(src.val)) {
+        // Copies share an id so that a bound learnt on one applies to both.
+        let id = src.id;
+        if (id === 0) {
+          id = env.nextId();
+          st.regs[insn.src] = { ...src, id };
+        }
+        writeReg(st, d, { ...src, id }, pc);
+      } else {
+        writeReg(st, d, src, pc);
+      }
+      return;
+    }
+    if (isPointer(src)) {
+      leak(
+        env,
+        `w${d} = w${insn.src} copies the low half of a pointer (${regTypeName(src)}) into a number`,
+      );
+      writeReg(st, d, scalarReg(zext32(unknown(32))), pc);
+      return;
+    }
+    writeReg(st, d, scalarReg(zext32(low32(src.val))), pc);
+    return;
+  }
+
+  const dst = readReg(st, d, pc);
+  if (d === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+
+  if (o === op.BPF_NEG || o === op.BPF_END) {
+    if (isPointer(dst)) {
+      fail(
+        "pointer-leak",
+        pc,
+        `${OP_TEXT[o]} on a pointer (${regTypeName(dst)}) turns it into a number`,
+      );
+    }
+    if (o === op.BPF_END) {
+      writeReg(st, d, UNKNOWN_SCALAR, pc);
+      return;
+    }
+    writeReg(st, d, scalarOp(st, "neg", dst.val, known(0n), w), pc);
+    return;
+  }
+
+  const src = useX ? readReg(st, insn.src, pc) : scalarReg(known(BigInt(insn.imm)));
+  if (!isPointer(dst) && !isPointer(src)) {
+    const name = OP_NAME[o] ?? "other";
+    writeReg(st, d, scalarOp(st, name, dst.val, src.val, w), pc);
+    return;
+  }
+  writeReg(st, d, pointerArith(env, insn, dst, src, w), pc);
+}
+
+function scalarOp(_st: MachineState, name: ScalarOp, a: Scalar, b: Scalar, w: 32 | 64): Reg {
+  if (w === 64) {
+    const r = aluOp(name, a, b, 64);
+    return r ? scalarReg(r) : UNKNOWN_SCALAR;
+  }
+  const r = aluOp(name, low32(a), low32(b), 32);
+  // Where the kernel gives up on a 32-bit op it forgets the upper half too.
+  return r ? scalarReg(zext32(r)) : UNKNOWN_SCALAR;
+}
+
+function movSignExtend(env: AluEnv, st: MachineState, insn: Insn, src: Reg, w: 32 | 64): void {
+  if (isPointer(src)) {
+    fail("pointer-leak", env.pc, `sign-extending move of a pointer (${regTypeName(src)})`);
+  }
+  const bits = insn.off;
+  const half = 1n << BigInt(bits - 1);
+  let v: Scalar;
+  if (isConst(src.val)) {
+    const x = BigInt.asIntN(bits, src.val.tnum.value);
+    v = w === 64 ? known(x) : known(BigInt.asUintN(32, x));
+  } else {
+    v = w === 64 ? signedRange(-half, half - 1n) : unknown(64);
+  }
+  writeReg(st, insn.dst, scalarReg(v), env.pc);
+}
+
+/** Scalar id or pointer arithmetic. */
+function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): Reg {
+  const pc = env.pc;
+  const o = op.bpfOp(insn.code);
+  const text = OP_TEXT[o] ?? "?";
+  if (isPointer(dst) && isPointer(src)) {
+    if (o === op.BPF_SUB) {
+      // ptr - ptr: a distance, which the privileged kernel allows.
+      return UNKNOWN_SCALAR;
+    }
+    fail("pointer-arithmetic", pc, `pointer ${text} pointer is not allowed`);
+  }
+  const ptr = isPointer(dst) ? dst : src;
+  const offReg = isPointer(dst) ? src : dst;
+  if (w === 32) {
+    if (o === op.BPF_SUB) {
+      leak(env, `32-bit subtraction with a pointer (${regTypeName(ptr)}) exposes its low half`);
+      return UNKNOWN_SCALAR;
+    }
+    fail("pointer-leak", pc, `32-bit arithmetic on a pointer (${regTypeName(ptr)}) is not allowed`);
+  }
+  if (o === op.BPF_AND || o === op.BPF_OR || o === op.BPF_XOR) {
+    fail("pointer-leak", pc, `bitwise ${text} on a pointer (${regTypeName(ptr)}) is not allowed`);
+  }
+  if (o !== op.BPF_ADD && o !== op.BPF_SUB) {
+    fail(
+      "pointer-leak",
+      pc,
+      `pointer arithmetic with ${text} is not allowed (${regTypeName(ptr)})`,
+    );
+  }
+  if (o === op.BPF_SUB && !isPointer(dst)) {
+    fail("pointer-leak", pc, `subtracting a pointer (${regTypeName(ptr)}) from a number`);
+  }
+  if (ptr.maybeNull) {
+    fail("null-map-value", pc, `arithmetic on ${regTypeName(ptr)}: check it against NULL first`);
+  }
+  const off = offReg.val;
+  const isKnown = isConst(off);
+  if (ptr.kind === "map_ptr" && !(isKnown && off.smin === 0n && o === op.BPF_ADD)) {
+    fail("pointer-arithmetic", pc, "arithmetic on a map handle (map_ptr) is not allowed");
+  }
+  if (ptr.kind === "opaque_mem") {
+    fail("pointer-arithmetic", pc, "arithmetic on an untyped kernel pointer is not allowed");
+  }
+  if (o === op.BPF_SUB && ptr.kind === "stack") {
+    fail(
+      "pointer-arithmetic",
+      pc,
+      "subtraction from a stack pointer is not allowed: add a negative number",
+    );
+  }
+  if (off.umin > off.umax || off.smin > off.smax) return UNKNOWN_SCALAR;
+  saneOffset(pc, off, 0, ptr);
+  saneOffset(pc, ptr.val, ptr.off, ptr);
+  let out: Reg;
+  const val = isKnown ? BigInt.asIntN(64, off.tnum.value) : 0n;
+  if (isKnown && fitsS32(BigInt(ptr.off) + (o === op.BPF_ADD ? val : -val))) {
+    out = { ...ptr, off: Number(BigInt(ptr.off) + (o === op.BPF_ADD ? val : -val)) };
+  } else if (o === op.BPF_ADD) {
+    out = { ...ptr, val: addVar(ptr.val, off) };
+  } else {
+    out = { ...ptr, val: subVar(ptr.val, off) };
+  }
+  saneOffset(pc, out.val, out.off, ptr);
+  return out;
+}
+
+function fitsS32(x: bigint): boolean {
+  return x >= -(1n << 31n) && x < 1n << 31n;
+}
+
+function addVar(p: Scalar, s: Scalar): Scalar {
+  let smin = p.smin + s.smin, smax = p.smax + s.smax;
+  if (smin < minS(64) || smax > maxS(64)) {
+    smin = minS(64);
+    smax = maxS(64);
+  }
+  let umin = p.umin + s.umin, umax = p.umax + s.umax;
+  if (umax > (1n << 64n) - 1n) {
+    umin = 0n;
+    umax = (1n << 64n) - 1n;
+  }
+  return sync({ tnum: tnumAdd(p.tnum, s.tnum), umin, umax, smin, smax }, 64);
+}
+
+function subVar(p: Scalar, s: Scalar): Scalar {
+  let smin = p.smin - s.smax, smax = p.smax - s.smin;
+  if (smin < minS(64) || smax > maxS(64)) {
+    smin = minS(64);
+    smax = maxS(64);
+  }
+  let umin = 0n, umax = (1n << 64n) - 1n;
+  if (p.umin >= s.umax) {
+    umin = p.umin - s.umax;
+    umax = p.umax - s.umin;
+  }
+  return sync({ tnum: tnumSub(p.tnum, s.tnum), umin, umax, smin, smax }, 64);
+}
+
+/** The kernel's check_reg_sane_offset. */
+function saneOffset(pc: number, v: Scalar, fixed: number, ptr: Reg): void {
+  const name = regTypeName(ptr);
+  const lim = BigInt(MAX_VAR_OFF);
+  if (isConst(v)) {
+    const x = BigInt.asIntN(64, v.tnum.value);
+    if (x >= lim || x <= -lim) {
+      fail("pointer-arithmetic", pc, `math between ${name} pointer and ${x} is not allowed`);
+    }
+  }
+  if (fixed >= MAX_VAR_OFF || fixed <= -MAX_VAR_OFF) {
+    fail("pointer-arithmetic", pc, `${name} pointer offset ${fixed} is not allowed`);
+  }
+  if (v.smin === minS(64)) {
+    fail(
+      "pointer-arithmetic",
+      pc,
+      `math between ${name} pointer and a number with no lower bound is not allowed: bound it first`,
+    );
+  }
+  if (v.smin >= lim || v.smin <= -lim) {
+    fail("pointer-arithmetic", pc, `value ${v.smin} makes the ${name} pointer go out of bounds`);
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * Helper calls: the helper exists, the program type and license may call it,
+ * each argument has the type the helper's prototype demands (map handle,
+ * initialized key or buffer of the right size, context, typed pointer...),
+ * the map suits the helper; then R1-R5 become unreadable and R0 gets the
+ * helper's return type. Ring buffer reservations are references that every
+ * path must submit or discard.
+ *
+ * @module
+ */
+
+import type { HelperArg, HelperProto } from "../../bytecode/helpers.ts";
+import type { MapTypeName, ProgTypeName } from "../../bytecode/prog_types.ts";
+import { MAX_VAR_OFF, readReg } from "./alu.ts";
+import { fail } from "./errors.ts";
+import { helperMem, type MemEnv } from "./memory.ts";
+import { isConst, known, type Scalar } from "./scalar.ts";
+import {
+  isPointer,
+  type MachineState,
+  pointerReg,
+  type Reg,
+  regTypeName,
+  UNINIT,
+  UNKNOWN_SCALAR,
+} from "./state.ts";
+
+/** What the call checks need. */
+export interface CallEnv extends MemEnv {
+  progType: ProgTypeName;
+  helpers: ReadonlyMap<number, HelperProto>;
+  nextId(): number;
+}
+
+/** Helpers a socket filter may call besides the base ones (`sk_filter_func_proto`). */
+const SOCKET_FILTER_EXTRA = new Set([25, 26, 46, 47, 68]);
+
+/**
+ * Helpers the kernel restricts to fewer program types than their table
+ * class says (learnt from the kernel's `*_func_proto` functions and checked
+ * by the differential tests): id to the program types that may call it.
+ */
+const ONLY_FOR: ReadonlyMap<number, readonly ProgTypeName[]> = new Map<number, ProgTypeName[]>([
+  [56, ["perf_event"]], // perf_prog_read_value
+  [58, ["kprobe"]], // override_return
+  [119, ["perf_event"]], // read_branch_records
+]);
+
+/** Which map types each map-specific helper takes (check_map_func_compatibility). */
+const HELPER_MAPS: ReadonlyMap<number, readonly MapTypeName[]> = new Map<number, MapTypeName[]>([
+  [22, ["perf_event_array"]], // perf_event_read
+  [25, ["perf_event_array"]], // perf_event_output
+  [55, ["perf_event_array"]], // perf_event_read_value
+  [27, ["stack_trace"]], // get_stackid
+  [130, ["ringbuf"]], // ringbuf_output
+  [131, ["ringbuf"]], // ringbuf_reserve
+  [134, ["ringbuf"]], // ringbuf_query
+  [156, ["task_storage"]], // task_storage_get
+  [157, ["task_storage"]], // task_storage_delete
+  [1, ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash"]],
+  [2, ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash"]],
+  [3, ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash"]],
+  [195, ["percpu_hash", "percpu_array", "lru_percpu_hash"]], // map_lookup_percpu_elem
+]);
+
+/** Map types that only special helpers may take. */
+const SPECIAL_MAPS: ReadonlySet<MapTypeName> = new Set([
+  "perf_event_array",
+  "stack_trace",
+  "ringbuf",
+  "task_storage",
+]);
+
+/** Struct a helper's typed-pointer argument must point to. */
+const BTF_ARG_STRUCT: ReadonlyMap<number, string> = new Map([
+  [141, "task_struct"], // get_task_stack
+  [156, "task_struct"], // task_storage_get
+  [157, "task_struct"], // task_storage_delete
+]);
+
+/** Struct a helper returns a typed pointer to. */
+const BTF_RET_STRUCT: ReadonlyMap<number, string> = new Map([[158, "task_struct"]]);
+
+const TRACING: ReadonlySet<ProgTypeName> = new Set([
+  "kprobe",
+  "tracepoint",
+  "perf_event",
+  "raw_tracepoint",
+  "tp_btf",
+]);
+
+/** Is helper `h` callable from `progType` (license aside)? */
+export function helperAllowed(h: HelperProto, progType: ProgTypeName): boolean {
+  const only = ONLY_FOR.get(h.id);
+  if (only) return only.includes(progType);
+  if (h.availability === "base") return true;
+  if (progType === "socket_filter") return SOCKET_FILTER_EXTRA.has(h.id);
+  return h.availability === "tracing" && TRACING.has(progType);
+}
+
+/** Checks and executes `call imm` (a helper call). */
+export function execHelperCall(env: CallEnv, st: MachineState, id: number): void {
+  const pc = env.pc;
+  const h = env.helpers.get(id);
+  if (!h || h.name === "unspec") fail("unknown-helper", pc, `there is no helper with id ${id}`);
+  const name = `bpf_${h.name}`;
+  if (!helperAllowed(h, env.progType)) {
+    fail("helper-not-allowed", pc, `${env.progType} programs cannot call ${name} (helper ${id})`);
+  }
+  if (h.gplOnly && !env.gpl) {
+    fail(
+      "helper-not-allowed",
+      pc,
+      `${name} may only be called by GPL-compatible programs (license)`,
+    );
+  }
+  let map: Reg["map"];
+  let released: Reg | undefined;
+  let allocSize: number | undefined;
+  for (let i = 0; i < h.args.length; i++) {
+    const r = i + 1;
+    const kind = h.args[i];
+    const nullable = h.nullableArgs?.includes(i) ?? false;
+    const reg = readReg(st, r, pc);
+    const what = `${name} argument ${r}`;
+    const want = (expected: string): never =>
+      fail("bad-helper-arg", pc, `${what}: R${r} is ${regTypeName(reg)}, expected ${expected}`);
+    switch (kind) {
+      case "anything":
+        break;
+      case "const_map_ptr":
+        if (reg.kind !== "map_ptr") want("a map (lddw map)");
+        map = reg.map;
+        break;
+      case "map_key":
+      case "map_value":
+      case "uninit_map_value": {
+        if (!map) fail("bad-helper-arg", pc, `${what}: no map argument before it`);
+        if (!isPointer(reg)) want("a pointer to a buffer (stack or map value)");
+        if (reg.maybeNull) want("a pointer checked against NULL");
+        const size = kind === "map_key" ? map.keySize : map.valueSize;
+        helperMem(
+          env,
+          st,
+          r,
+          reg,
+          known(BigInt(size)),
+          kind === "uninit_map_value" ? "write" : "read",
+          what,
+        );
+        break;
+      }
+      case "mem":
+      case "mem_or_null":
+      case "uninit_mem": {
+        if (h.releasesArg === i) {
+          if (reg.kind !== "ringbuf_mem" || reg.maybeNull || reg.refId === 0) {
+            want("a ring buffer record from bpf_ringbuf_reserve, checked against NULL");
+          }
+          if (reg.off !== 0 || !isConst(reg.val) || reg.val.tnum.value !== 0n) {
+            fail(
+              "bad-helper-arg",
+              pc,
+              `${what}: pass the record pointer itself, not an offset into it`,
+            );
+          }
+          released = reg;
+          break;
+        }
+        const next = h.args[i + 1];
+        if (next !== "const_size" && next !== "const_size_or_zero") {
+          fail(
+            "bad-helper-arg",
+            pc,
+            `${what}: unsupported argument layout (memory without a size)`,
+          );
+        }
+        const sizeReg = readReg(st, r + 1, pc);
+        const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", name);
+        const isNull = reg.kind === "scalar" && isConst(reg.val) && reg.val.tnum.value === 0n;
+        if (isNull && (kind === "mem_or_null" || nullable)) {
+          if (size.umax !== 0n) want("a buffer (NULL needs size 0)");
+          i++;
+          break;
+        }
+        if (!isPointer(reg)) want("a pointer to a buffer (stack, map value or ring buffer record)");
+        if (reg.maybeNull) want("a pointer checked against NULL");
+        const access = kind === "uninit_mem" ? "write" : "read";
+        helperMem(env, st, r, reg, size, access, what);
+        i++; // the size argument is done
+        break;
+      }
+      case "const_size":
+      case "const_size_or_zero":
+        fail("bad-helper-arg", pc, `${what}: a size without a buffer before it`);
+        break;
+      case "ctx":
+        if (reg.kind !== "ctx") want("the context (R1 at entry)");
+        if (reg.off !== 0 || !isConst(reg.val) || reg.val.tnum.value !== 0n) {
+          fail("bad-helper-arg", pc, `${what}: pass the context itself, not an offset into it`);
+        }
+        break;
+      case "btf_id": {
+        const struct = BTF_ARG_STRUCT.get(id);
+        if (!struct) {
+          fail(
+            "bad-helper-arg",
+            pc,
+            `${what}: typed kernel pointer arguments of ${name} are not supported`,
+          );
+        }
+        if (reg.kind === "scalar" && nullable && isConst(reg.val) && reg.val.tnum.value === 0n) {
+          break;
+        }
+        if (reg.kind !== "btf_id" || reg.struct !== struct) want(`a pointer to struct ${struct}`);
+        if (reg.maybeNull && !nullable) want(`a pointer to struct ${struct} checked against NULL`);
+        if (!reg.trusted) {
+          fail(
+            "bad-helper-arg",
+            pc,
+            `${what}: a pointer read from kernel memory is not trusted; use bpf_get_current_task_btf() or a tracepoint argument`,
+          );
+        }
+        if (reg.off !== 0) {
+          fail("bad-helper-arg", pc, `${what}: pass the struct pointer itself, not an offset`);
+        }
+        break;
+      }
+      case "const_alloc_size_or_zero":
+        if (reg.kind !== "scalar") want("a constant size");
+        if (!isConst(reg.val)) {
+          fail("bad-helper-arg", pc, `${what}: the size must be a known constant`);
+        }
+        allocSize = Number(reg.val.tnum.value);
+        break;
+      default:
+        fail(
+          "bad-helper-arg",
+          pc,
+          `${what}: argument kind ${kind satisfies HelperArg} is not supported by this verifier`,
+        );
+    }
+  }
+  checkMapCompat(env, id, name, map);
+
+  if (released) releaseRef(st, released.refId);
+  for (let r = 1; r <= 5; r++) st.regs[r] = UNINIT;
+  st.regs[0] = returnValue(env, st, h, id, name, map, allocSize);
+}
+
+/** The kernel's check_mem_size_reg for ARG_CONST_SIZE(_OR_ZERO). */
+function checkSize(env: CallEnv, r: number, reg: Reg, zeroOk: boolean, name: string): Scalar {
+  const pc = env.pc;
+  if (reg.kind !== "scalar") {
+    fail(
+      "bad-helper-arg",
+      pc,
+      `${name} argument ${r}: R${r} is ${regTypeName(reg)}, expected a size`,
+    );
+  }
+  const s = reg.val;
+  if (s.smin < 0n) {
+    fail(
+      "bad-helper-arg",
+      pc,
+      `${name} argument ${r}: the size may be negative; bound it (r${r} &= const, or an unsigned check)`,
+    );
+  }
+  if (s.umin === 0n && !zeroOk) {
+    fail(
+      "bad-helper-arg",
+      pc,
+      `${name} argument ${r}: the size may be 0, which ${name} does not accept`,
+    );
+  }
+  if (s.umax >= BigInt(MAX_VAR_OFF)) {
+    fail(
+      "bad-helper-arg",
+      pc,
+      `${name} argument ${r}: the size has no upper bound; bound it first`,
+    );
+  }
+  return s;
+}
+
+function checkMapCompat(env: CallEnv, id: number, name: string, map: Reg["map"]): void {
+  if (!map) return;
+  const allowed = HELPER_MAPS.get(id);
+  const ok = allowed ? allowed.includes(map.type) : !SPECIAL_MAPS.has(map.type);
+  if (!ok) {
+    fail(
+      "bad-helper-arg",
+      env.pc,
+      `${name} cannot take a ${map.type} map${map.name ? ` (${map.name})` : ""}`,
+    );
+  }
+}
+
+function releaseRef(st: MachineState, refId: number): void {
+  st.refs.delete(refId);
+  // Every copy of the released pointer becomes a plain number.
+  st.forEachValue((r) => (r.refId === refId && isPointer(r) ? UNKNOWN_SCALAR : r));
+}
+
+function returnValue(
+  env: CallEnv,
+  st: MachineState,
+  h: HelperProto,
+  id: number,
+  name: string,
+  map: Reg["map"],
+  allocSize: number | undefined,
+): Reg {
+  switch (h.ret) {
+    case "integer":
+      return UNKNOWN_SCALAR;
+    case "void":
+      return UNINIT;
+    case "map_value_or_null":
+      if (!map) fail("bad-helper-arg", env.pc, `${name} returns a map value but got no map`);
+      return pointerReg("map_value", { map, maybeNull: true, id: env.nextId() });
+    case "alloc_mem_or_null": {
+      const ref = env.nextId();
+      st.refs.set(ref, env.pc);
+      return pointerReg("ringbuf_mem", {
+        memSize: allocSize ?? 0,
+        maybeNull: true,
+        id: ref,
+        refId: ref,
+      });
+    }
+    case "btf_id": {
+      const struct = BTF_RET_STRUCT.get(id);
+      if (struct) return pointerReg("btf_id", { struct, trusted: true });
+      break;
+    }
+  }
+  return fail(
+    "bad-helper-arg",
+    env.pc,
+    `${name}: its return type (${h.ret}) is not supported by this verifier`,
+  );
+}

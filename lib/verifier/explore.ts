@@ -1,0 +1,447 @@
+/**
+ * Path exploration, the way the kernel's `do_check` does it: simulate every
+ * path from the first instruction, forking at conditional jumps whose outcome
+ * the ranges do not decide, and stopping a path at exit, at the first error,
+ * or when an already fully explored state at the same instruction covers it.
+ *
+ * Loops need no special case: a bounded loop is simulated iteration by
+ * iteration until its condition decides the exit; a state that repeats
+ * exactly while still being explored is an infinite loop; a loop still
+ * running when the budget is spent is reported as not provably bounded.
+ *
+ * @module
+ */
+
+import type { Insn } from "../../bytecode/insn.ts";
+import * as op from "../../bytecode/opcodes.ts";
+import { execAlu, readReg, writeReg } from "./alu.ts";
+import { branchTaken, jmp32IsExact, negateJump, refine } from "./branch.ts";
+import { type CallEnv, execHelperCall } from "./calls.ts";
+import type { Cfg } from "./cfg.ts";
+import { fail } from "./errors.ts";
+import { load, store } from "./memory.ts";
+import { jumpTarget, type ProgramView } from "./program.ts";
+import { isConst, known, type Scalar, signedRange, unknownOfSize } from "./scalar.ts";
+import {
+  entryState,
+  isPointer,
+  type MachineState,
+  pointerReg,
+  type Reg,
+  regTypeName,
+  scalarReg,
+  subsumes,
+  UNINIT,
+} from "./state.ts";
+import type { MapInfo } from "./types.ts";
+
+/** Kernel limit on pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ). */
+const MAX_PENDING = 8192;
+/** Explored states kept per instruction (older ones still prune; new ones are not added). */
+const MAX_STATES_PER_INSN = 32;
+
+/** Everything the exploration needs. */
+export interface ExploreEnv extends CallEnv {
+  program: ProgramView;
+  cfg: Cfg;
+  live: Uint16Array;
+  limit: number;
+  hasLoops: boolean;
+  /** Map for an `lddw` at logical index i with fd `imm`. */
+  mapFor(index: number, fd: number): MapInfo | undefined;
+}
+
+interface Checkpoint {
+  readonly state: MachineState;
+  branches: number;
+  readonly parent: Checkpoint | null;
+}
+
+interface Path {
+  pc: number;
+  st: MachineState;
+  parent: Checkpoint | null;
+}
+
+/** Explores all paths; throws VerifyError at the first error. Returns instructions processed. */
+export function explore(env: ExploreEnv): number {
+  const { program, cfg } = env;
+  const explored: (Checkpoint[] | undefined)[] = new Array(program.insns.length);
+  const pending: Path[] = [];
+  let processed = 0;
+  let cur: Path | undefined = { pc: 0, st: entryState(), parent: null };
+
+  const finish = (cp: Checkpoint | null) => {
+    for (let c = cp; c; c = c.parent) {
+      if (--c.branches > 0) break;
+    }
+  };
+
+  while (cur) {
+    const pc = cur.pc;
+    env.pc = pc;
+    if (++processed > env.limit) {
+      fail(
+        env.hasLoops ? "back-edge" : "too-complex",
+        pc,
+        env.hasLoops
+          ? `a loop is not provably bounded: still running after ${env.limit} simulated instructions`
+          : `too many paths: more than ${env.limit} instructions simulated`,
+      );
+    }
+    if (cfg.prunePoint[pc]) {
+      const list = explored[pc] ??= [];
+      let pruned = false;
+      for (const cp of list) {
+        if (cp.branches > 0) {
+          if (subsumes(cp.state, cur.st, env.live[pc], true)) {
+            fail(
+              "back-edge",
+              pc,
+              "infinite loop: the program returns here in exactly the same state",
+            );
+          }
+          continue;
+        }
+        if (subsumes(cp.state, cur.st, env.live[pc], false)) {
+          pruned = true;
+          break;
+        }
+      }
+      if (pruned) {
+        finish(cur.parent);
+        cur = pending.pop();
+        continue;
+      }
+      if (list.length < MAX_STATES_PER_INSN) {
+        const cp: Checkpoint = { state: cur.st.clone(), branches: 1, parent: cur.parent };
+        list.push(cp);
+        cur.parent = cp;
+      }
+    }
+    const next = step(env, cur);
+    if (next === "exit") {
+      finish(cur.parent);
+      cur = pending.pop();
+      continue;
+    }
+    if (next.fork) {
+      if (cur.parent) cur.parent.branches++;
+      pending.push({ pc: next.fork.pc, st: next.fork.st, parent: cur.parent });
+      if (pending.length > MAX_PENDING) {
+        fail(
+          env.hasLoops ? "back-edge" : "too-complex",
+          pc,
+          `more than ${MAX_PENDING} pending branches: ${
+            env.hasLoops ? "the loop is too long to verify" : "too many paths"
+          }`,
+        );
+      }
+    }
+    cur.pc = next.pc;
+    if (next.st) cur.st = next.st;
+  }
+  return processed;
+}
+
+type StepResult = "exit" | {
+  pc: number;
+  st?: MachineState;
+  fork?: { pc: number; st: MachineState };
+};
+
+function step(env: ExploreEnv, path: Path): StepResult {
+  const p = env.program;
+  const pc = path.pc;
+  const insn = p.insns[pc];
+  const st = path.st;
+  const cls = op.bpfClass(insn.code);
+  switch (cls) {
+    case op.BPF_ALU:
+    case op.BPF_ALU64:
+      execAlu(env, st, insn);
+      return { pc: pc + 1 };
+    case op.BPF_LDX:
+      execLoad(env, st, insn);
+      return { pc: pc + 1 };
+    case op.BPF_ST:
+    case op.BPF_STX:
+      execStore(env, st, insn);
+      return { pc: pc + 1 };
+    case op.BPF_LD:
+      execLd(env, st, insn, pc);
+      return { pc: pc + 1 };
+    default:
+      return execJump(env, st, insn, pc);
+  }
+}
+
+function sizeBytes(code: number): number {
+  return { [op.BPF_B]: 1, [op.BPF_H]: 2, [op.BPF_W]: 4, [op.BPF_DW]: 8 }[op.bpfSize(code)]!;
+}
+
+function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
+  const pc = env.pc;
+  readReg(st, insn.src, pc);
+  if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+  const size = sizeBytes(insn.code);
+  const sx = op.bpfMode(insn.code) === op.BPF_MEMSX;
+  const base = st.regs[insn.src];
+  if (sx && base.kind !== "stack" && base.kind !== "map_value" && base.kind !== "ringbuf_mem") {
+    fail(
+      "invalid-mem-access",
+      pc,
+      `sign-extending loads from ${regTypeName(base)} are not supported`,
+    );
+  }
+  let v = load(env, st, insn.src, insn.off, size);
+  if (sx && v.kind === "scalar") {
+    const half = 1n << BigInt(size * 8 - 1);
+    v = isConst(v.val) && v.val.tnum.value === 0n
+      ? scalarReg(known(0n))
+      : scalarReg(signedRange(-half, half - 1n));
+  }
+  st.regs[insn.dst] = v;
+}
+
+function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
+  const pc = env.pc;
+  const size = sizeBytes(insn.code);
+  if (op.bpfClass(insn.code) === op.BPF_ST) {
+    readReg(st, insn.dst, pc);
+    store(env, st, insn.dst, insn.off, size, { imm: BigInt(insn.imm) });
+    return;
+  }
+  const value = readReg(st, insn.src, pc);
+  readReg(st, insn.dst, pc);
+  if (op.bpfMode(insn.code) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
+  store(env, st, insn.dst, insn.off, size, { reg: value });
+}
+
+function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, size: number): void {
+  const pc = env.pc;
+  const base = st.regs[insn.dst];
+  if (base.kind !== "stack" && base.kind !== "map_value" && base.kind !== "ringbuf_mem") {
+    fail(
+      base.kind === "ctx" ? "ctx-out-of-bounds" : "invalid-mem-access",
+      pc,
+      `atomic operations on ${regTypeName(base)} are not allowed`,
+    );
+  }
+  if (isPointer(value)) {
+    fail("pointer-leak", pc, `atomic operation with a pointer (${regTypeName(value)}) as operand`);
+  }
+  const cmpxchg = insn.imm === op.BPF_CMPXCHG;
+  if (cmpxchg) {
+    const r0 = readReg(st, 0, pc);
+    if (isPointer(r0)) {
+      fail("pointer-leak", pc, `cmpxchg with a pointer (${regTypeName(r0)}) in R0`);
+    }
+  }
+  // Atomics need natural alignment everywhere.
+  const fixed = base.off + insn.off;
+  if (!isConst(base.val) || (fixed + Number(BigInt.asIntN(32, base.val.tnum.value))) % size !== 0) {
+    fail(
+      base.kind === "stack" ? "stack-out-of-bounds" : "map-out-of-bounds",
+      pc,
+      `misaligned atomic access at offset ${fixed} size ${size}`,
+    );
+  }
+  const old = load(env, st, insn.dst, insn.off, size);
+  if (old.kind !== "scalar") {
+    fail("pointer-leak", pc, `atomic operation on a saved pointer (${regTypeName(old)})`);
+  }
+  store(env, st, insn.dst, insn.off, size, { reg: scalarReg(unknownOfSize(size)) });
+  const fetched = scalarReg(unknownOfSize(size));
+  if (cmpxchg) st.regs[0] = fetched;
+  else if (insn.imm & op.BPF_FETCH) writeReg(st, insn.src, fetched, pc);
+}
+
+function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void {
+  if (insn.code === op.BPF_LDDW) {
+    if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+    switch (insn.src) {
+      case 0: {
+        const v = (BigInt(insn.imm2 ?? 0) << 32n) | BigInt(insn.imm >>> 0);
+        st.regs[insn.dst] = scalarReg(known(v));
+        return;
+      }
+      case op.BPF_PSEUDO_MAP_FD:
+      case op.BPF_PSEUDO_MAP_VALUE: {
+        const map = env.mapFor(pc, insn.imm);
+        if (!map) fail("unknown-map", pc, `fd ${insn.imm} is not a map this program was given`);
+        if (insn.src === op.BPF_PSEUDO_MAP_FD) {
+          if (insn.imm2) {
+            fail("invalid-opcode", pc, "lddw of a map fd must have a zero upper immediate");
+          }
+          st.regs[insn.dst] = pointerReg("map_ptr", { map });
+          return;
+        }
+        if (map.type !== "array" || map.maxEntries !== 1) {
+          fail("map-out-of-bounds", pc, `direct value access needs an array map with one entry`);
+        }
+        const off = (insn.imm2 ?? 0) >>> 0;
+        if (off >= map.valueSize) {
+          fail(
+            "map-out-of-bounds",
+            pc,
+            `direct value offset ${off} is outside the ${map.valueSize}-byte value`,
+          );
+        }
+        st.regs[insn.dst] = pointerReg("map_value", { map, off });
+        return;
+      }
+      case op.BPF_PSEUDO_MAP_IDX:
+      case op.BPF_PSEUDO_MAP_IDX_VALUE:
+        fail("unknown-map", pc, "maps by fd_array index are not supported: load maps by fd");
+        break;
+      default:
+        fail(
+          "invalid-opcode",
+          pc,
+          `lddw with pseudo source ${insn.src} is not supported by this verifier`,
+        );
+    }
+  }
+  // Legacy packet loads: socket filters only; R6 must hold the skb.
+  if (env.progType !== "socket_filter") {
+    fail(
+      "invalid-opcode",
+      pc,
+      `legacy packet loads (ld_abs/ld_ind) are not allowed in ${env.progType} programs`,
+    );
+  }
+  const r6 = readReg(st, 6, pc);
+  if (r6.kind !== "ctx" || r6.off !== 0) {
+    fail("bad-helper-arg", pc, "ld_abs/ld_ind need R6 to be the context");
+  }
+  if (op.bpfMode(insn.code) === op.BPF_IND) {
+    const s = readReg(st, insn.src, pc);
+    if (isPointer(s)) fail("pointer-leak", pc, "ld_ind with a pointer offset");
+  }
+  for (let r = 1; r <= 5; r++) st.regs[r] = UNINIT;
+  st.regs[0] = scalarReg(unknownOfSize(sizeBytes(insn.code)));
+}
+
+function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): StepResult {
+  const p = env.program;
+  const cls = op.bpfClass(insn.code);
+  const o = op.bpfOp(insn.code);
+  const target = (off: number) => jumpTarget(p, pc, off);
+  switch (o) {
+    case op.BPF_JA:
+      return { pc: target(cls === op.BPF_JMP32 ? insn.imm : insn.off) };
+    case op.BPF_EXIT:
+      checkExit(env, st, pc);
+      return "exit";
+    case op.BPF_CALL:
+      if (insn.src !== 0) {
+        fail(
+          "invalid-opcode",
+          pc,
+          insn.src === op.BPF_PSEUDO_CALL
+            ? "bpf-to-bpf calls are not supported by this verifier"
+            : "kfunc calls are not supported by this verifier",
+        );
+      }
+      execHelperCall(env, st, insn.imm);
+      return { pc: pc + 1 };
+    case op.BPF_JCOND:
+      return fail("invalid-opcode", pc, "may_goto is not supported by this verifier");
+  }
+  return condJump(env, st, insn, pc, target(insn.off));
+}
+
+function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {
+  for (const [id, at] of st.refs) {
+    fail(
+      "unreleased-reference",
+      pc,
+      `the ring buffer record reserved at slot ${
+        env.program.slotOf[at]
+      } (reference ${id}) is neither submitted nor discarded on this path`,
+    );
+  }
+  const r0 = st.regs[0];
+  if (r0.kind === "uninit") {
+    fail("bad-return-value", pc, "R0 is not set at exit: the program must return a value");
+  }
+  if (isPointer(r0)) {
+    fail("bad-return-value", pc, `R0 is a pointer (${regTypeName(r0)}) at exit: return a number`);
+  }
+}
+
+/** Applies `fn` to the register and to every copy sharing its id. */
+function updateLinked(st: MachineState, regNo: number, val: Scalar): void {
+  const r = st.regs[regNo];
+  if (r.kind !== "scalar") return;
+  if (r.id === 0) {
+    st.regs[regNo] = { ...r, val };
+    return;
+  }
+  const id = r.id;
+  st.forEachValue((x) => (x.kind === "scalar" && x.id === id ? { ...x, val } : x));
+}
+
+function condJump(
+  env: ExploreEnv,
+  st: MachineState,
+  insn: Insn,
+  pc: number,
+  targetPc: number,
+): StepResult {
+  const jmp32 = op.bpfClass(insn.code) === op.BPF_JMP32;
+  const o = op.bpfOp(insn.code);
+  const useX = op.bpfSrc(insn.code) === op.BPF_X;
+  const dst = readReg(st, insn.dst, pc);
+  const src: Reg = useX ? readReg(st, insn.src, pc) : scalarReg(known(BigInt(insn.imm)));
+
+  if (isPointer(dst) || isPointer(src)) {
+    const other = st.clone();
+    if (
+      !jmp32 && !useX && insn.imm === 0 && dst.maybeNull && (o === op.BPF_JEQ || o === op.BPF_JNE)
+    ) {
+      // A NULL check: one side has the pointer, the other a zero.
+      const jumpIsNull = o === op.BPF_JEQ;
+      markNullCheck(other, dst.id, jumpIsNull);
+      markNullCheck(st, dst.id, !jumpIsNull);
+    }
+    return { pc: pc + 1, fork: { pc: targetPc, st: other } };
+  }
+
+  const taken = branchTaken(dst.val, src.val, o, jmp32);
+  if (taken === 1) return { pc: targetPc };
+  if (taken === 0) return { pc: pc + 1 };
+  const other = st.clone();
+  const exact = !jmp32 || jmp32IsExact(dst.val, src.val, o);
+  if (exact) {
+    applyRefine(other, insn, useX, dst.val, src.val, o);
+    const neg = negateJump(o);
+    if (neg >= 0) applyRefine(st, insn, useX, dst.val, src.val, neg);
+  }
+  return { pc: pc + 1, fork: { pc: targetPc, st: other } };
+}
+
+function applyRefine(
+  st: MachineState,
+  insn: Insn,
+  useX: boolean,
+  a: Scalar,
+  b: Scalar,
+  opcode: number,
+): void {
+  const r = refine(a, b, opcode);
+  if (!r) return;
+  updateLinked(st, insn.dst, r[0]);
+  if (useX && insn.src !== insn.dst) updateLinked(st, insn.src, r[1]);
+}
+
+/** After `if ptr == 0`: on the NULL side every copy is 0, on the other none is NULL. */
+function markNullCheck(st: MachineState, id: number, isNull: boolean): void {
+  if (id === 0) return;
+  if (isNull) st.refs.delete(id);
+  st.forEachValue((r) => {
+    if (r.id !== id || !isPointer(r)) return r;
+    return isNull ? scalarReg(known(0n)) : { ...r, maybeNull: false };
+  });
+}

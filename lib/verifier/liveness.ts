@@ -1,0 +1,88 @@
+/**
+ * Static register liveness: which of R0-R9 may still be read (before being
+ * overwritten) from each instruction on. Explored states are compared only
+ * on live registers, so paths that differ in dead values are pruned.
+ *
+ * @module
+ */
+
+import * as op from "../../bytecode/opcodes.ts";
+import type { HelperProto } from "../../bytecode/helpers.ts";
+import type { Cfg } from "./cfg.ts";
+import type { ProgramView } from "./program.ts";
+
+const ARGS = 0b111110; // R1-R5
+const CLOBBER = 0b111111; // R0-R5
+
+function bit(r: number): number {
+  return r < 10 ? 1 << r : 0;
+}
+
+/** Registers each instruction reads and writes, as bit masks. */
+function useDef(
+  p: ProgramView,
+  i: number,
+  helpers: ReadonlyMap<number, HelperProto>,
+): [number, number] {
+  const { code, dst, src, imm } = p.insns[i];
+  const cls = op.bpfClass(code);
+  const x = op.bpfSrc(code) === op.BPF_X;
+  switch (cls) {
+    case op.BPF_ALU:
+    case op.BPF_ALU64: {
+      const o = op.bpfOp(code);
+      if (o === op.BPF_MOV) return [x ? bit(src) : 0, bit(dst)];
+      return [bit(dst) | (x ? bit(src) : 0), bit(dst)];
+    }
+    case op.BPF_LDX:
+      return [bit(src), bit(dst)];
+    case op.BPF_ST:
+      return [bit(dst), 0];
+    case op.BPF_STX: {
+      if (op.bpfMode(code) !== op.BPF_ATOMIC) return [bit(dst) | bit(src), 0];
+      if (imm === op.BPF_CMPXCHG) return [bit(dst) | bit(src) | 1, 1];
+      return [bit(dst) | bit(src), imm & op.BPF_FETCH ? bit(src) : 0];
+    }
+    case op.BPF_LD:
+      if (code === op.BPF_LDDW) return [0, bit(dst)];
+      return [bit(6) | (op.bpfMode(code) === op.BPF_IND ? bit(src) : 0), CLOBBER];
+    case op.BPF_JMP:
+    case op.BPF_JMP32: {
+      const o = op.bpfOp(code);
+      if (o === op.BPF_JA || o === op.BPF_JCOND) return [0, 0];
+      if (o === op.BPF_EXIT) return [1, 0];
+      if (o === op.BPF_CALL) {
+        const h = src === 0 ? helpers.get(imm) : undefined;
+        const uses = h ? ((1 << (h.args.length + 1)) - 2) & ARGS : ARGS;
+        return [uses, CLOBBER];
+      }
+      return [bit(dst) | (x ? bit(src) : 0), 0];
+    }
+  }
+  return [0, 0];
+}
+
+/** Live-in register masks per logical instruction. */
+export function liveRegisters(
+  p: ProgramView,
+  cfg: Cfg,
+  helpers: ReadonlyMap<number, HelperProto>,
+): Uint16Array {
+  const n = p.insns.length;
+  const use = new Uint16Array(n), def = new Uint16Array(n), live = new Uint16Array(n);
+  for (let i = 0; i < n; i++) [use[i], def[i]] = useDef(p, i, helpers);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let i = n - 1; i >= 0; i--) {
+      let out = 0;
+      for (const s of cfg.succ[i]) out |= live[s];
+      const v = use[i] | (out & ~def[i]);
+      if (v !== live[i]) {
+        live[i] = v;
+        changed = true;
+      }
+    }
+  }
+  return live;
+}

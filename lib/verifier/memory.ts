@@ -1,0 +1,543 @@
+/**
+ * Loads and stores: which pointer may be dereferenced, where, and what the
+ * load yields. The stack is tracked byte by byte; map values and ring buffer
+ * records are bounds-checked with the pointer's full offset range (the
+ * kernel's `check_mem_region_access`); typed kernel structs are checked
+ * against their BTF layout; the context follows the program type's rules.
+ *
+ * @module
+ */
+
+import { fail } from "./errors.ts";
+import { ctxAccess, type CtxRules } from "./ctx_access.ts";
+import { MAX_VAR_OFF } from "./alu.ts";
+import { isConst, known, minS, type Scalar, unknownOfSize } from "./scalar.ts";
+import {
+  describeReg,
+  isPointer,
+  type MachineState,
+  pointerReg,
+  type Reg,
+  regTypeName,
+  scalarReg,
+  STACK_SIZE,
+  StackByte,
+} from "./state.ts";
+import type { DiagnosticCode, KernelTypes } from "./types.ts";
+
+/** What memory checks need besides the state. */
+export interface MemEnv {
+  pc: number;
+  ctx: CtxRules;
+  kernelTypes?: KernelTypes;
+  allowPointerLeaks: boolean;
+  gpl: boolean;
+}
+
+/** A store's value: a register, or an immediate (BPF_ST). */
+export type StoreValue = { reg: Reg } | { imm: bigint };
+
+const leakOrFail = (env: MemEnv, why: string) => {
+  if (!env.allowPointerLeaks) fail("pointer-leak", env.pc, why);
+};
+
+/** Loads `size` bytes from `base + off`; returns the loaded register value. */
+export function load(
+  env: MemEnv,
+  st: MachineState,
+  baseRegNo: number,
+  off: number,
+  size: number,
+): Reg {
+  const base = st.regs[baseRegNo];
+  return access(env, st, baseRegNo, base, off, size, undefined) ?? scalarReg(unknownOfSize(size));
+}
+
+/** Stores `size` bytes at `base + off`. */
+export function store(
+  env: MemEnv,
+  st: MachineState,
+  baseRegNo: number,
+  off: number,
+  size: number,
+  value: StoreValue,
+): void {
+  access(env, st, baseRegNo, st.regs[baseRegNo], off, size, value);
+}
+
+function access(
+  env: MemEnv,
+  st: MachineState,
+  r: number,
+  base: Reg,
+  off: number,
+  size: number,
+  value: StoreValue | undefined,
+): Reg | undefined {
+  const pc = env.pc;
+  const write = value !== undefined;
+  if (base.kind === "uninit") {
+    fail("uninit-register", pc, `R${r} is used as a pointer before it is written`);
+  }
+  if (base.maybeNull) {
+    const code: DiagnosticCode = base.kind === "btf_id" ? "invalid-mem-access" : "null-map-value";
+    fail(code, pc, `R${r} is ${regTypeName(base)}: compare it with 0 before using it`);
+  }
+  if (write && "reg" in value && isPointer(value.reg) && base.kind !== "stack") {
+    leakOrFail(
+      env,
+      `storing a pointer (${regTypeName(value.reg)}) into ${
+        regTypeName(base)
+      } memory exposes a kernel address`,
+    );
+  }
+  switch (base.kind) {
+    case "stack":
+      return stackAccess(env, st, r, base, off, size, value);
+    case "ctx":
+      return ctxMem(env, r, base, off, size, value);
+    case "map_value": {
+      const map = base.map!;
+      if (write && ((map.flags ?? 0) & 0x80)) {
+        fail("map-out-of-bounds", pc, `map ${map.name ?? ""} is read-only to programs`);
+      }
+      regionCheck(pc, r, base, off, size, map.valueSize, "map-out-of-bounds", "map value");
+      return write ? undefined : scalarReg(unknownOfSize(size));
+    }
+    case "ringbuf_mem":
+      regionCheck(
+        pc,
+        r,
+        base,
+        off,
+        size,
+        base.memSize ?? 0,
+        "map-out-of-bounds",
+        "ring buffer record",
+      );
+      return write ? undefined : scalarReg(unknownOfSize(size));
+    case "btf_id":
+      return btfAccess(env, r, base, off, size, write);
+    case "scalar":
+      fail(
+        "invalid-mem-access",
+        pc,
+        `R${r} is a number, not a pointer: read kernel memory with bpf_probe_read_kernel (or user memory with bpf_probe_read_user)`,
+      );
+      break;
+    default:
+      fail("invalid-mem-access", pc, `R${r} (${regTypeName(base)}) cannot be dereferenced`);
+  }
+  return undefined;
+}
+
+/** Offset range [lo, hi] of `base + off` for pointers with a variable part. */
+function offsetRange(base: Reg, off: number): { lo: bigint; hi: bigint; known: boolean } {
+  const v = base.val;
+  const fixed = BigInt(base.off + off);
+  if (isConst(v)) {
+    const x = BigInt.asIntN(64, v.tnum.value) + fixed;
+    return { lo: x, hi: x, known: true };
+  }
+  return { lo: v.smin + fixed, hi: v.smax + fixed, known: false };
+}
+
+/** The kernel's check_mem_region_access for map values and ring buffer records. */
+function regionCheck(
+  pc: number,
+  r: number,
+  base: Reg,
+  insnOff: number,
+  size: number,
+  memSize: number,
+  code: DiagnosticCode,
+  what: string,
+): void {
+  const off = BigInt(base.off + insnOff);
+  const v = base.val;
+  if (v.smin < 0n && (v.smin === minS(64) || v.smin + off < 0n || !fitsS32(off + v.smin))) {
+    fail(code, pc, `R${r}'s offset may be negative (${describeReg(base)}): bound the index first`);
+  }
+  const lo = v.smin + off;
+  if (lo < 0n || lo + BigInt(size) > BigInt(memSize)) {
+    fail(
+      code,
+      pc,
+      `${what} access at offset ${lo} size ${size} is outside the ${memSize}-byte ${what}`,
+    );
+  }
+  if (v.umax >= BigInt(MAX_VAR_OFF)) {
+    fail(
+      code,
+      pc,
+      `R${r}'s offset has no upper bound (${describeReg(base)}): bound the index first`,
+    );
+  }
+  const hi = v.umax + off;
+  if (hi < 0n || hi + BigInt(size) > BigInt(memSize)) {
+    fail(
+      code,
+      pc,
+      `${what} access at offset up to ${hi} size ${size} is outside the ${memSize}-byte ${what}`,
+    );
+  }
+}
+
+function fitsS32(x: bigint): boolean {
+  return x >= -(1n << 31n) && x < 1n << 31n;
+}
+
+function ctxMem(
+  env: MemEnv,
+  r: number,
+  base: Reg,
+  off: number,
+  size: number,
+  value: StoreValue | undefined,
+): Reg | undefined {
+  const pc = env.pc;
+  if (base.off !== 0) {
+    fail(
+      "ctx-out-of-bounds",
+      pc,
+      `R${r} is the context moved by ${base.off}: use the load's offset field instead`,
+    );
+  }
+  if (!isConst(base.val) || base.val.tnum.value !== 0n) {
+    fail(
+      "ctx-out-of-bounds",
+      pc,
+      `variable context offsets are not allowed (${describeReg(base)})`,
+    );
+  }
+  if (value && "imm" in value) {
+    fail("ctx-out-of-bounds", pc, "immediate stores into the context are not allowed");
+  }
+  const ans = ctxAccess(env.ctx, off, size, value !== undefined);
+  if (!ans.ok) fail("ctx-out-of-bounds", pc, `${env.ctx.progType} context: ${ans.why}`);
+  return ans.value;
+}
+
+function btfAccess(
+  env: MemEnv,
+  r: number,
+  base: Reg,
+  insnOff: number,
+  size: number,
+  write: boolean,
+): Reg | undefined {
+  const pc = env.pc;
+  const name = `struct ${base.struct}`;
+  if (write) fail("invalid-mem-access", pc, `${name} is kernel memory: programs may only read it`);
+  if (!env.gpl) fail("invalid-mem-access", pc, `reading ${name} needs a GPL-compatible license`);
+  if (!isConst(base.val) || base.val.tnum.value !== 0n) {
+    fail(
+      "invalid-mem-access",
+      pc,
+      `variable offsets into ${name} are not allowed (${describeReg(base)})`,
+    );
+  }
+  const off = base.off + insnOff;
+  if (off < 0) fail("invalid-mem-access", pc, `negative offset ${off} into ${name}`);
+  const types = env.kernelTypes;
+  if (!types || !base.struct) {
+    fail("invalid-mem-access", pc, `the layout of ${name} is unknown (pass kernelTypes)`);
+  }
+  const a = types.access(base.struct, off, size);
+  if (a.kind === "error") fail("invalid-mem-access", pc, a.message);
+  if (a.kind === "pointer") return pointerReg("btf_id", { struct: a.struct, trusted: false });
+  if (a.kind === "untrusted-mem") return pointerReg("opaque_mem");
+  return scalarReg(unknownOfSize(size));
+}
+
+// ---------------------------------------------------------------- stack
+
+function stackAccess(
+  env: MemEnv,
+  st: MachineState,
+  r: number,
+  base: Reg,
+  off: number,
+  size: number,
+  value: StoreValue | undefined,
+): Reg | undefined {
+  const pc = env.pc;
+  const { lo, hi, known: isKnown } = offsetRange(base, off);
+  if (!isKnown && (base.val.smax >= BigInt(MAX_VAR_OFF) || base.val.smin <= -BigInt(MAX_VAR_OFF))) {
+    fail(
+      "stack-out-of-bounds",
+      pc,
+      `R${r} has an unbounded variable stack offset (${describeReg(base)})`,
+    );
+  }
+  if (lo < -BigInt(STACK_SIZE) || hi + BigInt(size) > 0n) {
+    fail(
+      "stack-out-of-bounds",
+      pc,
+      `stack access at fp${fmtOff(lo)}${
+        isKnown ? "" : `..fp${fmtOff(hi)}`
+      } size ${size} is outside the ${STACK_SIZE}-byte frame (fp-${STACK_SIZE}..fp-1)`,
+    );
+  }
+  // The kernel insists on aligned stack accesses.
+  const t = base.val.tnum;
+  const fixed = BigInt(base.off + off);
+  if (size > 1) {
+    const mask = BigInt(size - 1);
+    if ((t.mask & mask) !== 0n || ((t.value + fixed) & mask) !== 0n) {
+      fail("stack-out-of-bounds", pc, `misaligned stack access at fp${fmtOff(lo)} size ${size}`);
+    }
+  }
+  if (!isKnown) return stackVarAccess(env, st, Number(lo), Number(hi), size, value);
+  const at = STACK_SIZE + Number(lo);
+  return value === undefined ? stackRead(env, st, at, size) : stackWrite(env, st, at, size, value);
+}
+
+function fmtOff(x: bigint): string {
+  return x < 0n ? `${x}` : `+${x}`;
+}
+
+/** Drops a saved register from a slot: its bytes become plain data. */
+function scrubSlot(st: MachineState, slot: number): void {
+  const saved = st.spills[slot];
+  if (saved === undefined) return;
+  const byteKind = isPointer(saved) ? StackByte.PointerPart : StackByte.Misc;
+  for (let i = slot * 8; i < slot * 8 + 8; i++) {
+    if (st.stack[i] === StackByte.Spill) st.stack[i] = byteKind;
+  }
+  st.spills[slot] = undefined;
+}
+
+function stackWrite(
+  env: MemEnv,
+  st: MachineState,
+  at: number,
+  size: number,
+  value: StoreValue,
+): undefined {
+  const slot = at >> 3;
+  const aligned8 = size === 8 && (at & 7) === 0;
+  const reg = "reg" in value ? value.reg : undefined;
+  if (reg && isPointer(reg) && size !== 8) {
+    fail(
+      "pointer-leak",
+      env.pc,
+      `a ${size}-byte store of a pointer (${regTypeName(reg)}) keeps only part of it`,
+    );
+  }
+  for (let s = at >> 3; s <= (at + size - 1) >> 3; s++) scrubSlot(st, s);
+  if (aligned8 && reg) {
+    // Saving a whole register: remembered with its type and bounds.
+    st.spills[slot] = reg;
+    st.stack.fill(StackByte.Spill, at, at + 8);
+    return;
+  }
+  if (aligned8 && "imm" in value) {
+    st.spills[slot] = scalarReg(known(value.imm));
+    st.stack.fill(StackByte.Spill, at, at + 8);
+    return;
+  }
+  const zero = "imm" in value
+    ? BigInt.asUintN(size * 8, value.imm) === 0n
+    : reg!.kind === "scalar" && isConst(reg!.val) &&
+      BigInt.asUintN(size * 8, reg!.val.tnum.value) === 0n;
+  st.stack.fill(zero ? StackByte.Zero : StackByte.Misc, at, at + size);
+  return undefined;
+}
+
+function stackRead(env: MemEnv, st: MachineState, at: number, size: number): Reg {
+  const pc = env.pc;
+  const slot = at >> 3;
+  const saved = st.spills[slot];
+  if (saved && st.stack[at] === StackByte.Spill) {
+    if (size === 8 && (at & 7) === 0) return saved;
+    if (isPointer(saved)) {
+      fail(
+        "pointer-leak",
+        pc,
+        `reading ${size} bytes of a saved pointer (${regTypeName(saved)}) leaks part of it`,
+      );
+    }
+    return scalarReg(unknownOfSize(size));
+  }
+  let zeros = 0;
+  for (let i = at; i < at + size; i++) {
+    const b = st.stack[i];
+    if (b === StackByte.Invalid) {
+      fail(
+        "uninit-stack",
+        pc,
+        `read of fp${i - STACK_SIZE} (size ${size} at fp${
+          at - STACK_SIZE
+        }): the stack there was never written`,
+      );
+    }
+    if (b === StackByte.PointerPart) {
+      fail(
+        "pointer-leak",
+        pc,
+        `fp${i - STACK_SIZE} holds part of a pointer: reading it leaks an address`,
+      );
+    }
+    if (b === StackByte.Spill) {
+      const s = st.spills[i >> 3];
+      if (s && isPointer(s)) {
+        fail(
+          "pointer-leak",
+          pc,
+          `fp${i - STACK_SIZE} holds part of a saved pointer: reading it leaks an address`,
+        );
+      }
+    }
+    if (b === StackByte.Zero) zeros++;
+  }
+  if (zeros === size) return scalarReg(known(0n));
+  return scalarReg(unknownOfSize(size));
+}
+
+function stackVarAccess(
+  env: MemEnv,
+  st: MachineState,
+  lo: number,
+  hi: number,
+  size: number,
+  value: StoreValue | undefined,
+): Reg | undefined {
+  const pc = env.pc;
+  const from = STACK_SIZE + lo, to = STACK_SIZE + hi + size;
+  if (value === undefined) {
+    for (let i = from; i < to; i++) {
+      const b = st.stack[i];
+      if (b === StackByte.Invalid) {
+        fail(
+          "uninit-stack",
+          pc,
+          `variable-offset read may touch fp${i - STACK_SIZE}, which was never written`,
+        );
+      }
+      if (b === StackByte.PointerPart || (b === StackByte.Spill && isPointer(st.spills[i >> 3]!))) {
+        fail(
+          "pointer-leak",
+          pc,
+          `variable-offset read may touch a saved pointer at fp${i - STACK_SIZE}`,
+        );
+      }
+    }
+    return scalarReg(unknownOfSize(size));
+  }
+  if ("reg" in value && isPointer(value.reg)) {
+    fail("pointer-leak", pc, "storing a pointer at a variable stack offset is not allowed");
+  }
+  // Any byte in range may or may not be written: data stays data, saved
+  // registers lose their identity, never-written bytes stay never-written.
+  for (let s = from >> 3; s <= (to - 1) >> 3; s++) scrubSlot(st, s);
+  for (let i = from; i < to; i++) if (st.stack[i] === StackByte.Zero) st.stack[i] = StackByte.Misc;
+  return undefined;
+}
+
+/**
+ * Checks that a helper may read (`write` false) or write `size` bytes at the
+ * pointer in `reg`; for stack memory, marks written bytes initialized.
+ * `initRequired`: the bytes must have been written (helper reads).
+ */
+export function helperMem(
+  env: MemEnv,
+  st: MachineState,
+  regNo: number,
+  reg: Reg,
+  size: Scalar,
+  access: "read" | "write",
+  what: string,
+): void {
+  const pc = env.pc;
+  const maxSize = Number(size.umax);
+  if (maxSize === 0) return;
+  switch (reg.kind) {
+    case "stack": {
+      const { lo, hi, known: isKnown } = offsetRange(reg, 0);
+      if (
+        !isKnown && (reg.val.smax >= BigInt(MAX_VAR_OFF) || reg.val.smin <= -BigInt(MAX_VAR_OFF))
+      ) {
+        fail("stack-out-of-bounds", pc, `R${regNo} has an unbounded variable stack offset`);
+      }
+      if (lo < -BigInt(STACK_SIZE) || hi + BigInt(maxSize) > 0n) {
+        fail(
+          "stack-out-of-bounds",
+          pc,
+          `${what}: ${maxSize} bytes at fp${fmtOff(lo)} go outside the ${STACK_SIZE}-byte frame`,
+        );
+      }
+      const from = STACK_SIZE + Number(lo), to = STACK_SIZE + Number(hi) + maxSize;
+      if (access === "read") {
+        for (let i = from; i < to; i++) {
+          const b = st.stack[i];
+          if (b === StackByte.Invalid) {
+            fail(
+              "uninit-stack",
+              pc,
+              `${what}: fp${i - STACK_SIZE} (byte ${
+                i - from
+              } of the buffer at R${regNo}) was never written`,
+            );
+          }
+          if (
+            b === StackByte.PointerPart || (b === StackByte.Spill && isPointer(st.spills[i >> 3]!))
+          ) {
+            leakOrFail(
+              env,
+              `${what}: the buffer at R${regNo} holds a pointer at fp${i - STACK_SIZE}`,
+            );
+          }
+        }
+        return;
+      }
+      for (let s = from >> 3; s <= (to - 1) >> 3; s++) {
+        // A helper overwriting a saved register: it becomes data (or stays
+        // pointer bytes if the write may not cover it).
+        const saved = st.spills[s];
+        if (saved === undefined) continue;
+        const whole = s * 8 >= from && s * 8 + 8 <= to && isKnown;
+        st.spills[s] = undefined;
+        for (let i = s * 8; i < s * 8 + 8; i++) {
+          if (st.stack[i] === StackByte.Spill) {
+            st.stack[i] = isPointer(saved) && !whole ? StackByte.PointerPart : StackByte.Misc;
+          }
+        }
+      }
+      if (isKnown) st.stack.fill(StackByte.Misc, from, to);
+      else {
+        for (let i = from; i < to; i++) {
+          if (st.stack[i] === StackByte.Zero) st.stack[i] = StackByte.Misc;
+        }
+      }
+      return;
+    }
+    case "map_value": {
+      if (access === "write" && ((reg.map!.flags ?? 0) & 0x80)) {
+        fail("bad-helper-arg", pc, `${what}: map ${reg.map!.name ?? ""} is read-only to programs`);
+      }
+      regionCheck(pc, regNo, reg, 0, maxSize, reg.map!.valueSize, "map-out-of-bounds", "map value");
+      return;
+    }
+    case "ringbuf_mem":
+      regionCheck(
+        pc,
+        regNo,
+        reg,
+        0,
+        maxSize,
+        reg.memSize ?? 0,
+        "map-out-of-bounds",
+        "ring buffer record",
+      );
+      return;
+    default:
+      fail(
+        "bad-helper-arg",
+        pc,
+        `${what}: R${regNo} is ${
+          regTypeName(reg)
+        }, expected a pointer to the stack, a map value or a ring buffer record`,
+      );
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The abstract machine state on one path: eleven registers, the 512-byte
+ * stack (per byte: never written, holds a number, holds zero, or part of a
+ * saved register), and the ring buffer reservations not yet released.
+ *
+ * Register values are immutable objects, so copying a state for a branch is
+ * cheap: the arrays are copied, the values shared.
+ *
+ * @module
+ */
+
+import type { MapInfo } from "./types.ts";
+import {
+  known,
+  type Scalar,
+  scalarContains,
+  scalarEquals,
+  scalarToString,
+  unknown,
+} from "./scalar.ts";
+
+/** What a register holds. */
+export type RegKind =
+  | "uninit"
+  | "scalar"
+  /** The program's context (R1 on entry). */
+  | "ctx"
+  /** A pointer into the stack frame (R10 and copies). */
+  | "stack"
+  /** A map, as loaded by `lddw` with a map fd: only for passing to helpers. */
+  | "map_ptr"
+  /** A pointer into a map value. */
+  | "map_value"
+  /** A pointer into a ring buffer record (from bpf_ringbuf_reserve). */
+  | "ringbuf_mem"
+  /** A pointer to a typed kernel struct (tp_btf arguments, bpf_get_current_task_btf). */
+  | "btf_id"
+  /** A kernel pointer to something that is not a struct: only to pass around. */
+  | "opaque_mem";
+
+/** A register value. Pointers are `base + off + var` with `var` a range. */
+export interface Reg {
+  readonly kind: RegKind;
+  /** For scalars: the value; for pointers: the variable part of the offset. */
+  readonly val: Scalar;
+  /** Fixed part of a pointer's offset. */
+  readonly off: number;
+  /** The pointer may be NULL (map lookups, ring buffer reservations) until checked. */
+  readonly maybeNull: boolean;
+  /**
+   * Identity shared by copies: for maybe-NULL pointers (a NULL check applies
+   * to every copy) and for scalars copied with `mov` (a bound learnt on one
+   * copy applies to all).
+   */
+  readonly id: number;
+  /** For ring buffer records: the reservation this pointer must be released with. */
+  readonly refId: number;
+  /** map_ptr / map_value: which map. */
+  readonly map?: MapInfo;
+  /** ringbuf_mem: size of the record. */
+  readonly memSize?: number;
+  /** btf_id: the struct pointed to. */
+  readonly struct?: string;
+  /** btf_id: the kernel guarantees the pointer is valid (may be passed to helpers). */
+  readonly trusted?: boolean;
+}
+
+const ZERO = known(0n);
+
+/** The uninitialized register. */
+export const UNINIT: Reg = { kind: "uninit", val: ZERO, off: 0, maybeNull: false, id: 0, refId: 0 };
+
+/** A scalar register. */
+export function scalarReg(val: Scalar, id = 0): Reg {
+  return { kind: "scalar", val, off: 0, maybeNull: false, id, refId: 0 };
+}
+
+/** An unknown 64-bit number. */
+export const UNKNOWN_SCALAR: Reg = scalarReg(unknown());
+
+/** A pointer register with a zero offset. */
+export function pointerReg(kind: RegKind, extra: Partial<Reg> = {}): Reg {
+  return { kind, val: ZERO, off: 0, maybeNull: false, id: 0, refId: 0, ...extra };
+}
+
+/** Is the value a pointer (anything but a number or nothing)? */
+export function isPointer(r: Reg): boolean {
+  return r.kind !== "scalar" && r.kind !== "uninit";
+}
+
+/** Name of a register's type, in the kernel's words, for messages. */
+export function regTypeName(r: Reg): string {
+  const base = {
+    uninit: "uninitialized",
+    scalar: "scalar",
+    ctx: "ctx",
+    stack: "fp",
+    map_ptr: "map_ptr",
+    map_value: "map_value",
+    ringbuf_mem: "ringbuf_mem",
+    btf_id: `ptr_${r.struct ?? "btf"}`,
+    opaque_mem: "untrusted_mem",
+  }[r.kind];
+  return r.maybeNull ? `${base}_or_null` : base;
+}
+
+/** Register description for messages: `scalar(umax=255)`, `fp-8`, `map_value(off=4)`. */
+export function describeReg(r: Reg): string {
+  if (r.kind === "scalar") return `scalar(${scalarToString(r.val)})`;
+  if (r.kind === "uninit") return "uninitialized";
+  const v = r.val.tnum.mask === 0n ? "" : `,var=${scalarToString(r.val)}`;
+  if (r.kind === "stack" && !v) return `fp${r.off}`;
+  return `${regTypeName(r)}(off=${r.off}${v})`;
+}
+
+/** Byte states of the stack. */
+export const enum StackByte {
+  /** Never written on this path. */
+  Invalid = 0,
+  /** Holds some number. */
+  Misc = 1,
+  /** Holds zero. */
+  Zero = 2,
+  /** Part of a register saved with an aligned 8-byte store (see `spills`). */
+  Spill = 3,
+  /** Part of a pointer whose other bytes were overwritten: reading it leaks an address. */
+  PointerPart = 4,
+}
+
+/** Stack frame size. */
+export const STACK_SIZE = 512;
+
+/** One path's machine state. */
+export class MachineState {
+  constructor(
+    /** R0-R10. */
+    readonly regs: Reg[],
+    /** Byte states, index 0 is fp-512, index 511 is fp-1. */
+    readonly stack: Uint8Array,
+    /** Saved registers per 8-byte slot (slot 0 is fp-512..fp-505). */
+    readonly spills: (Reg | undefined)[],
+    /** Unreleased references (ring buffer reservations): id to the slot that made it. */
+    readonly refs: Map<number, number>,
+  ) {}
+
+  /** A copy that can be changed independently. */
+  clone(): MachineState {
+    return new MachineState(
+      this.regs.slice(),
+      this.stack.slice(),
+      this.spills.slice(),
+      new Map(this.refs),
+    );
+  }
+
+  /** Every register and spilled register, for updates by id. */
+  forEachValue(fn: (r: Reg) => Reg): void {
+    for (let i = 0; i < this.regs.length; i++) this.regs[i] = fn(this.regs[i]);
+    for (let i = 0; i < this.spills.length; i++) {
+      const s = this.spills[i];
+      if (s) this.spills[i] = fn(s);
+    }
+  }
+}
+
+/** The state on entry: R1 = ctx, R10 = frame pointer, everything else unset. */
+export function entryState(): MachineState {
+  const regs = new Array<Reg>(11).fill(UNINIT);
+  regs[1] = pointerReg("ctx");
+  regs[10] = pointerReg("stack");
+  return new MachineState(
+    regs,
+    new Uint8Array(STACK_SIZE),
+    new Array<Reg | undefined>(STACK_SIZE / 8).fill(undefined),
+    new Map(),
+  );
+}
+
+/**
+ * Ids of maybe-NULL pointers and references must correspond one to one
+ * between two states for one to stand in for the other.
+ */
+class IdMap {
+  private readonly fwd = new Map<number, number>();
+  private readonly back = new Map<number, number>();
+  check(a: number, b: number): boolean {
+    if (a === 0 || b === 0) return a === b;
+    const f = this.fwd.get(a);
+    const g = this.back.get(b);
+    if (f === undefined && g === undefined) {
+      this.fwd.set(a, b);
+      this.back.set(b, a);
+      return true;
+    }
+    return f === b && g === a;
+  }
+}
+
+/**
+ * Is every concrete state described by `cur` also described by `old`? If
+ * `old` was fully explored without error, `cur` then needs no exploration.
+ * `live` says which registers may still be read.
+ */
+export function subsumes(
+  old: MachineState,
+  cur: MachineState,
+  live: number,
+  exact: boolean,
+): boolean {
+  const ids = new IdMap();
+  for (let r = 0; r < 10; r++) {
+    if (!(live & (1 << r))) continue;
+    if (!regSubsumes(old.regs[r], cur.regs[r], ids, exact)) return false;
+  }
+  for (let i = 0; i < STACK_SIZE; i++) {
+    const o = old.stack[i], c = cur.stack[i];
+    if (o === c) continue;
+    if (exact) return false;
+    if (o === StackByte.Invalid) continue;
+    if (o === StackByte.Misc && (c === StackByte.Zero)) continue;
+    if (o === StackByte.Misc && c === StackByte.Spill && cur.spills[i >> 3]?.kind === "scalar") {
+      continue;
+    }
+    return false;
+  }
+  for (let s = 0; s < old.spills.length; s++) {
+    const o = old.spills[s];
+    if (!o) continue;
+    if (old.stack[s * 8] !== StackByte.Spill) continue;
+    const c = cur.spills[s];
+    if (!c || cur.stack[s * 8] !== StackByte.Spill) return false;
+    if (!regSubsumes(o, c, ids, exact)) return false;
+  }
+  if (old.refs.size !== cur.refs.size) return false;
+  for (const [id] of old.refs) {
+    let matched = false;
+    for (const [cid] of cur.refs) {
+      if (ids.check(id, cid)) {
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) return false;
+  }
+  return true;
+}
+
+function regSubsumes(o: Reg, c: Reg, ids: IdMap, exact: boolean): boolean {
+  if (o.kind === "uninit") return exact ? c.kind === "uninit" : true;
+  if (o.kind !== c.kind) return false;
+  if (o.kind === "scalar") {
+    if (exact) return scalarEquals(o.val, c.val) && ids.check(o.id, c.id);
+    // Scalar ids only matter for linked bounds; a fresh id in cur is fine.
+    return scalarContains(o.val, c.val) && (o.id === 0 || ids.check(o.id, c.id));
+  }
+  if (o.off !== c.off || o.maybeNull !== c.maybeNull || o.map !== c.map) return false;
+  if (o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted) return false;
+  if (!ids.check(o.id, c.id) || !ids.check(o.refId, c.refId)) return false;
+  return exact ? scalarEquals(o.val, c.val) : scalarContains(o.val, c.val);
+}

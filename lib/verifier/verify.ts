@@ -1,0 +1,183 @@
+/**
+ * `verify`: the whole check of one program, in the kernel's order:
+ * instruction encodings, then the control-flow graph, then every path.
+ *
+ * @module
+ */
+
+import { disassembleOne } from "../../bytecode/disasm.ts";
+import { type HelperProto, HELPERS } from "../../bytecode/helpers.ts";
+import type { Insn } from "../../bytecode/insn.ts";
+import { isValidOpcode } from "../../bytecode/valid.ts";
+import { buildCfg } from "./cfg.ts";
+import { VerifyError } from "./errors.ts";
+import { explore, type ExploreEnv } from "./explore.ts";
+import { encodingProblem } from "./isa_check.ts";
+import { liveRegisters } from "./liveness.ts";
+import { type ProgramView, programView } from "./program.ts";
+import type {
+  Diagnostic,
+  DiagnosticCode,
+  MapInfo,
+  ProgramInput,
+  VerifyOptions,
+  VerifyResult,
+} from "./types.ts";
+
+/** Largest program the privileged kernel loads (BPF_COMPLEXITY_LIMIT_INSNS slots). */
+export const MAX_PROGRAM_SLOTS = 1_000_000;
+/** Default exploration budget, well below the kernel's 1,000,000 (see VerifyOptions). */
+export const DEFAULT_COMPLEXITY_LIMIT = 250_000;
+
+const DEFAULT_HELPERS: ReadonlyMap<number, HelperProto> = new Map(HELPERS.map((h) => [h.id, h]));
+
+/** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible`). */
+const GPL_LICENSES = new Set([
+  "GPL",
+  "GPL v2",
+  "GPL and additional rights",
+  "Dual BSD/GPL",
+  "Dual MIT/GPL",
+  "Dual MPL/GPL",
+]);
+
+/**
+ * Checks a BPF program the way the kernel's verifier does (privileged
+ * loader), and stricter where a tool would otherwise misbehave (reads of
+ * never-written stack, kernel addresses written to maps).
+ *
+ * @example
+ * ```ts
+ * import { verify } from "./verify.ts";
+ * import { exit, mov64Imm } from "../../bytecode/build.ts";
+ * verify([mov64Imm(0, 0), exit()], { progType: "tracepoint" }).ok; // true
+ * verify([exit()], { progType: "tracepoint" }).diagnostics[0].code; // "bad-return-value"
+ * ```
+ */
+export function verify(program: ProgramInput, options: VerifyOptions): VerifyResult {
+  let p: ProgramView;
+  try {
+    p = programView(program);
+  } catch (e) {
+    return result(
+      [{ code: "invalid-opcode", index: 0, insn: "", message: (e as Error).message }],
+      0,
+    );
+  }
+  const diag = (code: DiagnosticCode, at: number, message: string): Diagnostic => {
+    const insn = p.insns[at];
+    const d: Diagnostic = {
+      code,
+      index: insn ? p.slotOf[at] : p.slots,
+      insn: insn ? safeDisasm(insn) : "",
+      message,
+    };
+    if (insn?.origin) d.origin = insn.origin;
+    return d;
+  };
+
+  if (p.slots > MAX_PROGRAM_SLOTS) {
+    return result([
+      diag(
+        "too-complex",
+        0,
+        `the program has ${p.slots} instructions; the kernel loads at most ${MAX_PROGRAM_SLOTS}`,
+      ),
+    ], 0);
+  }
+  const bad: Diagnostic[] = [];
+  p.insns.forEach((insn, i) => {
+    const why = isValidOpcode(insn.code)
+      ? encodingProblem(insn)
+      : `unknown opcode 0x${insn.code.toString(16).padStart(2, "0")}`;
+    if (why) bad.push(diag("invalid-opcode", i, why));
+  });
+  if (bad.length) return result(bad, 0);
+
+  const { cfg, problems } = buildCfg(p);
+  if (problems.length) return result(problems.map((x) => diag(x.code, x.at, x.message)), 0);
+
+  const helpers = options.helpers
+    ? new Map(options.helpers.map((h) => [h.id, h]))
+    : DEFAULT_HELPERS;
+  const env = exploreEnv(p, cfg, helpers, options);
+  try {
+    const processed = explore(env);
+    return result([], processed);
+  } catch (e) {
+    if (e instanceof VerifyError) return result([diag(e.code, e.pc, e.message)], 0);
+    throw e;
+  }
+}
+
+function result(diagnostics: Diagnostic[], processed: number): VerifyResult {
+  return { ok: diagnostics.length === 0, diagnostics, processed };
+}
+
+function safeDisasm(insn: Insn): string {
+  try {
+    return disassembleOne(insn, { opcodes: false });
+  } catch {
+    return `code=0x${
+      insn.code.toString(16)
+    } dst=${insn.dst} src=${insn.src} off=${insn.off} imm=${insn.imm}`;
+  }
+}
+
+function exploreEnv(
+  p: ProgramView,
+  cfg: ExploreEnv["cfg"],
+  helpers: ReadonlyMap<number, HelperProto>,
+  options: VerifyOptions,
+): ExploreEnv {
+  const byFd = new Map<number, MapInfo>();
+  const m = options.maps;
+  if (m instanceof Map) { for (const [fd, info] of m) byFd.set(fd, info); }
+  else if (m) { for (const [fd, info] of Object.entries(m)) byFd.set(Number(fd), info as MapInfo); }
+  const byIndex = new Map<number, MapInfo>();
+  for (const ref of options.mapRefs ?? []) byIndex.set(ref.index, ref.map);
+  const gpl = GPL_LICENSES.has(options.license ?? "GPL");
+  const hasLoops = hasBackEdge(cfg.succ);
+  let ids = 0;
+  return {
+    program: p,
+    cfg,
+    live: liveRegisters(p, cfg, helpers),
+    limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
+    hasLoops,
+    pc: 0,
+    progType: options.progType,
+    helpers,
+    gpl,
+    allowPointerLeaks: options.allowPointerLeaks ?? false,
+    kernelTypes: options.kernelTypes,
+    ctx: { progType: options.progType, ctxSize: options.ctxSize, ctxArgs: options.ctxArgs, gpl },
+    nextId: () => ++ids,
+    mapFor: (index, fd) => byIndex.get(index) ?? byFd.get(fd),
+  };
+}
+
+/** Does the graph have a cycle? (decides how budget overruns are reported) */
+function hasBackEdge(succ: readonly number[][]): boolean {
+  const n = succ.length;
+  const color = new Uint8Array(n); // 0 new, 1 on stack, 2 done
+  const stack: [number, number][] = [[0, 0]];
+  color[0] = 1;
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [v, i] = top;
+    if (i < succ[v].length) {
+      top[1]++;
+      const w = succ[v][i];
+      if (color[w] === 1) return true;
+      if (color[w] === 0) {
+        color[w] = 1;
+        stack.push([w, 0]);
+      }
+    } else {
+      color[v] = 2;
+      stack.pop();
+    }
+  }
+  return false;
+}
