@@ -1,0 +1,256 @@
+/**
+ * tcpsynbl against listeners whose accept queue we fill on purpose: a
+ * loopback listener that never calls accept(), in a private network
+ * namespace (its own loopback, port space and TCP counters), while clients
+ * connect. The kernel's own view is the truth: the listener's accept queue
+ * length (rx_queue in /proc/net/tcp{,6}) and TcpExtListenOverflows of the
+ * namespace. No reference tool works here (libbpf-tools tcpsynbl and
+ * tcpsynbl.bt need kprobes or fentry).
+ */
+import {
+  deepEqual as assertDeepEqual,
+  equal as assertEquals,
+  ok as assert,
+} from "node:assert/strict";
+import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
+import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
+
+/**
+ * The workload, run as `python3 -c WORKLOAD FAMILY BACKLOG QUICK DEFERRED`:
+ * one listener with listen(BACKLOG). QUICK clients connect one after the
+ * other (each completes its handshake and queues a child, until the queue is
+ * full). With DEFERRED > 0 the listener has TCP_DEFER_ACCEPT (a bare ACK does
+ * not complete a handshake, data does): the quick clients send a byte at
+ * once, then DEFERRED clients connect (their requests wait in the SYN queue)
+ * and send a byte together, so the handshakes beyond the queue's room
+ * overflow. Prints
+ * the listener's accept queue length and the namespace's ListenOverflows.
+ */
+const WORKLOAD = `
+import select, socket, struct, sys, time
+fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
+host = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
+backlog, quick, deferred = map(int, sys.argv[2:5])
+
+def overflows():
+    lines = open("/proc/net/netstat").read().split("\\n")
+    names, values = next((a.split(), b.split()) for a, b in zip(lines, lines[1:])
+                         if a.startswith("TcpExt:") and b.startswith("TcpExt:"))
+    return int(values[names.index("ListenOverflows")])
+
+def accept_queue(port):
+    for line in open("/proc/net/tcp6" if fam == socket.AF_INET6 else "/proc/net/tcp"):
+        f = line.split()
+        if f[1].endswith(":%04X" % port) and f[3] == "0A":  # TCP_LISTEN
+            return int(f[4].split(":")[1], 16)  # rx_queue of a listener: sk_ack_backlog
+
+before = overflows()
+ls = socket.socket(fam, socket.SOCK_STREAM)
+if deferred:
+    ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 5)
+ls.bind((host, 0))
+ls.listen(backlog)
+port = ls.getsockname()[1]
+clients = []
+def connect():
+    c = socket.socket(fam, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close: RST
+    c.setblocking(False)
+    c.connect_ex((host, port))
+    clients.append(c)
+    # A SYN dropped on a full accept queue leaves the client waiting: give up.
+    if select.select([], [c], [], 0.2)[1] and not c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+        return c
+for _ in range(quick):
+    c = connect()
+    if c and deferred:
+        c.send(b"x")
+late = [connect() for _ in range(deferred)]
+time.sleep(0.05)
+for c in late:
+    c.send(b"x")
+time.sleep(0.1)  # less than the clients' 200 ms retransmission timeout
+queue, dropped = accept_queue(port), overflows() - before
+for c in clients:
+    c.close()
+ls.close()
+print(queue, dropped, flush=True)
+`;
+
+/** Runs the workload in a new network namespace; returns the kernel's counts. */
+async function runWorkload(
+  family: 4 | 6,
+  backlog: number,
+  quick: number,
+  deferred: number,
+): Promise<{ acceptQueue: number; overflows: number }> {
+  const out = await new Deno.Command("unshare", {
+    args: [
+      "-n",
+      "sh",
+      "-c",
+      'ip link set lo up && exec python3 -c "$0" "$@"',
+      WORKLOAD,
+      String(family),
+      String(backlog),
+      String(quick),
+      String(deferred),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert(out.success, `workload failed: ${new TextDecoder().decode(out.stderr)}`);
+  const [acceptQueue, overflows] = stdout.trim().split(" ").map(Number);
+  return { acceptQueue, overflows };
+}
+
+/** Histograms by backlog limit: counts by bucket label ("[0]", "[2, 4)", ...). */
+type Hists = Map<number, Map<string, number>>;
+
+/** Parses bpftrace's `@backlog[limit]: ` hist() blocks. */
+function parseText(stdout: string): Hists {
+  const hists: Hists = new Map();
+  let current: Map<string, number> | undefined;
+  for (const line of stdout.split("\n")) {
+    const header = line.match(/^@backlog\[(\d+)\]: $/);
+    if (header) hists.set(Number(header[1]), current = new Map());
+    const row = line.match(/^(\[[^\]]*[\])])\s+(\d+) \|@*\s*\|$/);
+    if (row && current) current.set(row[1], Number(row[2]));
+  }
+  return hists;
+}
+
+/** The same shape from --json buckets (low/high inclusive, as text's [low, high+1)). */
+function parseJson(line: string): { hists: Hists; dropped?: number } {
+  const obj = JSON.parse(line) as {
+    backlog: { limit: number; buckets: { low: number; high: number; count: number }[] }[];
+    dropped?: number;
+  };
+  const hists: Hists = new Map();
+  for (const h of obj.backlog) {
+    const rows = new Map<string, number>();
+    for (const b of h.buckets) {
+      const label = b.low === b.high ? `[${b.low}]` : `[${b.low}, ${b.high + 1})`;
+      if (b.count > 0) rows.set(label, b.count);
+    }
+    hists.set(h.limit, rows);
+  }
+  return { hists, dropped: obj.dropped };
+}
+
+function dropLines(stdout: string): number {
+  return stdout.split("\n").filter((l) => /^\d\d:\d\d:\d\d dropping a SYN\.$/.test(l)).length;
+}
+
+async function ourPrograms(): Promise<string[]> {
+  return (await loadedProgramNames()).filter((n) => n.startsWith("tcpsynbl_"));
+}
+
+async function assertNoneLoaded(): Promise<void> {
+  await waitFor(async () => (await ourPrograms()).length === 0, 3000, "tcpsynbl to unload");
+}
+
+/** Starts the tool (text and --json side by side) and waits until both trace. */
+async function startTools(args: string[]): Promise<[ToolProcess, ToolProcess]> {
+  const text = new ToolProcess("tcpsynbl", args);
+  const json = new ToolProcess("tcpsynbl", [...args, "--json"]);
+  await text.waitForOutput(/Tracing SYN backlog size/);
+  // --json prints nothing until the end: wait for its programs instead.
+  await waitFor(async () => (await ourPrograms()).length >= 4, 15000, "both tools to attach");
+  return [text, json];
+}
+
+async function stopTools(tools: ToolProcess[]) {
+  for (const t of tools) t.kill("SIGINT");
+  const results = await Promise.all(tools.map((t) => t.finish()));
+  for (const r of results) assertEquals(r.code, 0, r.stderr);
+  return results;
+}
+
+Deno.test(
+  kernelTest("tcpsynbl: a listener that never accepts fills its backlog up to the limit"),
+  async () => {
+    assertEquals((await ourPrograms()).length, 0, "tcpsynbl programs loaded before the test");
+    // listen(6), 10 clients that complete their handshake one after the other:
+    // 7 (limit + 1) are queued, with the queue at 0, 1, ..., 6 when each
+    // arrived; the SYNs of the other 3 are dropped before any handshake.
+    const BACKLOG = 6, CLIENTS = 10;
+    const tools = await startTools(["-4"]);
+    const truth = await runWorkload(4, BACKLOG, CLIENTS, 0);
+    const [text, json] = await stopTools(tools);
+
+    assertEquals(truth.acceptQueue, BACKLOG + 1, "the kernel's accept queue is full");
+    const expected = new Map([["[0]", 1], ["[1]", 1], ["[2, 4)", 2], ["[4, 8)", 3]]);
+    const hists = parseText(text.stdout);
+    assertDeepEqual(hists.get(BACKLOG), expected, text.stdout);
+    const total = [...hists.get(BACKLOG)!.values()].reduce((a, b) => a + b, 0);
+    assertEquals(total, truth.acceptQueue, "one event per queued connection");
+    assert(text.stdout.includes("@backlog[backlog limit]: histogram of backlog size\n"));
+
+    const lines = json.stdout.trim().split("\n");
+    assertEquals(lines.length, 1, json.stdout);
+    assertDeepEqual(parseJson(lines[0]).hists.get(BACKLOG), expected, "--json: same numbers");
+    await assertNoneLoaded();
+  },
+);
+
+Deno.test(
+  kernelTest("tcpsynbl -6: overflowing handshakes counted past the limit; IPv4 filtered out"),
+  async () => {
+    // listen(3) with deferred accept: 2 quick clients queue at 0 and 1; then
+    // 4 deferred handshakes complete together: 2 queue (at 2 and 3), and 2
+    // find the queue full (4 > 3) and are dropped, counted at 4 as the
+    // original counts them. The same on IPv4 must not show up with -6.
+    const BACKLOG = 3;
+    const tools = await startTools(["-6"]);
+    await runWorkload(4, BACKLOG, 2, 4);
+    const truth = await runWorkload(6, BACKLOG, 2, 4);
+    const [text, json] = await stopTools(tools);
+
+    assertEquals(truth.acceptQueue, BACKLOG + 1, "the kernel's accept queue is full");
+    assert(truth.overflows >= 2, `the kernel counted ${truth.overflows} overflows`);
+    const expected = new Map([["[0]", 1], ["[1]", 1], ["[2, 4)", 2], ["[4, 8)", truth.overflows]]);
+    assertDeepEqual(parseText(text.stdout).get(BACKLOG), expected, text.stdout);
+    assertEquals(dropLines(text.stdout), truth.overflows, text.stdout);
+
+    const { hists, dropped } = parseJson(json.stdout.trim());
+    assertDeepEqual(hists.get(BACKLOG), expected, "--json: same numbers");
+    assertEquals(dropped, truth.overflows);
+    await assertNoneLoaded();
+  },
+);
+
+Deno.test(kernelTest("tcpsynbl 1 2: two interval summaries, then exit 0"), async () => {
+  const t0 = Date.now();
+  const { code, stdout, stderr } = await runToolOnce("tcpsynbl", ["-T", "1", "2"]);
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout.split("\n").filter((l) => /^\d\d:\d\d:\d\d$/.test(l)).length, 2, stdout);
+  assert(Date.now() - t0 < 10000);
+  await assertNoneLoaded();
+});
+
+for (
+  const [args, pattern] of [
+    [["-x"], /^tcpsynbl: unknown option '-x'/],
+    [["-4", "-6"], /^tcpsynbl: -4 and -6 cannot be used together/],
+    [["0"], /^tcpsynbl: invalid interval: '0'/],
+    [["1", "2", "3"], /^tcpsynbl: unrecognized positional argument: '3'/],
+  ] as [string[], RegExp][]
+) {
+  Deno.test(`tcpsynbl ${args.join(" ")}: usage error, one line, exit 2`, async () => {
+    const { code, stdout, stderr } = await runToolOnce("tcpsynbl", args);
+    assertEquals(code, 2);
+    assertEquals(stdout, "");
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assert(pattern.test(stderr), stderr);
+  });
+}
+
+Deno.test("tcpsynbl --help: USAGE and EXAMPLES under 80 columns, exit 0", async () => {
+  const { code, stdout } = await runToolOnce("tcpsynbl", ["-h"]);
+  assertEquals(code, 0);
+  assert(/^USAGE: tcpsynbl /m.test(stdout), stdout);
+  assert(/^EXAMPLES:/m.test(stdout), stdout);
+  assert(stdout.split("\n").every((l) => l.length < 80));
+});

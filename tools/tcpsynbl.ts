@@ -1,0 +1,313 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * tcpsynbl: TCP SYN backlog size as a histogram per backlog limit: how full
+ * a listener's accept queue was each time a connection completed its
+ * handshake. Values at the limit mean the queue was full: new SYNs are
+ * dropped (the application does not accept() fast enough).
+ *
+ * Events. The original (bpftrace tcpsynbl.bt, libbpf-tools tcpsynbl) reads
+ * the listener's sk_ack_backlog and sk_max_ack_backlog on entry to the
+ * kprobes tcp_v4_syn_recv_sock / tcp_v6_syn_recv_sock. Here we do not use
+ * kprobes, on any kernel:
+ * - sock:inet_sock_set_state (tp_btf), LISTEN -> SYN_RECV. tcp_v{4,6}_syn_recv_sock
+ *   makes the child socket by cloning the listener (inet_csk_clone_lock), and
+ *   the clone fires this event before anything resets the copied fields: the
+ *   child still holds the listener's sk_ack_backlog and sk_max_ack_backlog, as
+ *   they were at the same point the original reads them (after the accept
+ *   queue check). The LISTEN old state tells a clone from a simultaneous open.
+ * - skb:kfree_skb (tp_btf) with reason TCP_LISTEN_OVERFLOW, where the kernel
+ *   has it (6.15+, with the rx_sk argument of 6.11+): the handshake's last ACK
+ *   dropped because the accept queue was full. That is the original's
+ *   "dropping a SYN" case, where no child is made; the listener is rx_sk.
+ *   Older kernels lack it: overflows then go uncounted.
+ * Kernels with kprobes take the same path (DESIGN prefers tracepoints, and it
+ * works from 5.5 on); vmlinux BTF is needed for the struct offsets.
+ *
+ * Flags (libbpf-tools tcpsynbl): -T, -4/-6 (the listener's address family;
+ * IPv4 connections to a dual-stack IPv6 listener count as IPv6), interval,
+ * count. Output: bpftrace's @backlog[limit] hist() layout, as tcpsynbl.bt.
+ *
+ *     # deno run -A tools/tcpsynbl.ts
+ *     Tracing SYN backlog size. Ctrl-C to end.
+ *     ^C
+ *     @backlog[backlog limit]: histogram of backlog size
+ *
+ *     @backlog[4]:
+ *     [0]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+ *     [1]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+ *     [2, 4)                 2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+ *     [4, 8)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+ */
+import { Btf } from "../lib/btf/mod.ts";
+import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
+import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
+import {
+  defineHistMap,
+  defineMap,
+  drainHistograms,
+  dumpPrograms,
+  formatHelp,
+  formatTimeOfDay,
+  intervalCount,
+  intervals,
+  loadAndAttach,
+  parseToolArgs,
+  type Probe,
+  r1,
+  r10,
+  r7,
+  r8,
+  r9,
+  type Reg,
+  runTool,
+  type Session,
+  StopSignal,
+  tpBtf,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+
+/** bpftrace hist() slots for a u32: (..., 0), [0], [1], [2, 4), ..., [2G, 4G). */
+const HIST_SLOTS = 34;
+const TCP_SYN_RECV = 3;
+const TCP_LISTEN = 10;
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** How often the drop counter is polled for "dropping a SYN." lines. */
+const DROP_POLL_MS = 200;
+
+const HELP = {
+  name: "tcpsynbl",
+  summary: "Show TCP SYN backlog size as a histogram, per backlog limit.",
+  usage: "tcpsynbl [-h] [-T] [-4 | -6] [interval] [count]",
+  examples: [
+    ["tcpsynbl", "trace SYN backlog size until Ctrl-C"],
+    ["tcpsynbl -T 1 10", "1s summaries with timestamps, 10 times"],
+    ["tcpsynbl -4", "IPv4 listeners only"],
+    ["tcpsynbl -6", "IPv6 listeners only"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --timestamp", help: "include timestamp on output" },
+    { flags: "-4, --ipv4", help: "trace IPv4 listeners only" },
+    { flags: "-6, --ipv6", help: "trace IPv6 listeners only" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  timestamp: boolean;
+  /** Only listeners of this address family (AF_INET / AF_INET6). */
+  family?: number;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    timestamp: { type: "boolean", short: "T" },
+    ipv4: { type: "boolean", short: "4" },
+    ipv6: { type: "boolean", short: "6" },
+  });
+  if (values.ipv4 && values.ipv6) throw new UsageError("-4 and -6 cannot be used together");
+  const opts: Options = {
+    timestamp: !!values.timestamp,
+    family: values.ipv4 ? AF_INET : values.ipv6 ? AF_INET6 : undefined,
+  };
+  return { values, opts, ...intervalCount(positionals) };
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** @backlog[limit] = hist(backlog): u32 limit -> bpftrace hist() counters. */
+const backlog = defineHistMap({ name: "backlog", slots: HIST_SLOTS, keySize: 4, maxEntries: 1024 });
+/** Handshakes dropped on a full accept queue, a running total (slot 0). */
+const drops = defineMap({ name: "drops", type: "array", keySize: 4, valueSize: 8, maxEntries: 1 });
+
+/** Returns unless the socket in `sk` is of the family -4/-6 asked for. */
+function familyFilter(p: Probe, sk: Reg, o: Options): void {
+  if (o.family === undefined) return;
+  p.field(r1, sk, "sock", "__sk_common.skc_family").returnIf(r1, "!=", o.family);
+}
+
+/** @backlog[sk->sk_max_ack_backlog] = hist(sk->sk_ack_backlog), for the listener in `sk`. */
+function countBacklog(p: Probe, sk: Reg): void {
+  const key = p.stack(4), zero = p.stack(backlog.valueSize);
+  p.field(r1, sk, "sock", "sk_max_ack_backlog").store("u32", r10, key, r1);
+  p.field(r9, sk, "sock", "sk_ack_backlog");
+  // hist() slot: 1 for 0, else floor(log2(v)) + 2 (slot 0 is for negatives)
+  p.if(r9, "==", 0, () => p.mov(r9, 1), () => p.log2(r8, r9, r1).add(r8, 2).mov(r9, r8));
+  p.clamp(r9, HIST_SLOTS - 1);
+  p.histAdd(backlog, key, r9, { zeroOff: zero });
+}
+
+/** A child cloned from a listener: the clone still holds the listener's backlog fields. */
+function childProgram(o: Options): Probe {
+  const p = tpBtf("inet_sock_set_state", { name: "tcpsynbl_child" });
+  p.ctx(r1, "newstate").returnIf(r1, "!=", TCP_SYN_RECV);
+  p.ctx(r1, "oldstate").returnIf(r1, "!=", TCP_LISTEN);
+  p.ctx(r7, "sk");
+  familyFilter(p, r7, o);
+  countBacklog(p, r7);
+  return p.ret(0);
+}
+
+/** A handshake's last ACK dropped because the listener's accept queue was full. */
+function overflowProgram(o: Options, reason: number): Probe {
+  const p = tpBtf("kfree_skb", { name: "tcpsynbl_drop" });
+  p.ctx(r1, "reason").returnIf(r1, "!=", reason);
+  p.ctx(r7, "rx_sk").returnIf(r7, "==", 0);
+  p.field(r1, r7, "sock", "__sk_common.skc_state").returnIf(r1, "!=", TCP_LISTEN);
+  familyFilter(p, r7, o);
+  countBacklog(p, r7);
+  const key = p.stack(4);
+  p.store("u32", r10, key, 0).counterAdd(drops, key, 1);
+  return p.ret(0);
+}
+
+/** The drop reason for a full accept queue, when kfree_skb reports it with the listener. */
+function listenOverflowReason(): number | undefined {
+  try {
+    const params = Btf.vmlinux().funcProtoParams("btf_trace_kfree_skb");
+    if (params.length < 5) return undefined; // no rx_sk before 6.11
+    const value = Btf.vmlinux().enumValue("skb_drop_reason", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
+    return typeof value === "number" ? value : undefined;
+  } catch {
+    return undefined; // older kernels: no such reason
+  }
+}
+
+function buildPrograms(o: Options) {
+  requireVmlinuxBtf();
+  const reason = listenOverflowReason();
+  const programs = [childProgram(o)];
+  if (reason !== undefined) programs.push(overflowProgram(o, reason));
+  return programs.map((p) => p.build());
+}
+
+// --- user side --------------------------------------------------------------
+
+/** One backlog limit's histogram: counts by bpftrace hist() slot. */
+interface Histogram {
+  limit: number;
+  keyBytes: Uint8Array;
+  slots: number[];
+}
+
+function readHistograms(session: Session): Histogram[] {
+  return drainHistograms(session.maps.get(backlog)!, backlog).map((h) => ({
+    limit: new DataView(h.key.buffer).getUint32(0, true),
+    keyBytes: h.key,
+    slots: h.slots,
+  }));
+}
+
+/** The running total of overflow drops, or undefined without the drop program. */
+function readDrops(session: Session): number | undefined {
+  const map = session.maps.get(drops);
+  const value = map?.lookup(new Uint8Array(4));
+  return value ? Number(new DataView(value.buffer).getBigUint64(0, true)) : undefined;
+}
+
+function formatText(hs: Histogram[]): string {
+  if (hs.length === 0) return "";
+  return formatBpftraceHistMap(
+    "@backlog",
+    hs.map((h) => ({ key: String(h.limit), keyBytes: h.keyBytes, counts: h.slots })),
+    { kind: "hist" },
+  );
+}
+
+/** Inclusive value range of hist() slot i (slot 0, negatives, never occurs for a u32). */
+function slotRange(i: number): { low: number; high: number } {
+  if (i <= 2) return { low: i - 1, high: i - 1 };
+  return { low: 2 ** (i - 2), high: 2 ** (i - 1) - 1 };
+}
+
+/** The buckets text prints: first to last non-empty one. */
+function jsonBuckets(slots: number[]) {
+  const first = slots.findIndex((c) => c > 0);
+  const last = slots.findLastIndex((c) => c > 0);
+  if (first < 0) return [];
+  return slots.slice(first, last + 1).map((count, i) => ({ ...slotRange(first + i), count }));
+}
+
+function formatJson(hs: Histogram[], dropped: number | undefined): string {
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    backlog: hs.map((h) => ({ limit: h.limit, buckets: jsonBuckets(h.slots) })),
+    ...(dropped === undefined ? {} : { dropped }),
+  }) + "\n";
+}
+
+/**
+ * Follows the overflow drop counter: prints "HH:MM:SS dropping a SYN." for
+ * each new drop, as tcpsynbl.bt does (polled, so the time is within
+ * DROP_POLL_MS), and tells each interval how many drops it had.
+ */
+class DropWatcher {
+  #seen: number;
+  #reported: number;
+  readonly #timer?: ReturnType<typeof setInterval>;
+
+  constructor(readonly session: Session, readonly printLines: boolean) {
+    this.#seen = this.#reported = readDrops(session) ?? 0;
+    if (this.available) this.#timer = setInterval(() => this.poll(), DROP_POLL_MS);
+  }
+
+  /** Whether this kernel reports overflow drops (see the header comment). */
+  get available(): boolean {
+    return this.session.maps.has(drops);
+  }
+
+  poll(): void {
+    const total = readDrops(this.session) ?? 0;
+    if (this.printLines) {
+      for (; this.#seen < total; this.#seen++) {
+        writeOut(`${formatTimeOfDay(new Date())} dropping a SYN.\n`);
+      }
+    }
+    this.#seen = total;
+  }
+
+  /** Drops since the previous call, or undefined when drops are not traced. */
+  takeInterval(): number | undefined {
+    if (!this.available) return undefined;
+    this.poll();
+    const n = this.#seen - this.#reported;
+    this.#reported = this.#seen;
+    return n;
+  }
+
+  dispose(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+await runTool("tcpsynbl", async () => {
+  const { values, opts, interval, count } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  const programs = buildPrograms(opts);
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  if (!values.json) writeOut("Tracing SYN backlog size. Ctrl-C to end.\n");
+  const dropWatch = new DropWatcher(session, !values.json);
+  try {
+    for await (const _ of intervals(stop, interval, count)) {
+      const dropped = dropWatch.takeInterval();
+      const hs = readHistograms(session);
+      if (values.json) {
+        writeOut(formatJson(hs, dropped));
+        continue;
+      }
+      if (interval === undefined) {
+        // tcpsynbl.bt's END block, then bpftrace's map printing at exit
+        writeOut("\n@backlog[backlog limit]: histogram of backlog size\n\n");
+      }
+      writeOut("\n" + (opts.timestamp ? `${formatTimeOfDay(new Date())}\n` : ""));
+      writeOut(formatText(hs));
+    }
+  } finally {
+    dropWatch.dispose();
+    stop.dispose();
+  }
+});
