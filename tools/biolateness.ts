@@ -1,0 +1,8 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * biolateness: the seed talk's spelling of biolatency (`biolateness -mT 1 5`).
+ * The same tool, flags and output as tools/biolatency.ts, under this name.
+ */
+import { runBiolatency } from "./biolatency.ts";
+
+await runBiolatency("biolateness");

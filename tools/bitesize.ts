@@ -1,0 +1,201 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * bitesize: summarize block device I/O size as a histogram per process (the
+ * 2015 "bitehist"): the size of each request when it is issued to the
+ * device, in Kbytes, by the name of the process that issued it.
+ *
+ * Event: block_rq_issue, as a BTF-typed tracepoint (request size from
+ * `rq->__data_len`, process name from bpf_get_current_comm). Output and flags
+ * follow libbpf-tools bitesize; as there, -c COMM matches names that start
+ * with COMM.
+ *
+ *     # deno run -A tools/bitesize.ts 1 1
+ *     Tracing block device I/O... Hit Ctrl-C to end.
+ *
+ *     Process Name = dd
+ *          Kbytes              : count    distribution
+ *              0 -> 1          : 0        |                                        |
+ *              2 -> 3          : 0        |                                        |
+ *              4 -> 7          : 16       |****************************************|
+ *              8 -> 15         : 0        |                                        |
+ *             16 -> 31         : 0        |                                        |
+ *             32 -> 63         : 0        |                                        |
+ *             64 -> 127        : 8        |********************                    |
+ */
+import {
+  decodeCString,
+  defineHistMap,
+  drainHistograms,
+  dumpPrograms,
+  escapeText,
+  formatHelp,
+  formatLog2Hist,
+  formatTimeOfDay,
+  intervalCount,
+  intervals,
+  type Label,
+  loadAndAttach,
+  log2Buckets,
+  parseToolArgs,
+  type Probe,
+  r1,
+  r10,
+  r2,
+  r7,
+  r8,
+  r9,
+  runTool,
+  type Session,
+  StopSignal,
+  tpBtf,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+import { stringifyJson } from "../lib/format/escape.ts";
+import { skipUnlessDisk } from "../lib/dsl/block_request.ts";
+import { type BlockDevice, diskByName } from "../lib/symbols/disks.ts";
+
+const MAX_SLOTS = 20;
+const COMM_LEN = 16;
+
+const HELP = {
+  name: "bitesize",
+  summary: "Summarize block device I/O size as a histogram.",
+  usage: "bitesize [-h] [-T] [-c COMM] [-d DISK] [interval] [count]",
+  examples: [
+    ["bitesize", "summarize block I/O size as a histogram"],
+    ["bitesize 1 10", "print 1 second summaries, 10 times"],
+    ["bitesize -T 1", "1s summaries with timestamps"],
+    ["bitesize -c fio", "trace fio only"],
+    ["bitesize -d sdc", "trace sdc only"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --timestamp", help: "include timestamp on output" },
+    { flags: "-c, --comm COMM", help: "trace processes whose name starts with COMM" },
+    { flags: "-d, --disk DISK", help: "trace this disk only" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  /** -c: the bytes a process name must start with (at most 15, as the kernel keeps). */
+  comm?: Uint8Array;
+  /** -d: the one disk to trace. */
+  disk?: BlockDevice;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    timestamp: { type: "boolean", short: "T" },
+    comm: { type: "string", short: "c" },
+    disk: { type: "string", short: "d" },
+  });
+  if (values.comm === "") throw new UsageError("-c needs a non-empty process name");
+  const opts: Options = {
+    comm: values.comm === undefined
+      ? undefined
+      : new TextEncoder().encode(values.comm).slice(0, COMM_LEN - 1), // as the kernel truncates
+    disk: values.disk === undefined ? undefined : wholeDisk(values.disk),
+  };
+  return { values, opts, ...intervalCount(positionals) };
+}
+
+/** -d DISK: a whole disk that exists (the BPF side compares gendisk numbers). */
+function wholeDisk(name: string): BlockDevice {
+  const disk = diskByName(name);
+  if (!disk) throw new UsageError(`no such disk: '${name}'`);
+  if (disk.isPartition) throw new UsageError(`'${name}' is a partition: give its whole disk`);
+  return disk;
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** Histograms by process name: comm[16] -> u32 slots[MAX_SLOTS]. */
+const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: COMM_LEN });
+
+/**
+ * Jumps to `skip` unless the name at r10+keyOff starts with `prefix`: two
+ * 8-byte words compared under a mask that keeps the prefix's bytes.
+ */
+function skipUnlessPrefix(p: Probe, keyOff: number, prefix: Uint8Array, skip: Label): void {
+  for (let word = 0; word < COMM_LEN / 8; word++) {
+    const bytes = prefix.subarray(word * 8, word * 8 + 8);
+    if (bytes.length === 0) break;
+    let value = 0n, mask = 0n;
+    bytes.forEach((b, i) => {
+      value |= BigInt(b) << BigInt(8 * i);
+      mask |= 0xffn << BigInt(8 * i);
+    });
+    p.load(r1, "u64", r10, keyOff + 8 * word);
+    if (mask !== 0xffff_ffff_ffff_ffffn) p.mov64(r2, mask).and(r1, r2);
+    p.mov64(r2, value).jumpIf(r1, "!=", r2, skip);
+  }
+}
+
+function issueProgram(o: Options): Probe {
+  const p = tpBtf("block_rq_issue", { name: "bitesize_issue" });
+  const done = p.label();
+  p.ctx(r7, "rq");
+  if (o.disk) skipUnlessDisk(p, r7, o.disk, done);
+  const key = p.stack(COMM_LEN);
+  p.stackPtr(r1, key).mov(r2, COMM_LEN).call("get_current_comm");
+  if (o.comm) skipUnlessPrefix(p, key, o.comm, done);
+  p.field(r8, r7, "request", "__data_len").div(r8, 1024);
+  p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
+  p.histAdd(hists, key, r9, { zeroOff: p.stack(hists.valueSize) });
+  p.bind(done);
+  return p.ret(0);
+}
+
+// --- user side --------------------------------------------------------------
+
+/** One process name's histogram (the name's raw bytes, up to the NUL). */
+interface Histogram {
+  comm: Uint8Array;
+  slots: number[];
+}
+
+function readHistograms(session: Session): Histogram[] {
+  return drainHistograms(session.maps.get(hists)!, hists).map((h) => {
+    const nul = h.key.indexOf(0);
+    return { comm: h.key.slice(0, nul < 0 ? COMM_LEN : nul), slots: h.slots };
+  });
+}
+
+function formatText(hs: Histogram[]): string {
+  return hs.map((h) =>
+    `\nProcess Name = ${escapeText(h.comm)}\n${formatLog2Hist(h.slots, "Kbytes")}`
+  ).join("");
+}
+
+function formatJson(hs: Histogram[]): string {
+  return stringifyJson({
+    time: new Date().toISOString(),
+    unit: "Kbytes",
+    histograms: hs.map((h) => ({ comm: decodeCString(h.comm), buckets: log2Buckets(h.slots) })),
+  }) + "\n";
+}
+
+await runTool("bitesize", async () => {
+  const { values, opts, interval, count } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  const programs = [issueProgram(opts).build()];
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  if (!values.json) writeOut("Tracing block device I/O... Hit Ctrl-C to end.\n");
+  try {
+    for await (const _ of intervals(stop, interval, count)) {
+      const hs = readHistograms(session);
+      if (values.json) {
+        writeOut(formatJson(hs));
+        continue;
+      }
+      writeOut("\n" + (values.timestamp ? `${formatTimeOfDay(new Date()).padEnd(8)}\n` : ""));
+      writeOut(formatText(hs));
+    }
+  } finally {
+    stop.dispose();
+  }
+});
