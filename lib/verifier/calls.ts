@@ -32,18 +32,56 @@ export interface CallEnv extends MemEnv {
   nextId(): number;
 }
 
-/** Helpers a socket filter may call besides the base ones (`sk_filter_func_proto`). */
-const SOCKET_FILTER_EXTRA = new Set([25, 26, 46, 47, 68]);
+/**
+ * Helpers a socket filter may call besides the base ones (`sk_filter_func_proto`
+ * plus the process helpers the kernel grants privileged loaders).
+ */
+const SOCKET_FILTER_EXTRA: ReadonlySet<number> = new Set([
+  15,
+  16,
+  22,
+  25,
+  26,
+  37,
+  46,
+  47,
+  55,
+  68,
+  109,
+  117,
+  122,
+  141,
+  148,
+  156,
+  157,
+  160,
+  176,
+  180,
+  191,
+]);
 
 /**
  * Helpers the kernel restricts to fewer program types than their table
- * class says (learnt from the kernel's `*_func_proto` functions and checked
- * by the differential tests): id to the program types that may call it.
+ * class says: id to the program types that may call it. Learnt by loading a
+ * call of every helper from every program type into Linux 6.18 (the
+ * availability test re-checks it on every run).
  */
 const ONLY_FOR: ReadonlyMap<number, readonly ProgTypeName[]> = new Map<number, ProgTypeName[]>([
+  [36, []], // probe_write_user (locked down)
   [56, ["perf_event"]], // perf_prog_read_value
-  [58, ["kprobe"]], // override_return
+  [58, []], // override_return (needs CONFIG_BPF_KPROBE_OVERRIDE)
+  [111, ["tp_btf"]], // skb_output
   [119, ["perf_event"]], // read_branch_records
+  [121, ["tp_btf"]], // xdp_output
+  [126, []], // seq_printf: iterators only
+  [127, []], // seq_write
+  [147, []], // d_path: allow-listed attach points only
+  [150, []], // seq_printf_btf
+  [162, ["tp_btf"]], // sock_from_file
+  [173, ["kprobe", "tp_btf"]], // get_func_ip
+  [183, []], // get_func_arg: trampolines only
+  [184, []], // get_func_ret
+  [185, []], // get_func_arg_cnt
 ]);
 
 /** Which map types each map-specific helper takes (check_map_func_compatibility). */
@@ -136,6 +174,9 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
       case "map_value":
       case "uninit_map_value": {
         if (!map) fail("bad-helper-arg", pc, `${what}: no map argument before it`);
+        if (nullable && reg.kind === "scalar" && isConst(reg.val) && reg.val.tnum.value === 0n) {
+          break;
+        }
         if (!isPointer(reg)) want("a pointer to a buffer (stack or map value)");
         if (reg.maybeNull) want("a pointer checked against NULL");
         const size = kind === "map_key" ? map.keySize : map.valueSize;

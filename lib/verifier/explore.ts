@@ -384,7 +384,7 @@ function updateLinked(st: MachineState, regNo: number, val: Scalar): void {
 }
 
 function condJump(
-  env: ExploreEnv,
+  _env: ExploreEnv,
   st: MachineState,
   insn: Insn,
   pc: number,

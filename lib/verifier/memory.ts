@@ -119,6 +119,9 @@ function access(
     case "btf_id":
       return btfAccess(env, r, base, off, size, write);
     case "scalar":
+      if (isConst(base.val) && base.val.tnum.value === 0n) {
+        fail("invalid-mem-access", pc, `R${r} is NULL (0) on this path`);
+      }
       fail(
         "invalid-mem-access",
         pc,
@@ -220,7 +223,7 @@ function ctxMem(
 
 function btfAccess(
   env: MemEnv,
-  r: number,
+  _r: number,
   base: Reg,
   insnOff: number,
   size: number,
