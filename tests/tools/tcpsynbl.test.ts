@@ -27,7 +27,7 @@ import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
  * the listener's accept queue length and the namespace's ListenOverflows.
  */
 const WORKLOAD = `
-import select, socket, struct, sys, time
+import fcntl, select, socket, struct, sys, time
 fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
 host = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
 backlog, quick, deferred = map(int, sys.argv[2:5])
@@ -44,6 +44,14 @@ def accept_queue(port):
         if f[1].endswith(":%04X" % port) and f[3] == "0A":  # TCP_LISTEN
             return int(f[4].split(":")[1], 16)  # rx_queue of a listener: sk_ack_backlog
 
+def loopback_up():  # a new network namespace starts with lo down (no iproute2 needed)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
+    flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh", b"lo", 0)))[1]
+    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+    s.close()
+
+loopback_up()
 before = overflows()
 ls = socket.socket(fam, socket.SOCK_STREAM)
 if deferred:
@@ -87,9 +95,8 @@ async function runWorkload(
   const out = await new Deno.Command("unshare", {
     args: [
       "-n",
-      "sh",
+      "python3",
       "-c",
-      'ip link set lo up && exec python3 -c "$0" "$@"',
       WORKLOAD,
       String(family),
       String(backlog),
