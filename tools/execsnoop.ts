@@ -1,0 +1,389 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * execsnoop: trace new processes, one line per exec() with its full argument
+ * list, parent PID and return value.
+ *
+ * Events: syscalls:sys_enter_execve / sys_exit_execve and the execveat pair.
+ * The enter side saves the arguments (read from user memory, up to
+ * --max-args) in a per-process hash entry; the exit side adds the return
+ * value and the new comm and sends the record through a ring buffer (a perf
+ * buffer on kernels before 5.8). Dropped events are counted and reported.
+ * Output and flags follow libbpf-tools execsnoop (-P from bcc).
+ *
+ *     # deno run -A tools/execsnoop.ts
+ *     PCOMM            PID    PPID   RET ARGS
+ *     ls               14926  14881    0 /usr/bin/ls --color=auto -l
+ *     git              14927  14881    0 /usr/bin/git status
+ */
+import {
+  dumpPrograms,
+  formatHelp,
+  formatTimeOfDay,
+  loadAndAttach,
+  parseToolArgs,
+  pidArg,
+  type Probe,
+  r0,
+  r1,
+  r10,
+  r2,
+  r3,
+  r4,
+  r7,
+  r8,
+  r9,
+  runTool,
+  StopSignal,
+  tracepoint,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+import { defineMap } from "../lib/dsl/maps.ts";
+import { bytes, char, defineSchema } from "../lib/dsl/schema.ts";
+import { countLost, defineEvents, type EventsDef, output } from "../lib/dsl/events.ts";
+import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
+import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
+import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
+import { decodeBytes, escapeText, stringifyJson } from "../lib/format/escape.ts";
+import { formatSecondsColumn } from "../lib/format/time.ts";
+
+/** Bytes read per argument, and the most arguments a record holds (as libbpf-tools). */
+const ARG_SIZE = 128;
+const TOTAL_MAX_ARGS = 60;
+const DEFAULT_MAX_ARGS = 20;
+const ARGS_BYTES = ARG_SIZE * TOTAL_MAX_ARGS;
+const BPF_F_NO_PREALLOC = 1;
+
+const HELP = {
+  name: "execsnoop",
+  summary: "Trace exec syscalls.",
+  usage: "execsnoop [-h] [-T] [-t] [-x] [-u USER] [-q] [-n NAME] [-l LINE] [-U] [-P PPID] " +
+    "[--max-args MAX_ARGS]",
+  examples: [
+    ["execsnoop", "trace all exec() syscalls"],
+    ["execsnoop -x", "include failed exec()s"],
+    ["execsnoop -T", "include time (HH:MM:SS)"],
+    ["execsnoop -U", "include UID"],
+    ["execsnoop -u 1000", "only trace UID 1000"],
+    ["execsnoop -u user", "get user UID and trace only them"],
+    ["execsnoop -t", "include timestamps"],
+    ["execsnoop -q", 'add "quotemarks" around arguments'],
+    ["execsnoop -n main", 'only print command lines containing "main"'],
+    ["execsnoop -l tpkg", 'only print command where arguments contains "tpkg"'],
+    ["execsnoop -P 181", "only trace new processes whose parent PID is 181"],
+    ["execsnoop --max-args 40", "show up to 40 arguments"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --time", help: "include time column on output (HH:MM:SS)" },
+    { flags: "-t, --timestamp", help: "include timestamp on output" },
+    { flags: "-x, --fails", help: "include failed exec()s" },
+    { flags: "-u, --uid USER", help: "trace this UID (or user name) only" },
+    { flags: "-q, --quote", help: 'add quotemarks (") around arguments' },
+    { flags: "-n, --name NAME", help: "only print commands whose name contains NAME" },
+    { flags: "-l, --line LINE", help: "only print commands whose arguments contain LINE" },
+    { flags: "-U, --print-uid", help: "print UID column" },
+    { flags: "-P, --ppid PPID", help: "trace this parent PID only" },
+    { flags: "--max-args MAX_ARGS", help: "maximum number of arguments shown (default 20)" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  fails: boolean;
+  uid?: number;
+  ppid?: number;
+  maxArgs: number;
+  name?: string;
+  line?: string;
+  quote: boolean;
+  time: boolean;
+  timestamp: boolean;
+  printUid: boolean;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    time: { type: "boolean", short: "T" },
+    timestamp: { type: "boolean", short: "t" },
+    fails: { type: "boolean", short: "x" },
+    uid: { type: "string", short: "u" },
+    quote: { type: "boolean", short: "q" },
+    name: { type: "string", short: "n" },
+    line: { type: "string", short: "l" },
+    "print-uid": { type: "boolean", short: "U" },
+    ppid: { type: "string", short: "P" },
+    "max-args": { type: "string" },
+  });
+  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
+  const maxArgs = values["max-args"] === undefined ? DEFAULT_MAX_ARGS : Number(values["max-args"]);
+  if (!/^\d+$/.test(values["max-args"] ?? "1") || maxArgs < 1 || maxArgs > TOTAL_MAX_ARGS) {
+    throw new UsageError(
+      `invalid MAX_ARGS '${values["max-args"]}', should be in [1, ${TOTAL_MAX_ARGS}] range`,
+    );
+  }
+  const opts: Options = {
+    fails: !!values.fails,
+    uid: values.uid === undefined ? undefined : uidArg(values.uid),
+    ppid: values.ppid === undefined ? undefined : pidArg(values.ppid, "PPID"),
+    maxArgs,
+    name: values.name,
+    line: values.line,
+    quote: !!values.quote,
+    time: !!values.time,
+    timestamp: !!values.timestamp,
+    printUid: !!values["print-uid"],
+  };
+  return { values, opts };
+}
+
+/** A UID, or a user name looked up in /etc/passwd. */
+function uidArg(value: string): number {
+  if (/^\d+$/.test(value) && Number(value) < 0xffffffff) return Number(value);
+  let passwd = "";
+  try {
+    passwd = Deno.readTextFileSync("/etc/passwd");
+  } catch { /* no passwd file: only numbers work */ }
+  const entry = passwd.split("\n").map((l) => l.split(":")).find((f) => f[0] === value);
+  if (!entry || !/^\d+$/.test(entry[2] ?? "")) {
+    throw new UsageError(`invalid UID or user '${value}'`);
+  }
+  return Number(entry[2]);
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** One exec, as sent to user space: the header, then args_size bytes of NUL-separated args. */
+const execEvent = defineSchema("exec_event", {
+  pid: "u32",
+  ppid: "u32",
+  uid: "u32",
+  retval: "s32",
+  /** Arguments read; max_args + 1 means "there were more". */
+  args_count: "u32",
+  args_size: "u32",
+  comm: char(16),
+  args: bytes(ARGS_BYTES),
+});
+const HEADER_SIZE = execEvent.offset("args");
+
+/** The exec in flight, by process (after a successful exec the caller's TID is the PID). */
+const execs = defineMap({
+  name: "execs",
+  type: "hash",
+  keySize: 4,
+  valueSize: execEvent.size,
+  maxEntries: 10240,
+  flags: BPF_F_NO_PREALLOC, // ~7.7 KB values: allocate on use, not 10240 of them up front
+});
+/** A record-sized array value to create hash entries from (the stack is too small). */
+const blank = defineMap({
+  name: "blank",
+  type: "array",
+  keySize: 4,
+  valueSize: execEvent.size,
+  maxEntries: 1,
+});
+
+/** sys_enter_execve(at): save pid, ppid, uid and the arguments. */
+function enterProgram(event: string, name: string, o: Options, ch: EventsDef): Probe {
+  const p = tracepoint("syscalls", event, { name });
+  const key = p.stack(4), zero = p.stack(4), argp = p.stack(8), done = p.label();
+  if (o.uid !== undefined) {
+    p.call("get_current_uid_gid").mov32(r0, r0).returnIf(r0, "!=", o.uid);
+  }
+  p.call("get_current_task").field(r9, r0, "task_struct", "real_parent->tgid");
+  if (o.ppid !== undefined) p.returnIf(r9, "!=", o.ppid);
+  p.call("get_current_pid_tgid").rsh(r0, 32).mov(r8, r0).store("u32", r10, key, r8);
+
+  // A fresh entry for this process (copied from the blank record).
+  p.store("u32", r10, zero, 0).lookup(blank, zero).returnIf(r0, "==", 0);
+  p.loadMap(r1, execs).stackPtr(r2, key).mov(r3, r0).mov(r4, 0).call("map_update_elem");
+  p.if(r0, "!=", 0, () => {
+    countLost(p, ch); // the hash is full: this exec will not be shown
+    p.ret(0);
+  });
+  p.lookup(execs, key).returnIf(r0, "==", 0).mov(r7, r0);
+  execEvent.store(p, r7, "pid", r8);
+  execEvent.store(p, r7, "ppid", r9);
+  p.call("get_current_uid_gid");
+  execEvent.store(p, r7, "uid", r0);
+  execEvent.store(p, r7, "retval", 0);
+
+  // args[0]: the file name being executed (as libbpf-tools shows it).
+  p.ctx(r9, "filename");
+  execEvent.readString(p, r7, "args", r9);
+  p.if(r0, ">", ARG_SIZE, () => {
+    p.store("u8", r7, HEADER_SIZE, 0).mov(r0, 1); // unreadable: an empty string
+  });
+  p.mov(r8, r0); // r8: bytes of args so far
+  execEvent.store(p, r7, "args_count", 1);
+  execEvent.store(p, r7, "args_size", r8);
+
+  // argv[1..max_args-1], unrolled; each stops at the first NULL or fault.
+  p.ctx(r9, "argv");
+  for (let i = 1; i < o.maxArgs; i++) {
+    readArgPointer(p, r9, i, argp, done);
+    p.jumpIf(r8, ">", ARGS_BYTES - ARG_SIZE, done); // bounds r8 for the verifier
+    p.mov(r1, r7).add(r1, HEADER_SIZE).add(r1, r8).mov(r2, ARG_SIZE).load(r3, "u64", r10, argp);
+    p.call("probe_read_user_str");
+    p.jumpIf(r0, ">", ARG_SIZE, done).jumpIf(r0, "==", 0, done);
+    p.add(r8, r0);
+    execEvent.store(p, r7, "args_count", i + 1);
+    execEvent.store(p, r7, "args_size", r8);
+  }
+  // One more pointer tells whether the list was cut.
+  readArgPointer(p, r9, o.maxArgs, argp, done);
+  execEvent.store(p, r7, "args_count", o.maxArgs + 1);
+  p.bind(done);
+  return p.ret(0);
+}
+
+/** *argp = argv[i] (a user pointer); goes to `done` when it cannot be read or is NULL. */
+function readArgPointer(
+  p: Probe,
+  argv: typeof r9,
+  i: number,
+  argp: number,
+  done: ReturnType<Probe["label"]>,
+) {
+  p.stackPtr(r1, argp).mov(r2, 8).mov(r3, argv).add(r3, 8 * i).call("probe_read_user");
+  p.jumpIf(r0, "!=", 0, done).load(r1, "u64", r10, argp).jumpIf(r1, "==", 0, done);
+}
+
+/** sys_exit_execve(at): add the return value and comm, send the record. */
+function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Probe {
+  const p = tracepoint("syscalls", event, { name });
+  const key = p.stack(4), cleanup = p.label();
+  p.call("get_current_pid_tgid").rsh(r0, 32).store("u32", r10, key, r0);
+  p.lookup(execs, key).returnIf(r0, "==", 0).mov(r7, r0);
+  p.ctx(r8, "ret");
+  if (!o.fails) p.jumpIf(r8, "s<", 0, cleanup);
+  execEvent.store(p, r7, "retval", r8);
+  execEvent.currentComm(p, r7, "comm");
+  execEvent.load(p, r9, r7, "args_size");
+  p.clamp(r9, ARGS_BYTES).add(r9, HEADER_SIZE);
+  output(p, ch, r7, r9); // only the header and the bytes of args used
+  p.bind(cleanup).delete(execs, key);
+  return p.ret(0);
+}
+
+function buildPrograms(o: Options, ch: EventsDef) {
+  const programs = [
+    enterProgram("sys_enter_execve", "execsnoop_enter", o, ch),
+    exitProgram("sys_exit_execve", "execsnoop_exit", o, ch),
+  ];
+  if (hasTracepoint("sys_enter_execveat")) {
+    programs.push(
+      enterProgram("sys_enter_execveat", "execsnoop_atin", o, ch),
+      exitProgram("sys_exit_execveat", "execsnoop_atout", o, ch),
+    );
+  }
+  return programs.map((p) => p.build());
+}
+
+function hasTracepoint(name: string): boolean {
+  try {
+    tracepoint("syscalls", name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// --- user side --------------------------------------------------------------
+
+/** One exec as the user side sees it. */
+interface Exec {
+  comm: string;
+  pid: number;
+  ppid: number;
+  uid: number;
+  ret: number;
+  args: Uint8Array[];
+  truncated: boolean;
+}
+
+function decodeExec(data: Uint8Array, o: Options): Exec {
+  const e = execEvent.decode(data);
+  const size = Math.min(e.args_size, e.args.length);
+  const args: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i < size && args.length < e.args_count; i++) {
+    if (e.args[i] === 0) {
+      args.push(e.args.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return {
+    comm: e.comm,
+    pid: e.pid,
+    ppid: e.ppid,
+    uid: e.uid,
+    ret: e.retval,
+    args,
+    truncated: e.args_count === o.maxArgs + 1,
+  };
+}
+
+function formatArgs(x: Exec, quote: boolean): string {
+  const parts = x.args.map((a) => {
+    const text = escapeText(a);
+    return quote ? `"${text.replaceAll('"', '\\"')}" ` : `${text} `;
+  });
+  return parts.join("") + (x.truncated ? " ..." : "");
+}
+
+function header(o: Options): string {
+  return (o.time ? "TIME".padEnd(9) : "") + (o.timestamp ? "TIME(s)".padEnd(8) + " " : "") +
+    (o.printUid ? "UID".padEnd(6) + " " : "") +
+    `${"PCOMM".padEnd(16)} ${"PID".padEnd(6)} ${"PPID".padEnd(6)} RET ARGS\n`;
+}
+
+await runTool("execsnoop", async () => {
+  const { values, opts } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  if (!values.dump) requireBpfPrivileges();
+  const channel = defineEvents({
+    kind: values.dump ? "ringbuf" : eventBufferKind(),
+    recordSize: execEvent.size,
+    ringBytes: ringBytesFromEnv(),
+  });
+  const programs = buildPrograms(opts, channel);
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const start = performance.now();
+  const stop = new StopSignal();
+  if (!values.json) writeOut(header(opts));
+  try {
+    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
+      const x = decodeExec(data, opts);
+      if (opts.name !== undefined && !x.comm.includes(opts.name)) return;
+      if (opts.line !== undefined) {
+        const line = x.args.map(decodeBytes).join(" ");
+        if (!line.includes(opts.line)) return;
+      }
+      const elapsed = (performance.now() - start) / 1000;
+      if (values.json) {
+        return stringifyJson({
+          time: new Date().toISOString(),
+          ...(opts.timestamp ? { elapsed: Number(elapsed.toFixed(3)) } : {}),
+          comm: x.comm,
+          pid: x.pid,
+          ppid: x.ppid,
+          uid: x.uid,
+          ret: x.ret,
+          args: x.args.map(decodeBytes),
+          truncated: x.truncated,
+        }) + "\n";
+      }
+      return (opts.time ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+        (opts.timestamp ? formatSecondsColumn(elapsed) + " " : "") +
+        (opts.printUid ? String(x.uid).padEnd(6) + " " : "") +
+        `${escapeText(x.comm).padEnd(16)} ${String(x.pid).padEnd(6)} ` +
+        `${String(x.ppid).padEnd(6)} ${String(x.ret).padStart(3)} ${formatArgs(x, opts.quote)}\n`;
+    });
+  } finally {
+    stop.dispose();
+  }
+});

@@ -1,0 +1,344 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * opensnoop: trace open(), openat() and openat2(), one line per call with
+ * the file descriptor or error and the path asked for.
+ *
+ * Events: syscalls:sys_enter_open/openat/openat2 save the path pointer and
+ * flags per thread; the matching sys_exit_* reads the path and sends the
+ * record through a ring buffer (a perf buffer on kernels before 5.8).
+ * Dropped events are counted and reported. Output and flags follow
+ * libbpf-tools opensnoop (-f from bcc).
+ *
+ *     # deno run -A tools/opensnoop.ts
+ *     PID    COMM              FD ERR PATH
+ *     1565   cat                3   0 /etc/ld.so.cache
+ *     1565   cat               -1   2 /nonexistent
+ */
+import {
+  dumpPrograms,
+  formatHelp,
+  formatTimeOfDay,
+  loadAndAttach,
+  parseToolArgs,
+  pidArg,
+  positiveInt,
+  type Probe,
+  r0,
+  r1,
+  r10,
+  r2,
+  r3,
+  r7,
+  r8,
+  r9,
+  runTool,
+  StopSignal,
+  tracepoint,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+import { defineMap } from "../lib/dsl/maps.ts";
+import { char, defineSchema } from "../lib/dsl/schema.ts";
+import { defineEvents, type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
+import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
+import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
+import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
+import { escapeText, stringifyJson } from "../lib/format/escape.ts";
+
+const PATH_SIZE = 256;
+
+/** open(2) flags by name (x86-64 / asm-generic values), for -f. */
+const OPEN_FLAGS: Record<string, number> = {
+  O_WRONLY: 0o1,
+  O_RDWR: 0o2,
+  O_CREAT: 0o100,
+  O_EXCL: 0o200,
+  O_NOCTTY: 0o400,
+  O_TRUNC: 0o1000,
+  O_APPEND: 0o2000,
+  O_NONBLOCK: 0o4000,
+  O_DSYNC: 0o10000,
+  O_ASYNC: 0o20000,
+  O_DIRECT: 0o40000,
+  O_LARGEFILE: 0o100000,
+  O_DIRECTORY: 0o200000,
+  O_NOFOLLOW: 0o400000,
+  O_NOATIME: 0o1000000,
+  O_CLOEXEC: 0o2000000,
+  O_SYNC: 0o4010000,
+  O_PATH: 0o10000000,
+  O_TMPFILE: 0o20200000,
+};
+
+const HELP = {
+  name: "opensnoop",
+  summary: "Trace open family syscalls.",
+  usage: "opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] " +
+    "[-e] [-f FLAG]",
+  examples: [
+    ["opensnoop", "trace all open() syscalls"],
+    ["opensnoop -T", "include timestamps"],
+    ["opensnoop -U", "include UID"],
+    ["opensnoop -x", "only show failed opens"],
+    ["opensnoop -p 181", "only trace PID 181"],
+    ["opensnoop -t 123", "only trace TID 123"],
+    ["opensnoop -u 1000", "only trace UID 1000"],
+    ["opensnoop -d 10", "trace for 10 seconds only"],
+    ["opensnoop -n main", 'only print process names containing "main"'],
+    ["opensnoop -e", "show extended fields"],
+    ["opensnoop -f O_WRONLY -f O_RDWR", "only print calls for writing"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --timestamp", help: "print timestamp (HH:MM:SS)" },
+    { flags: "-U, --print-uid", help: "print UID" },
+    { flags: "-x, --failed", help: "failed opens only" },
+    { flags: "-p, --pid PID", help: "process ID to trace" },
+    { flags: "-t, --tid TID", help: "thread ID to trace" },
+    { flags: "-u, --uid UID", help: "user ID to trace" },
+    { flags: "-d, --duration DURATION", help: "total duration of trace in seconds" },
+    { flags: "-n, --name NAME", help: "trace process names containing this" },
+    { flags: "-e, --extended-fields", help: "print extended fields (flags, mode)" },
+    { flags: "-f, --flag-filter FLAG", help: "filter on flags argument (e.g., O_WRONLY)" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  timestamp: boolean;
+  printUid: boolean;
+  failed: boolean;
+  pid?: number;
+  tid?: number;
+  uid?: number;
+  durationMs?: number;
+  name?: string;
+  extended: boolean;
+  /** -f: only calls whose flags have one of these bits. */
+  flagMask?: number;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    timestamp: { type: "boolean", short: "T" },
+    "print-uid": { type: "boolean", short: "U" },
+    failed: { type: "boolean", short: "x" },
+    pid: { type: "string", short: "p" },
+    tid: { type: "string", short: "t" },
+    uid: { type: "string", short: "u" },
+    duration: { type: "string", short: "d" },
+    name: { type: "string", short: "n" },
+    "extended-fields": { type: "boolean", short: "e" },
+    "flag-filter": { type: "string", short: "f", multiple: true },
+  });
+  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
+  let flagMask: number | undefined;
+  for (const name of values["flag-filter"] ?? []) {
+    const bits = OPEN_FLAGS[name.toUpperCase()];
+    if (bits === undefined) throw new UsageError(`unknown open flag '${name}'`);
+    flagMask = (flagMask ?? 0) | bits;
+  }
+  const opts: Options = {
+    timestamp: !!values.timestamp,
+    printUid: !!values["print-uid"],
+    failed: !!values.failed,
+    pid: values.pid === undefined ? undefined : pidArg(values.pid),
+    tid: values.tid === undefined ? undefined : pidArg(values.tid, "TID"),
+    uid: values.uid === undefined ? undefined : uidArg(values.uid),
+    durationMs: values.duration === undefined
+      ? undefined
+      : positiveInt(values.duration, "duration") * 1000,
+    name: values.name,
+    extended: !!values["extended-fields"],
+    flagMask,
+  };
+  return { values, opts };
+}
+
+function uidArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) >= 0xffffffff) {
+    throw new UsageError(`invalid UID: '${value}'`);
+  }
+  return Number(value);
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** One open, as sent to user space. */
+const openEvent = defineSchema("open_event", {
+  pid: "u32",
+  tid: "u32",
+  uid: "u32",
+  ret: "s32",
+  flags: "u32",
+  mode: "u32",
+  comm: char(16),
+  path: char(PATH_SIZE),
+});
+
+/** What the enter side saves for the exit side, per thread. */
+const openArgs = defineSchema("open_args", { path: "u64", flags: "u32", mode: "u32" });
+const start = defineMap({
+  name: "start",
+  type: "hash",
+  keySize: 4,
+  valueSize: openArgs.size,
+  maxEntries: 10240,
+});
+
+/** sys_enter_open*: filter, then save the path pointer, flags and mode by TID. */
+function enterProgram(event: string, name: string, o: Options): Probe {
+  const p = tracepoint("syscalls", event, { name });
+  const key = p.stack(4), args = p.stack(openArgs.size);
+  p.call("get_current_pid_tgid").mov(r7, r0);
+  if (o.pid !== undefined) p.mov(r1, r7).rsh(r1, 32).returnIf(r1, "!=", o.pid);
+  if (o.tid !== undefined) p.mov32(r1, r7).returnIf(r1, "!=", o.tid);
+  if (o.uid !== undefined) p.call("get_current_uid_gid").mov32(r0, r0).returnIf(r0, "!=", o.uid);
+  p.stackPtr(r9, args);
+  p.ctx(r1, "filename");
+  openArgs.store(p, r9, "path", r1);
+  if (p.hasCtx("how")) {
+    // openat2: flags and mode are the first two u64 of struct open_how, in user memory.
+    p.ctx(r8, "how");
+    const how = p.stack(16);
+    p.zeroStack(how, 16).stackPtr(r1, how).mov(r2, 16).mov(r3, r8).call("probe_read_user");
+    p.load(r1, "u32", r10, how);
+    openArgs.store(p, r9, "flags", r1);
+    p.load(r1, "u32", r10, how + 8);
+    openArgs.store(p, r9, "mode", r1);
+  } else {
+    p.ctx(r1, "flags");
+    openArgs.store(p, r9, "flags", r1);
+    p.ctx(r1, "mode");
+    openArgs.store(p, r9, "mode", r1);
+  }
+  if (o.flagMask !== undefined) {
+    openArgs.load(p, r1, r9, "flags");
+    p.and(r1, o.flagMask).returnIf(r1, "==", 0);
+  }
+  p.store("u32", r10, key, r7).update(start, key, args);
+  return p.ret(0);
+}
+
+/** sys_exit_open*: read the path, send the record. */
+function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Probe {
+  const p = tracepoint("syscalls", event, { name });
+  const key = p.stack(4), cleanup = p.label();
+  p.call("get_current_pid_tgid").mov(r7, r0).store("u32", r10, key, r7);
+  p.lookup(start, key).returnIf(r0, "==", 0).mov(r9, r0);
+  if (o.failed) p.ctx(r1, "ret").jumpIf(r1, "s>=", 0, cleanup);
+  reserve(p, ch, r8, cleanup);
+  p.mov(r1, r7).rsh(r1, 32);
+  openEvent.store(p, r8, "pid", r1);
+  openEvent.store(p, r8, "tid", r7);
+  p.call("get_current_uid_gid");
+  openEvent.store(p, r8, "uid", r0);
+  p.ctx(r1, "ret");
+  openEvent.store(p, r8, "ret", r1);
+  openArgs.load(p, r1, r9, "flags");
+  openEvent.store(p, r8, "flags", r1);
+  openArgs.load(p, r1, r9, "mode");
+  openEvent.store(p, r8, "mode", r1);
+  openEvent.currentComm(p, r8, "comm");
+  openArgs.load(p, r3, r9, "path");
+  openEvent.readString(p, r8, "path", r3);
+  // unreadable: an empty path
+  p.if(r0, "s<", 1, () => p.store("u8", r8, openEvent.offset("path"), 0));
+  submit(p, ch, r8);
+  p.bind(cleanup).delete(start, key);
+  return p.ret(0);
+}
+
+/** The syscalls this kernel has, with their program names (15 characters at most). */
+const SYSCALLS = [
+  ["open", "opensnoop_in", "opensnoop_out"],
+  ["openat", "opensnoop_atin", "opensnoop_atout"],
+  ["openat2", "opensnoop_a2in", "opensnoop_a2out"],
+] as const;
+
+function buildPrograms(o: Options, ch: EventsDef) {
+  const programs: Probe[] = [];
+  for (const [syscall, enterName, exitName] of SYSCALLS) {
+    if (!hasTracepoint(`sys_enter_${syscall}`)) continue; // no open(2) on arm64; no openat2 before 5.6
+    programs.push(
+      enterProgram(`sys_enter_${syscall}`, enterName, o),
+      exitProgram(`sys_exit_${syscall}`, exitName, o, ch),
+    );
+  }
+  return programs.map((p) => p.build());
+}
+
+function hasTracepoint(name: string): boolean {
+  try {
+    tracepoint("syscalls", name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// --- user side --------------------------------------------------------------
+
+const O_CREAT = OPEN_FLAGS.O_CREAT;
+const O_TMPFILE = OPEN_FLAGS.O_TMPFILE;
+
+function header(o: Options): string {
+  return (o.timestamp ? "TIME".padEnd(8) + " " : "") + (o.printUid ? "UID".padEnd(7) + " " : "") +
+    `${"PID".padEnd(6)} ${"COMM".padEnd(16)}  FD ERR ` +
+    (o.extended ? `${"FLAGS".padEnd(8)} ${"MODE".padEnd(5)} ` : "") + "PATH\n";
+}
+
+/** libbpf-tools prints the mode only when it means something (O_CREAT, O_TMPFILE). */
+function formatFlagsMode(flags: number, mode: number): string {
+  const octal = (n: number, w: number) => n.toString(8).padStart(w, "0");
+  const hasMode = mode !== 0 || (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
+  return `${octal(flags, 8)} ${hasMode ? octal(mode, 4) + " " : "n/a  "}`;
+}
+
+await runTool("opensnoop", async () => {
+  const { values, opts } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  if (!values.dump) requireBpfPrivileges();
+  const channel = defineEvents({
+    kind: values.dump ? "ringbuf" : eventBufferKind(),
+    recordSize: openEvent.size,
+    ringBytes: ringBytesFromEnv(),
+  });
+  const programs = buildPrograms(opts, channel);
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  if (!values.json) writeOut(header(opts));
+  try {
+    await streamEvents(
+      { maps: session.maps, channel, stop, durationMs: opts.durationMs },
+      (data) => {
+        const e = openEvent.decode(data);
+        if (opts.name !== undefined && !e.comm.includes(opts.name)) return;
+        const fd = e.ret >= 0 ? e.ret : -1;
+        const err = e.ret >= 0 ? 0 : -e.ret;
+        if (values.json) {
+          return stringifyJson({
+            time: new Date().toISOString(),
+            pid: e.pid,
+            tid: e.tid,
+            uid: e.uid,
+            comm: e.comm,
+            fd,
+            err,
+            flags: e.flags,
+            mode: e.mode,
+            path: e.path,
+          }) + "\n";
+        }
+        return (opts.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+          (opts.printUid ? String(e.uid).padEnd(7) + " " : "") +
+          `${String(e.pid).padEnd(6)} ${escapeText(e.comm).padEnd(16)} ` +
+          `${String(fd).padStart(3)} ${String(err).padStart(3)} ` +
+          (opts.extended ? formatFlagsMode(e.flags, e.mode) : "") + escapeText(e.path) + "\n";
+      },
+    );
+  } finally {
+    stop.dispose();
+  }
+});
