@@ -4,14 +4,17 @@
  * namespace (its own loopback, port space and TCP counters), while clients
  * connect. The kernel's own view is the truth: the listener's accept queue
  * length (rx_queue in /proc/net/tcp{,6}) and TcpExtListenOverflows of the
- * namespace. No reference tool works here (libbpf-tools tcpsynbl and
- * tcpsynbl.bt need kprobes or fentry).
+ * namespace. The reference tools do not run here (libbpf-tools tcpsynbl and
+ * tcpsynbl.bt need kprobes or fentry), so the cross-check is bpftrace running
+ * tcpsynbl.bt's own logic on the same two tracepoints we use (BPF_TRACE_REF):
+ * its output must be byte for byte ours.
  */
 import {
   deepEqual as assertDeepEqual,
   equal as assertEquals,
   ok as assert,
 } from "node:assert/strict";
+import { Btf } from "../../lib/btf/mod.ts";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
 
@@ -112,6 +115,25 @@ async function runWorkload(
   return { acceptQueue, overflows };
 }
 
+/** tcpsynbl.bt, moved from its kprobes to our tracepoints, for bpftrace 0.17. */
+function bpftraceReference(listenOverflow: number): string {
+  return `
+BEGIN { printf("Tracing SYN backlog size. Ctrl-C to end.\\n"); }
+tracepoint:sock:inet_sock_set_state /args->oldstate == 10 && args->newstate == 3/ {
+  $sock = (struct sock *)args->skaddr;
+  @backlog[$sock->sk_max_ack_backlog & 0xffffffff] = hist($sock->sk_ack_backlog);
+}
+tracepoint:skb:kfree_skb /args->reason == ${listenOverflow} && args->rx_sk != 0/ {
+  $sock = (struct sock *)args->rx_sk;
+  if ($sock->__sk_common.skc_state == 10) {
+    @backlog[$sock->sk_max_ack_backlog & 0xffffffff] = hist($sock->sk_ack_backlog);
+    time("%H:%M:%S dropping a SYN.\\n");
+  }
+}
+END { printf("\\n@backlog[backlog limit]: histogram of backlog size\\n"); }
+`;
+}
+
 /** Histograms by backlog limit: counts by bucket label ("[0]", "[2, 4)", ...). */
 type Hists = Map<number, Map<string, number>>;
 
@@ -145,6 +167,9 @@ function parseJson(line: string): { hists: Hists; dropped?: number } {
   }
   return { hists, dropped: obj.dropped };
 }
+
+/** How often the tool polls its drop counter (tools/tcpsynbl.ts). */
+const DROP_POLL_MS = 200;
 
 function dropLines(stdout: string): number {
   return stdout.split("\n").filter((l) => /^\d\d:\d\d:\d\d dropping a SYN\.$/.test(l)).length;
@@ -224,6 +249,54 @@ Deno.test(
     const { hists, dropped } = parseJson(json.stdout.trim());
     assertDeepEqual(hists.get(BACKLOG), expected, "--json: same numbers");
     assertEquals(dropped, truth.overflows);
+    await assertNoneLoaded();
+  },
+);
+
+Deno.test(
+  kernelTest("tcpsynbl: byte for byte what bpftrace prints for tcpsynbl.bt's logic"),
+  async () => {
+    const reason = Btf.vmlinux().enumValue(
+      "skb_drop_reason",
+      "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW",
+    );
+    const ref = new Deno.Command("bpftrace", {
+      args: ["-e", bpftraceReference(Number(reason))],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const refOut = ref.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let refText = "";
+    const collected = (async () => {
+      for (let r = await refOut.read(); !r.done; r = await refOut.read()) refText += r.value;
+    })();
+    const ours = new ToolProcess("tcpsynbl", []);
+    try {
+      await ours.waitForOutput(/Tracing SYN backlog size/);
+      await waitFor(() => refText.includes("Tracing SYN backlog size"), 15000, "bpftrace");
+      await runWorkload(4, 6, 10, 0);
+      await runWorkload(6, 3, 2, 4);
+      await new Promise((r) => setTimeout(r, 2 * DROP_POLL_MS));
+      ours.kill("SIGINT");
+      ref.kill("SIGINT");
+      const [mine] = await Promise.all([ours.finish(), collected]);
+      assertEquals(mine.code, 0, mine.stderr);
+      assertEquals((await ref.status).code, 0, "bpftrace exit status");
+
+      const drops = dropLines;
+      const body = (t: string) =>
+        t.split("\n").filter((l) => !/^Attaching \d+ probes|dropping a SYN/.test(l)).join("\n");
+      assert(drops(refText) >= 2, refText);
+      assertEquals(drops(mine.stdout), drops(refText), `${mine.stdout}\n---\n${refText}`);
+      assertEquals(body(mine.stdout), body(refText));
+      assert(/^@backlog\[6\]: $/m.test(mine.stdout) && /^@backlog\[3\]: $/m.test(mine.stdout));
+    } finally {
+      for (const p of [ref, ours.child]) {
+        try {
+          p.kill("SIGKILL");
+        } catch { /* already exited */ }
+      }
+    }
     await assertNoneLoaded();
   },
 );
