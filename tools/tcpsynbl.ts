@@ -25,7 +25,11 @@
  *
  * Flags (libbpf-tools tcpsynbl): -T, -4/-6 (the listener's address family;
  * IPv4 connections to a dual-stack IPv6 listener count as IPv6), interval,
- * count. Output: bpftrace's @backlog[limit] hist() layout, as tcpsynbl.bt.
+ * count. Output: bpftrace's @backlog[limit] hist() layout, as tcpsynbl.bt,
+ * and its "HH:MM:SS dropping a SYN." lines (polled every 200 ms). --json:
+ * one object per interval, {time, backlog: [{limit, buckets: [{low, high,
+ * count}]}], dropped}, buckets as the text rows (high inclusive), `dropped`
+ * only where overflows are traced.
  *
  *     # deno run -A tools/tcpsynbl.ts
  *     Tracing SYN backlog size. Ctrl-C to end.
