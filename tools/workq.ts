@@ -1,0 +1,207 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * workq: work queue function execution time, one histogram per kernel
+ * function, as the BPF Performance Tools book's workq.bt: the time from a
+ * kworker starting a work item's function to that function returning.
+ *
+ * Events: tracepoints workqueue:workqueue_execute_start (its `function`
+ * field is the work function's address) and workqueue:workqueue_execute_end.
+ * The start time and function are kept per thread, as in the book tool (a
+ * kworker runs one work item at a time; the work struct itself may be freed
+ * by the time its function returns). Function addresses become names in
+ * user space, from /proc/kallsyms (lib/symbols/kallsyms.ts), like bpftrace's
+ * ksym(); functions that share a name share a histogram, as in bpftrace.
+ *
+ *     # deno run -A tools/workq.ts
+ *     Tracing workqueue request latencies. Ctrl-C to end.
+ *     ^C
+ *     @us[wb_workfn]:
+ *     [16, 32)               2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+ *
+ *     @us[loop_rootcg_workfn]:
+ *     [8, 16)                3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+ *     [16, 32)               1 |@@@@@@@@@@@@@@@@@                                   |
+ *     [32, 64)               2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@                  |
+ *
+ * Histograms are bpftrace's hist() ([lo, hi) buckets of microseconds), keys
+ * in ascending order of their counts, as bpftrace prints a map.
+ */
+import {
+  defineHistMap,
+  defineMap,
+  drainHistograms,
+  dumpPrograms,
+  formatHelp,
+  intervalCount,
+  intervals,
+  loadAndAttach,
+  parseToolArgs,
+  r0,
+  r1,
+  r10,
+  r7,
+  r8,
+  r9,
+  runTool,
+  type Session,
+  StopSignal,
+  tracepoint,
+  writeOut,
+} from "../mod.ts";
+import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
+import { formatTimestampHeader } from "../lib/format/time.ts";
+import { type Kallsyms, kernelSymbols } from "../lib/symbols/kallsyms.ts";
+
+/**
+ * bpftrace hist() buckets: 0 negative, 1 the value 0, 2 the value 1, i >= 3
+ * [2^(i-2), 2^(i-1)). 40 buckets reach 2^38 us (three days); longer lands in the last.
+ */
+const SLOTS = 40;
+
+const HELP = {
+  name: "workq",
+  summary: "Summarize work queue function execution time, per kernel function.",
+  usage: "workq [-h] [-T] [interval] [count]",
+  examples: [
+    ["workq", "histograms of work function run time until Ctrl-C"],
+    ["workq 1 10", "print 1 second summaries, 10 times"],
+    ["workq -T 5", "5 second summaries with timestamps"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-T, --timestamp", help: "include timestamp on output" },
+  ],
+};
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    timestamp: { type: "boolean", short: "T" },
+  });
+  return { values, ...intervalCount(positionals) };
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+/** Per thread: when its current work function started, and which function (u64 each). */
+const start = defineMap({
+  name: "start",
+  type: "hash",
+  keySize: 4,
+  valueSize: 16,
+  maxEntries: 10240,
+});
+/** @us[function]: microsecond histograms keyed by the work function's address. */
+const us = defineHistMap({ name: "us", slots: SLOTS, keySize: 8, maxEntries: 4096 });
+
+/** Stores the current thread ID (u32) at r10+off. */
+function storeTid(p: ReturnType<typeof tracepoint>, off: number): void {
+  p.call("get_current_pid_tgid").store("u32", r10, off, r0);
+}
+
+/** workqueue_execute_start: @start[tid] = nsecs; @wqfunc[tid] = args->function. */
+function startProgram() {
+  const p = tracepoint("workqueue", "workqueue_execute_start", { name: "workq_start" });
+  const key = p.stack(4), value = p.stack(16);
+  storeTid(p, key);
+  p.ktime(r0).store("u64", r10, value, r0);
+  p.ctx(r1, "function").store("u64", r10, value + 8, r1);
+  p.update(start, key, value);
+  return p.ret(0);
+}
+
+/** workqueue_execute_end: @us[ksym(@wqfunc[tid])] = hist((nsecs - @start[tid]) / 1000). */
+function endProgram() {
+  const p = tracepoint("workqueue", "workqueue_execute_end", { name: "workq_end" });
+  const key = p.stack(4), fn = p.stack(8);
+  storeTid(p, key);
+  p.lookup(start, key).returnIf(r0, "==", 0);
+  p.load(r7, "u64", r0, 0).load(r1, "u64", r0, 8).store("u64", r10, fn, r1);
+  p.delete(start, key);
+  p.ktime(r0).sub(r0, r7).div(r0, 1000).mov(r8, r0);
+  // hist() bucket: 1 for 0 us, log2(us) + 2 otherwise
+  p.log2(r9, r0, r1).add(r9, 2);
+  p.if(r8, "==", 0, () => p.mov(r9, 1));
+  p.clamp(r9, SLOTS - 1);
+  p.histAdd(us, fn, r9, { zeroOff: p.stack(us.valueSize) });
+  return p.ret(0);
+}
+
+// --- user side --------------------------------------------------------------
+
+/** One work function's histogram (bpftrace hist() buckets), summed over same-named addresses. */
+interface FunctionHistogram {
+  function: string;
+  counts: number[];
+}
+
+function readHistograms(session: Session, ksyms: Kallsyms): FunctionHistogram[] {
+  const byName = new Map<string, number[]>();
+  for (const h of drainHistograms(session.maps.get(us)!, us)) {
+    const address = new DataView(h.key.buffer).getBigUint64(0, true);
+    const name = ksyms.nameOf(address);
+    const counts = byName.get(name) ?? new Array(SLOTS).fill(0);
+    h.slots.forEach((c, i) => (counts[i] += c));
+    byName.set(name, counts);
+  }
+  return [...byName].map(([name, counts]) => ({ function: name, counts }));
+}
+
+function formatText(hs: FunctionHistogram[]): string {
+  if (hs.length === 0) return "";
+  const encoder = new TextEncoder();
+  return formatBpftraceHistMap(
+    "@us",
+    hs.map((h) => ({ key: h.function, keyBytes: encoder.encode(h.function), counts: h.counts })),
+    { kind: "hist" },
+  );
+}
+
+/** hist() bucket i as inclusive bounds in microseconds. */
+function bucketBounds(i: number): { low: number; high: number } {
+  if (i === 1) return { low: 0, high: 0 };
+  if (i === 2) return { low: 1, high: 1 };
+  return { low: 2 ** (i - 2), high: 2 ** (i - 1) - 1 };
+}
+
+function formatJson(hs: FunctionHistogram[]): string {
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    unit: "usecs",
+    histograms: hs.sort((a, b) => (a.function < b.function ? -1 : 1)).map((h) => {
+      const first = h.counts.findIndex((c) => c > 0);
+      const last = h.counts.findLastIndex((c) => c > 0);
+      return {
+        function: h.function,
+        count: h.counts.reduce((a, b) => a + b, 0),
+        buckets: h.counts.slice(first, last + 1).map((count, k) => ({
+          ...bucketBounds(first + k),
+          count,
+        })),
+      };
+    }),
+  }) + "\n";
+}
+
+await runTool("workq", async () => {
+  const { values, interval, count } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  const programs = [startProgram(), endProgram()].map((p) => p.build());
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  // Symbols first: if kptr_restrict hides them, say so before loading anything.
+  const ksyms = kernelSymbols();
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  if (!values.json) writeOut("Tracing workqueue request latencies. Ctrl-C to end.\n");
+  try {
+    for await (const _ of intervals(stop, interval, count)) {
+      const hs = readHistograms(session, ksyms);
+      if (values.json) {
+        writeOut(formatJson(hs));
+        continue;
+      }
+      writeOut("\n" + (values.timestamp ? formatTimestampHeader() : "") + formatText(hs));
+    }
+  } finally {
+    stop.dispose();
+  }
+});
