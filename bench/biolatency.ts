@@ -16,7 +16,7 @@
  * Prints a Markdown table (medians, ratio ours / libbpf-tools) on stdout,
  * progress on stderr, then one JSON line with every sample. Needs root.
  *
- *     deno run -A bench/biolatency.ts [--rounds 7] [--cost-rounds 3] [--io-seconds 3]
+ *     deno run -A bench/biolatency.ts [--rounds 7] [--cost-rounds 4] [--io-seconds 3]
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       rounds: { type: "string", default: "7" },
-      "cost-rounds": { type: "string", default: "3" },
+      "cost-rounds": { type: "string", default: "4" },
       "io-seconds": { type: "string", default: "3" },
     },
   });
