@@ -13,14 +13,16 @@ import type { HelperArg, HelperProto } from "../../bytecode/helpers.ts";
 import type { MapTypeName, ProgTypeName } from "../../bytecode/prog_types.ts";
 import { MAX_VAR_OFF, readReg } from "./alu.ts";
 import { fail } from "./errors.ts";
-import { helperMem, type MemEnv } from "./memory.ts";
-import { isConst, known, type Scalar } from "./scalar.ts";
+import { helperMem, type MemEnv, spilledBytes } from "./memory.ts";
+import { isConst, known, type Scalar, signedRange } from "./scalar.ts";
 import {
   isPointer,
   type MachineState,
   pointerReg,
   type Reg,
   regTypeName,
+  scalarReg,
+  STACK_SIZE,
   UNINIT,
   UNKNOWN_SCALAR,
 } from "./state.ts";
@@ -155,6 +157,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   let map: Reg["map"];
   let released: Reg | undefined;
   let allocSize: number | undefined;
+  let constKey: bigint | undefined;
   for (let i = 0; i < h.args.length; i++) {
     const r = i + 1;
     const kind = h.args[i];
@@ -180,6 +183,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
         if (!isPointer(reg)) want("a pointer to a buffer (stack or map value)");
         if (reg.maybeNull) want("a pointer checked against NULL");
         const size = kind === "map_key" ? map.keySize : map.valueSize;
+        if (kind === "map_key") constKey = constantKey(st, reg, size);
         helperMem(
           env,
           st,
@@ -287,6 +291,27 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   if (released) releaseRef(st, released.refId);
   for (let r = 1; r <= 5; r++) st.regs[r] = UNINIT;
   st.regs[0] = returnValue(env, st, h, id, name, map, allocSize);
+  // Like the kernel, an array lookup with a constant key in range cannot fail.
+  if (
+    id === 1 && map && (map.type === "array" || map.type === "percpu_array") &&
+    constKey !== undefined && constKey < BigInt(map.maxEntries)
+  ) {
+    st.regs[0] = { ...st.regs[0], maybeNull: false, id: 0 };
+  }
+}
+
+/**
+ * The key's value when it is a number saved on the stack with exactly the
+ * key's size (the kernel's get_constant_map_key, without its zero-byte case).
+ */
+function constantKey(st: MachineState, key: Reg, keySize: number): bigint | undefined {
+  if (key.kind !== "stack" || !isConst(key.val)) return undefined;
+  const at = STACK_SIZE + key.off + Number(BigInt.asIntN(64, key.val.tnum.value));
+  if (at < 0 || at >= STACK_SIZE || (at & 7) !== 0) return undefined;
+  const saved = st.spills[at >> 3];
+  if (!saved || saved.kind !== "scalar" || !isConst(saved.val)) return undefined;
+  if (spilledBytes(st, at >> 3) !== keySize) return undefined;
+  return saved.val.tnum.value;
 }
 
 /** The kernel's check_mem_size_reg for ARG_CONST_SIZE(_OR_ZERO). */
@@ -354,6 +379,9 @@ function returnValue(
 ): Reg {
   switch (h.ret) {
     case "integer":
+      // The kernel bounds the CPU number by nr_cpu_ids; NR_CPUS (at most
+      // 8192) bounds that, so this range never knows more than the kernel.
+      if (id === 8) return scalarReg(signedRange(0n, 8191n));
       return UNKNOWN_SCALAR;
     case "void":
       return UNINIT;

@@ -164,3 +164,60 @@ function isExit(p: ProgramView, i: number): boolean {
   const c = p.insns[i].code;
   return op.bpfClass(c) === op.BPF_JMP && op.bpfOp(c) === op.BPF_EXIT;
 }
+
+/**
+ * Instructions on a cycle of the graph (Tarjan's strongly connected
+ * components). Only there can a path come back to a state it is still
+ * exploring, so only there is the infinite-loop check needed.
+ */
+export function onCycle(succ: readonly number[][]): Uint8Array {
+  const n = succ.length;
+  const index = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const onStack = new Uint8Array(n);
+  const result = new Uint8Array(n);
+  const stack: number[] = [];
+  let counter = 0;
+  for (let root = 0; root < n; root++) {
+    if (index[root] >= 0) continue;
+    // Iterative DFS: frames of (node, next successor position).
+    const frames: [number, number][] = [[root, 0]];
+    index[root] = low[root] = counter++;
+    stack.push(root);
+    onStack[root] = 1;
+    while (frames.length) {
+      const frame = frames[frames.length - 1];
+      const [v, i] = frame;
+      if (i < succ[v].length) {
+        frame[1]++;
+        const w = succ[v][i];
+        if (index[w] < 0) {
+          index[w] = low[w] = counter++;
+          stack.push(w);
+          onStack[w] = 1;
+          frames.push([w, 0]);
+        } else if (onStack[w]) {
+          low[v] = Math.min(low[v], index[w]);
+        }
+        continue;
+      }
+      frames.pop();
+      if (frames.length) {
+        const u = frames[frames.length - 1][0];
+        low[u] = Math.min(low[u], low[v]);
+      }
+      if (low[v] === index[v]) {
+        const members: number[] = [];
+        let w: number;
+        do {
+          w = stack.pop()!;
+          onStack[w] = 0;
+          members.push(w);
+        } while (w !== v);
+        const cyclic = members.length > 1 || succ[v].includes(v);
+        if (cyclic) { for (const m of members) result[m] = 1; }
+      }
+    }
+  }
+  return result;
+}

@@ -19,6 +19,7 @@ import { branchTaken, jmp32IsExact, negateJump, refine } from "./branch.ts";
 import { type CallEnv, execHelperCall } from "./calls.ts";
 import type { Cfg } from "./cfg.ts";
 import { fail } from "./errors.ts";
+import { encodingProblem } from "./isa_check.ts";
 import { load, store } from "./memory.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
 import { isConst, known, type Scalar, signedRange, unknownOfSize } from "./scalar.ts";
@@ -47,6 +48,10 @@ export interface ExploreEnv extends CallEnv {
   live: Uint16Array;
   limit: number;
   hasLoops: boolean;
+  /** Instructions on a cycle of the control-flow graph. */
+  onCycle: Uint8Array;
+  /** Instructions whose fields were checked already. */
+  fieldsChecked: Uint8Array;
   /** Map for an `lddw` at logical index i with fd `imm`. */
   mapFor(index: number, fd: number): MapInfo | undefined;
 }
@@ -94,7 +99,7 @@ export function explore(env: ExploreEnv): number {
       let pruned = false;
       for (const cp of list) {
         if (cp.branches > 0) {
-          if (subsumes(cp.state, cur.st, env.live[pc], true)) {
+          if (env.onCycle[pc] && subsumes(cp.state, cur.st, env.live[pc], true)) {
             fail(
               "back-edge",
               pc,
@@ -154,6 +159,12 @@ function step(env: ExploreEnv, path: Path): StepResult {
   const p = env.program;
   const pc = path.pc;
   const insn = p.insns[pc];
+  if (!env.fieldsChecked[pc]) {
+    // Reserved fields are checked when a path first gets here, as the kernel does.
+    const why = encodingProblem(insn);
+    if (why) fail("invalid-opcode", pc, why);
+    env.fieldsChecked[pc] = 1;
+  }
   const st = path.st;
   const cls = op.bpfClass(insn.code);
   switch (cls) {
@@ -176,8 +187,11 @@ function step(env: ExploreEnv, path: Path): StepResult {
   }
 }
 
+/** Bytes per access, indexed by the size bits >> 3 (W, H, B, DW). */
+const SIZE_BYTES = [4, 2, 1, 8];
+
 function sizeBytes(code: number): number {
-  return { [op.BPF_B]: 1, [op.BPF_H]: 2, [op.BPF_W]: 4, [op.BPF_DW]: 8 }[op.bpfSize(code)]!;
+  return SIZE_BYTES[op.bpfSize(code) >> 3];
 }
 
 function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
@@ -397,6 +411,9 @@ function condJump(
   const src: Reg = useX ? readReg(st, insn.src, pc) : scalarReg(known(BigInt(insn.imm)));
 
   if (isPointer(dst) || isPointer(src)) {
+    const decided = pointerBranch(dst, src, o, jmp32);
+    if (decided === 1) return { pc: targetPc };
+    if (decided === 0) return { pc: pc + 1 };
     const other = st.clone();
     if (
       !jmp32 && !useX && insn.imm === 0 && dst.maybeNull && (o === op.BPF_JEQ || o === op.BPF_JNE)
@@ -420,6 +437,22 @@ function condJump(
     if (neg >= 0) applyRefine(st, insn, useX, dst.val, src.val, neg);
   }
   return { pc: pc + 1, fork: { pc: targetPc, st: other } };
+}
+
+/**
+ * A pointer the kernel knows is not NULL compared with 0 (`reg_not_null`):
+ * == is never taken, != always. Only the cases the kernel decides too.
+ */
+function pointerBranch(a: Reg, b: Reg, opcode: number, jmp32: boolean): 1 | 0 | -1 {
+  if (jmp32 || (opcode !== op.BPF_JEQ && opcode !== op.BPF_JNE)) return -1;
+  const [ptr, other] = isPointer(a) ? [a, b] : [b, a];
+  if (other.kind !== "scalar" || !isConst(other.val) || other.val.tnum.value !== 0n) return -1;
+  if (ptr.maybeNull) return -1;
+  const notNull = ptr.kind === "map_value" || ptr.kind === "ringbuf_mem" ||
+    ptr.kind === "map_ptr" ||
+    (ptr.kind === "btf_id" && ptr.trusted === true);
+  if (!notNull) return -1;
+  return opcode === op.BPF_JNE ? 1 : 0;
 }
 
 function applyRefine(

@@ -9,8 +9,23 @@
 
 import type { Insn } from "../../bytecode/insn.ts";
 import * as op from "../../bytecode/opcodes.ts";
+import { isValidOpcode } from "../../bytecode/valid.ts";
 
 const MAX_REG = 10;
+
+/**
+ * Problems the kernel finds in every instruction at load time, before any
+ * path is explored (`resolve_pseudo_ldimm64`): unknown opcodes, reserved
+ * fields of loads and of `lddw`. Other field checks happen when a path
+ * reaches the instruction ({@link encodingProblem}), as in the kernel, so an
+ * odd field in dead code is not an error.
+ */
+export function loadTimeProblem(insn: Insn): string | undefined {
+  if (!isValidOpcode(insn.code)) return `unknown opcode 0x${hex(insn.code)}`;
+  const cls = op.bpfClass(insn.code);
+  if (cls === op.BPF_LDX || insn.code === op.BPF_LDDW) return encodingProblem(insn);
+  return undefined;
+}
 
 /** Returns why the instruction is malformed, or undefined when it is well formed. */
 export function encodingProblem(insn: Insn): string | undefined {

@@ -11,7 +11,7 @@
 import { fail } from "./errors.ts";
 import { ctxAccess, type CtxRules } from "./ctx_access.ts";
 import { MAX_VAR_OFF } from "./alu.ts";
-import { isConst, known, minS, type Scalar, unknownOfSize } from "./scalar.ts";
+import { isConst, known, minS, type Scalar, truncate, unknownOfSize } from "./scalar.ts";
 import {
   describeReg,
   isPointer,
@@ -340,6 +340,13 @@ function stackWrite(
     st.stack.fill(StackByte.Spill, at, at + 8);
     return;
   }
+  if ((at & 7) === 0 && (!reg || reg.kind === "scalar")) {
+    // A narrow number stored at the start of a slot is remembered too (the
+    // kernel tracks it as a partial spill): its bytes are the first `size`.
+    st.spills[slot] = reg ?? scalarReg(known((value as { imm: bigint }).imm));
+    st.stack.fill(StackByte.Spill, at, at + size);
+    return;
+  }
   const zero = "imm" in value
     ? BigInt.asUintN(size * 8, value.imm) === 0n
     : reg!.kind === "scalar" && isConst(reg!.val) &&
@@ -348,12 +355,20 @@ function stackWrite(
   return undefined;
 }
 
+/** How many bytes of a slot a saved register covers (from the slot's start). */
+export function spilledBytes(st: MachineState, slot: number): number {
+  let n = 0;
+  while (n < 8 && st.stack[slot * 8 + n] === StackByte.Spill) n++;
+  return n;
+}
+
 function stackRead(env: MemEnv, st: MachineState, at: number, size: number): Reg {
   const pc = env.pc;
   const slot = at >> 3;
   const saved = st.spills[slot];
   if (saved && st.stack[at] === StackByte.Spill) {
-    if (size === 8 && (at & 7) === 0) return saved;
+    const spillSize = spilledBytes(st, slot);
+    if (size === 8 && spillSize === 8) return saved;
     if (isPointer(saved)) {
       fail(
         "pointer-leak",
@@ -361,7 +376,7 @@ function stackRead(env: MemEnv, st: MachineState, at: number, size: number): Reg
         `reading ${size} bytes of a saved pointer (${regTypeName(saved)}) leaks part of it`,
       );
     }
-    return scalarReg(unknownOfSize(size));
+    if ((at & 7) === 0 && size <= spillSize) return scalarReg(truncate(saved.val, size));
   }
   let zeros = 0;
   for (let i = at; i < at + size; i++) {

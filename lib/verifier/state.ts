@@ -181,10 +181,12 @@ export function entryState(): MachineState {
  * between two states for one to stand in for the other.
  */
 class IdMap {
-  private readonly fwd = new Map<number, number>();
-  private readonly back = new Map<number, number>();
+  private fwd?: Map<number, number>;
+  private back?: Map<number, number>;
   check(a: number, b: number): boolean {
     if (a === 0 || b === 0) return a === b;
+    this.fwd ??= new Map();
+    this.back ??= new Map();
     const f = this.fwd.get(a);
     const g = this.back.get(b);
     if (f === undefined && g === undefined) {
@@ -207,6 +209,16 @@ export function subsumes(
   live: number,
   exact: boolean,
 ): boolean {
+  // Cheap first: a number known exactly in `old` must be the same number in `cur`.
+  for (let r = 0; r < 10; r++) {
+    if (!(live & (1 << r))) continue;
+    const o = old.regs[r], c = cur.regs[r];
+    if (o.kind !== c.kind && o.kind !== "uninit") return false;
+    if (
+      o.kind === "scalar" && o.val.tnum.mask === 0n &&
+      (c.val.tnum.mask !== 0n || c.val.tnum.value !== o.val.tnum.value)
+    ) return false;
+  }
   const ids = new IdMap();
   for (let r = 0; r < 10; r++) {
     if (!(live & (1 << r))) continue;

@@ -8,11 +8,11 @@
 import { disassembleOne } from "../../bytecode/disasm.ts";
 import { type HelperProto, HELPERS } from "../../bytecode/helpers.ts";
 import type { Insn } from "../../bytecode/insn.ts";
-import { isValidOpcode } from "../../bytecode/valid.ts";
-import { buildCfg } from "./cfg.ts";
+import { BPF_LDDW, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../../bytecode/opcodes.ts";
+import { buildCfg, onCycle } from "./cfg.ts";
 import { VerifyError } from "./errors.ts";
 import { explore, type ExploreEnv } from "./explore.ts";
-import { encodingProblem } from "./isa_check.ts";
+import { loadTimeProblem } from "./isa_check.ts";
 import { liveRegisters } from "./liveness.ts";
 import { type ProgramView, programView } from "./program.ts";
 import type {
@@ -85,12 +85,16 @@ export function verify(program: ProgramInput, options: VerifyOptions): VerifyRes
       ),
     ], 0);
   }
+  const mapFor = mapLookup(options);
   const bad: Diagnostic[] = [];
   p.insns.forEach((insn, i) => {
-    const why = isValidOpcode(insn.code)
-      ? encodingProblem(insn)
-      : `unknown opcode 0x${insn.code.toString(16).padStart(2, "0")}`;
+    const why = loadTimeProblem(insn);
     if (why) bad.push(diag("invalid-opcode", i, why));
+    else if (insn.code === BPF_LDDW && insn.src !== 0) {
+      // Like the kernel, every map reference must resolve, reachable or not.
+      const problem = mapProblem(insn, i, mapFor);
+      if (problem) bad.push(diag(problem.code, i, problem.message));
+    }
   });
   if (bad.length) return result(bad, 0);
 
@@ -124,27 +128,60 @@ function safeDisasm(insn: Insn): string {
   }
 }
 
-function exploreEnv(
-  p: ProgramView,
-  cfg: ExploreEnv["cfg"],
-  helpers: ReadonlyMap<number, HelperProto>,
-  options: VerifyOptions,
-): ExploreEnv {
+/** Resolves `lddw` map references: by instruction index (mapRefs), else by fd. */
+function mapLookup(options: VerifyOptions): (index: number, fd: number) => MapInfo | undefined {
   const byFd = new Map<number, MapInfo>();
   const m = options.maps;
   if (m instanceof Map) { for (const [fd, info] of m) byFd.set(fd, info); }
   else if (m) { for (const [fd, info] of Object.entries(m)) byFd.set(Number(fd), info as MapInfo); }
   const byIndex = new Map<number, MapInfo>();
   for (const ref of options.mapRefs ?? []) byIndex.set(ref.index, ref.map);
+  return (index, fd) => byIndex.get(index) ?? byFd.get(fd);
+}
+
+/** What is wrong with a pseudo `lddw`, if anything (checked for every instruction). */
+function mapProblem(
+  insn: Insn,
+  index: number,
+  mapFor: (index: number, fd: number) => MapInfo | undefined,
+): { code: DiagnosticCode; message: string } | undefined {
+  if (insn.src !== BPF_PSEUDO_MAP_FD && insn.src !== BPF_PSEUDO_MAP_VALUE) {
+    if (insn.src === 5 || insn.src === 6) {
+      return {
+        code: "unknown-map",
+        message: "maps by fd_array index are not supported: load maps by fd",
+      };
+    }
+    return {
+      code: "invalid-opcode",
+      message: `lddw with pseudo source ${insn.src} is not supported by this verifier`,
+    };
+  }
+  if (insn.src === BPF_PSEUDO_MAP_FD && insn.imm2) {
+    return { code: "invalid-opcode", message: "lddw of a map fd must have a zero upper immediate" };
+  }
+  if (!mapFor(index, insn.imm)) {
+    return { code: "unknown-map", message: `fd ${insn.imm} is not a map this program was given` };
+  }
+  return undefined;
+}
+
+function exploreEnv(
+  p: ProgramView,
+  cfg: ExploreEnv["cfg"],
+  helpers: ReadonlyMap<number, HelperProto>,
+  options: VerifyOptions,
+): ExploreEnv {
   const gpl = GPL_LICENSES.has(options.license ?? "GPL");
-  const hasLoops = hasBackEdge(cfg.succ);
+  const cycles = onCycle(cfg.succ);
   let ids = 0;
   return {
     program: p,
     cfg,
     live: liveRegisters(p, cfg, helpers),
     limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
-    hasLoops,
+    hasLoops: cycles.includes(1),
+    onCycle: cycles,
     pc: 0,
     progType: options.progType,
     helpers,
@@ -153,31 +190,7 @@ function exploreEnv(
     kernelTypes: options.kernelTypes,
     ctx: { progType: options.progType, ctxSize: options.ctxSize, ctxArgs: options.ctxArgs, gpl },
     nextId: () => ++ids,
-    mapFor: (index, fd) => byIndex.get(index) ?? byFd.get(fd),
+    mapFor: mapLookup(options),
+    fieldsChecked: new Uint8Array(p.insns.length),
   };
-}
-
-/** Does the graph have a cycle? (decides how budget overruns are reported) */
-function hasBackEdge(succ: readonly number[][]): boolean {
-  const n = succ.length;
-  const color = new Uint8Array(n); // 0 new, 1 on stack, 2 done
-  const stack: [number, number][] = [[0, 0]];
-  color[0] = 1;
-  while (stack.length) {
-    const top = stack[stack.length - 1];
-    const [v, i] = top;
-    if (i < succ[v].length) {
-      top[1]++;
-      const w = succ[v][i];
-      if (color[w] === 1) return true;
-      if (color[w] === 0) {
-        color[w] = 1;
-        stack.push([w, 0]);
-      }
-    } else {
-      color[v] = 2;
-      stack.pop();
-    }
-  }
-  return false;
 }

@@ -30,7 +30,11 @@ import type { Case } from "./harness.ts";
 
 /** A corpus case with its expectations. */
 export interface CorpusCase extends Case {
-  /** Our verifier's expected verdict: "ok" or the first diagnostic's code. */
+  /**
+   * Our verifier's expected verdict: "ok", the first diagnostic's code, or
+   * "error" (any rejection: for saved programs the kernel rejected and we
+   * once accepted).
+   */
   expect: string;
   /**
    * The kernel's expected verdict: "reject" (as root), "accept", or
@@ -114,6 +118,7 @@ export type KernelExpectation = "accept" | "reject" | "strict";
 export interface FoundCase {
   name: string;
   progType: ProgTypeName;
+  tpBtf?: string;
   insns: Insn[];
   maps: MapInfo[];
   mapRefs: { index: number; map: number }[];

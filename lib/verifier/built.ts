@@ -1,0 +1,79 @@
+/**
+ * Verifying programs as the DSL builds them: the verifier options (maps by
+ * instruction, context size, tp_btf argument types) come from the program
+ * itself. Typed structurally, so the verifier does not depend on lib/dsl.
+ *
+ * @module
+ */
+
+import type { Insn } from "../../bytecode/insn.ts";
+import type { ProgTypeName } from "../../bytecode/prog_types.ts";
+import type { Btf } from "../btf/btf.ts";
+import { tpBtfTarget } from "../btf/tp_btf.ts";
+import { ctxArgsFromTpBtf, kernelTypesFromBtf } from "./btf_types.ts";
+import type { Diagnostic, KernelTypes, MapInfo, VerifyOptions, VerifyResult } from "./types.ts";
+import { verify } from "./verify.ts";
+
+/** What `verifyProgram` needs of a built program (lib/dsl's BuiltProgram has it). */
+export interface VerifiableProgram {
+  name: string;
+  type: ProgTypeName;
+  insns: readonly Insn[];
+  /** Map loads: logical instruction index and the map's description. */
+  mapRefs: readonly { index: number; map: MapInfo }[];
+  ctxSize?: number;
+  attach: { kind: string; name?: string };
+  license?: string;
+}
+
+const typesCache = new WeakMap<Btf, KernelTypes>();
+
+/**
+ * Options for verifying `p`. tp_btf programs need vmlinux BTF (`btf`) for
+ * their argument types and struct layouts.
+ */
+export function optionsForProgram(p: VerifiableProgram, btf?: Btf): VerifyOptions {
+  const opts: VerifyOptions = {
+    progType: p.type,
+    ctxSize: p.ctxSize,
+    mapRefs: p.mapRefs,
+    license: p.license,
+  };
+  if (p.type === "tp_btf" && btf && p.attach.name) {
+    opts.ctxArgs = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf));
+    let types = typesCache.get(btf);
+    if (!types) typesCache.set(btf, types = kernelTypesFromBtf(btf));
+    opts.kernelTypes = types;
+  }
+  return opts;
+}
+
+/**
+ * Verifies one built program.
+ *
+ * @example
+ * ```ts
+ * import { verifyProgram } from "./built.ts";
+ * import { exit, mov64Imm } from "../../bytecode/build.ts";
+ * const r = verifyProgram({
+ *   name: "noop",
+ *   type: "tracepoint",
+ *   insns: [mov64Imm(0, 0), exit()],
+ *   mapRefs: [],
+ *   attach: { kind: "tracepoint" },
+ * });
+ * r.ok; // true
+ * ```
+ */
+export function verifyProgram(p: VerifiableProgram, btf?: Btf): VerifyResult {
+  return verify(p.insns, optionsForProgram(p, btf));
+}
+
+/**
+ * One diagnostic as a line for people:
+ * `runqlat_switch: slot 12 (tools/runqlat.ts:97) r1 = *(u64 *)(r0 +0): null-map-value: R0 is ...`
+ */
+export function formatDiagnostic(program: string, d: Diagnostic): string {
+  const where = d.origin ? ` (${d.origin})` : "";
+  return `${program}: slot ${d.index}${where} ${d.insn}: ${d.code}: ${d.message}`;
+}
