@@ -69,7 +69,7 @@ const HELP = {
     ["execsnoop -t", "include timestamps"],
     ["execsnoop -q", 'add "quotemarks" around arguments'],
     ["execsnoop -n main", 'only print command lines containing "main"'],
-    ["execsnoop -l tpkg", 'only print command where arguments contains "tpkg"'],
+    ["execsnoop -l tpkg", "only print commands whose arguments contain tpkg"],
     ["execsnoop -P 181", "only trace new processes whose parent PID is 181"],
     ["execsnoop --max-args 40", "show up to 40 arguments"],
   ] as [string, string][],

@@ -24,6 +24,11 @@ export interface StreamOptions {
   durationMs?: number;
   /** How long one wait for data may take before the loop looks around again. */
   pollMs?: number;
+  /**
+   * While events flow, drain at most this often (ms): output is at most this
+   * late, and a busy stream costs one wakeup per batch, not per event.
+   */
+  batchMs?: number;
 }
 
 /** What a finished stream saw. */
@@ -51,6 +56,7 @@ export async function streamEvents(
   const lost = new LostCounter(opts.maps.get(channel.lost)!);
   const deadline = opts.durationMs === undefined ? Infinity : performance.now() + opts.durationMs;
   const pollMs = opts.pollMs ?? 100;
+  const batchMs = opts.batchMs ?? 10;
   let records = 0;
   let pending: string[] = [];
   const handle = (data: Uint8Array) => {
@@ -67,7 +73,8 @@ export async function streamEvents(
   let lastLostCheck = performance.now();
   try {
     for (;;) {
-      drainAll(reader, handle);
+      const drainedAt = performance.now();
+      const n = drainAll(reader, handle);
       flush();
       const now = performance.now();
       if (now - lastLostCheck >= LOST_CHECK_MS) {
@@ -75,7 +82,13 @@ export async function streamEvents(
         lastLostCheck = now;
       }
       if (stop.stopped || now >= deadline) break;
-      await Promise.race([reader.wait(Math.min(pollMs, deadline - now)), stop.promise]);
+      if (n > 0 && n < DRAIN_BATCH) {
+        // Events are flowing: collect a few ms of them per drain rather than
+        // waking up for each one (the cost of a wakeup dwarfs that of a record).
+        await stop.sleep(Math.min(batchMs - (now - drainedAt), deadline - now));
+      } else if (n === 0) {
+        await Promise.race([reader.wait(Math.min(pollMs, deadline - now)), stop.promise]);
+      }
     }
     // What the kernel produced before the stop still gets printed (bounded:
     // a workload that keeps going cannot hold the exit up).
@@ -104,9 +117,9 @@ function reportLost(lost: LostCounter): void {
 
 /**
  * Ring buffer size for event tools: `BPFTK_RING_BYTES` when set (tests use
- * a tiny buffer to provoke and check loss accounting), else the default.
+ * a tiny buffer to provoke and check loss accounting), else the tool's default.
  */
-export function ringBytesFromEnv(): number {
+export function ringBytesFromEnv(fallback = DEFAULT_RING_BYTES): number {
   const v = Deno.env.get("BPFTK_RING_BYTES");
-  return v === undefined ? DEFAULT_RING_BYTES : Number(v);
+  return v === undefined ? fallback : Number(v);
 }

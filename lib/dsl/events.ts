@@ -39,7 +39,10 @@ export interface EventsDef {
   readonly events: MapDef;
   /** percpu_array[1] of u64: events dropped because the buffer was full. */
   readonly lost: MapDef;
-  /** perf only: percpu_array[1] holding one record while it is filled. */
+  /**
+   * percpu_array[1] holding one record while it is filled: for perf buffers
+   * (their "reservation"), and for variable-length records ({@link scratch}).
+   */
   readonly heap?: MapDef;
   /** Bytes one reserved record holds. */
   readonly recordSize: number;
@@ -56,6 +59,12 @@ export interface EventsOptions {
   cpus?: number;
   /** Prefix of the map names ("events" gives events, events_lost, events_heap). */
   name?: string;
+  /**
+   * Declare a per-CPU scratch record (implied for perf), so records can be
+   * built with {@link scratch} and sent with {@link output} at their real
+   * length: a ring buffer then holds several times more short records.
+   */
+  scratch?: boolean;
 }
 
 /** Default ring buffer size: a few ms of an open storm, seconds of an exec storm. */
@@ -79,6 +88,15 @@ export function defineEvents(opts: EventsOptions): EventsDef {
   if (!Number.isInteger(opts.recordSize) || opts.recordSize <= 0) {
     throw new Error(`event record size must be a positive integer, got ${opts.recordSize}`);
   }
+  const heap = opts.kind === "perf" || opts.scratch
+    ? defineMap({
+      name: `${name}_heap`.slice(0, 15),
+      type: "percpu_array",
+      keySize: 4,
+      valueSize: opts.recordSize,
+      maxEntries: 1,
+    })
+    : undefined;
   if (opts.kind === "ringbuf") {
     const bytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
     if (bytes < 4096 || (bytes & (bytes - 1)) !== 0) {
@@ -94,7 +112,7 @@ export function defineEvents(opts: EventsOptions): EventsDef {
       valueSize: 0,
       maxEntries: bytes,
     });
-    return Object.freeze({ kind: "ringbuf", events, lost, recordSize: opts.recordSize });
+    return Object.freeze({ kind: "ringbuf", events, lost, heap, recordSize: opts.recordSize });
   }
   if (opts.recordSize > MAX_PERF_RECORD) {
     throw new Error(`a ${opts.recordSize}-byte record is too large for a perf buffer`);
@@ -105,13 +123,6 @@ export function defineEvents(opts: EventsOptions): EventsDef {
     keySize: 4,
     valueSize: 4,
     maxEntries: opts.cpus ?? DEFAULT_PERF_CPUS,
-  });
-  const heap = defineMap({
-    name: `${name}_heap`.slice(0, 15),
-    type: "percpu_array",
-    keySize: 4,
-    valueSize: opts.recordSize,
-    maxEntries: 1,
   });
   return Object.freeze({ kind: "perf", events, lost, heap, recordSize: opts.recordSize });
 }
@@ -133,14 +144,30 @@ export function reserve(p: Probe, ev: EventsDef, into: Reg, bail: Label): void {
   if (ev.kind === "ringbuf") {
     p.loadMap(r1, ev.events).mov(r2, ev.recordSize).mov(r3, 0).call("ringbuf_reserve");
   } else {
-    const key = p.stack(4);
-    p.store("u32", r10, key, 0).lookup(ev.heap!, key);
+    lookupHeap(p, ev);
   }
   p.if(r0, "==", 0, () => {
     countLost(p, ev);
     p.goto(bail);
   });
   p.mov(into, r0);
+}
+
+/**
+ * `into` = this CPU's scratch record (declared with `scratch: true`), to
+ * fill and then send with {@link output} at its real length. Nothing to
+ * release. Jumps to `bail` in the (impossible) case the lookup fails.
+ * Clobbers r0-r5; `into` should be r7-r9.
+ */
+export function scratch(p: Probe, ev: EventsDef, into: Reg, bail: Label): void {
+  if (!ev.heap) throw new Error(`event channel ${ev.events.name} has no scratch record`);
+  lookupHeap(p, ev);
+  p.jumpIf(r0, "==", 0, bail).mov(into, r0);
+}
+
+function lookupHeap(p: Probe, ev: EventsDef): void {
+  const key = p.stack(4);
+  p.store("u32", r10, key, 0).lookup(ev.heap!, key);
 }
 
 /** Sends a reserved record to user space; a perf buffer that is full counts it as lost. */

@@ -1,0 +1,307 @@
+/**
+ * execsnoop against workloads whose truth is known: a bash script that runs
+ * commands with known arguments (spaces, quotes, an escape character, 36
+ * arguments, a file that does not exist) and prints each child's PID; and an
+ * exec storm. Several execsnoop runs with different flags, and libbpf-tools
+ * execsnoop, watch the same workload at the same time.
+ */
+import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
+import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
+import {
+  cpuMs,
+  lostInStderr,
+  PausedWorkload,
+  ReferenceTool,
+  waitForPrograms,
+} from "../support/event_tools.ts";
+import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
+
+const MANY = Array.from({ length: 35 }, (_, i) => `a${i + 1}`);
+
+/** The commands the workload runs, in order, with what execsnoop must show for each. */
+const COMMANDS: { argv: string[]; comm: string; ret: number }[] = [
+  ...[1, 2, 3, 4, 5].map((i) => ({
+    argv: ["/bin/true", `marker-${i}`, "arg with spaces", 'say "hi"'],
+    comm: "true",
+    ret: 0,
+  })),
+  { argv: ["/bin/true", "marker-many", ...MANY], comm: "true", ret: 0 },
+  // exec fails (ENOENT): the forked bash child keeps its comm
+  { argv: ["/nonexistent/marker-fail", "x", "y"], comm: "bash", ret: -2 },
+  { argv: ["/bin/true", "marker-esc", "\x1b[31mred"], comm: "true", ret: 0 },
+];
+
+function bashQuote(s: string): string {
+  return `$'${
+    [...s].map((ch) =>
+      /[A-Za-z0-9 _./-]/.test(ch) ? ch : `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`
+    ).join("")
+  }'`;
+}
+
+/** bash: wait for "go", then run each command in the background, print its PID, wait for it. */
+const SCRIPT = [
+  "read go",
+  'run() { "$@" & echo "$!"; wait "$!"; }',
+  ...COMMANDS.map((c) => `run ${c.argv.map(bashQuote).join(" ")}`),
+].join("\n");
+
+interface Truth {
+  argv: string[];
+  comm: string;
+  ret: number;
+  pid: number;
+  ppid: number;
+}
+
+/** The execsnoop text line for an exec (libbpf-tools' format, control characters escaped). */
+function expectedLine(t: Truth, maxArgs: number, quote = false, escape = true): string {
+  const shown = t.argv.slice(0, maxArgs).map((a) =>
+    escape ? a.replaceAll("\\", "\\\\").replaceAll("\x1b", "\\x1b") : a
+  );
+  const args = quote
+    ? shown.map((a) => `"${a.replaceAll('"', '\\"')}" `).join("")
+    : shown.map((a) => `${a} `).join("");
+  const more = t.argv.length > maxArgs ? " ..." : "";
+  return `${t.comm.padEnd(16)} ${String(t.pid).padEnd(6)} ${String(t.ppid).padEnd(6)} ` +
+    `${String(t.ret).padStart(3)} ${args}${more}`;
+}
+
+/** Lines of a run that belong to the workload (its PID in the PPID column). */
+function linesOf(stdout: string, ppid: number): string[] {
+  return stdout.split("\n").filter((l) => l.includes(`marker-`) && l.includes(` ${ppid} `));
+}
+
+async function assertNoneLoaded(): Promise<void> {
+  await waitFor(
+    async () => !(await loadedProgramNames()).some((n) => n.startsWith("execsnoop_")),
+    5000,
+    "execsnoop programs to unload",
+  );
+}
+
+Deno.test(
+  kernelTest("execsnoop: known execs appear once each, as libbpf-tools shows them"),
+  async (t) => {
+    const work = new PausedWorkload("bash", ["-c", SCRIPT]);
+    const W = String(work.pid);
+    const runs = {
+      all: new ToolProcess("execsnoop", ["-x", "--max-args", "40", "-P", W]),
+      defaults: new ToolProcess("execsnoop", ["-P", W]),
+      json: new ToolProcess("execsnoop", ["--json", "-x", "--max-args", "40", "-P", W]),
+      quoted: new ToolProcess("execsnoop", ["-q", "-P", W]),
+      filtered: new ToolProcess("execsnoop", ["-n", "tru", "-l", "marker-3", "-P", W]),
+      otherUser: new ToolProcess("execsnoop", ["-u", "65534", "-x", "-P", W]),
+      columns: new ToolProcess("execsnoop", ["-T", "-t", "-U", "-P", W]),
+    };
+    const ref = new ReferenceTool("/usr/sbin/execsnoop", ["-x", "--max-args", "40"]);
+    let truth: Truth[] = [];
+    const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
+    try {
+      for (const [name, p] of Object.entries(runs)) {
+        if (name !== "json") await p.waitForOutput(/PCOMM/);
+      }
+      await waitForPrograms("execsnoop_atout", Object.keys(runs).length);
+      await ref.waitForOutput(/PCOMM/);
+      const done = await work.run();
+      const pids = done.stdout.trim().split("\n").map(Number);
+      assertEquals(pids.length, COMMANDS.length, done.stdout);
+      truth = COMMANDS.map((c, i) => ({ ...c, pid: pids[i], ppid: work.pid }));
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      for (const [name, p] of Object.entries(runs)) {
+        p.kill("SIGINT");
+        out[name] = await p.finish();
+      }
+      out.ref = await ref.stop();
+    }
+    for (const [name, o] of Object.entries(out)) assertEquals(o.code, 0, `${name}: ${o.stderr}`);
+    const W_ = work.pid;
+
+    await t.step("-x --max-args 40: every exec once, with PID, PPID, RET and all args", () => {
+      deepEqual(linesOf(out.all.stdout, W_), truth.map((x) => expectedLine(x, 40)));
+      assertEquals(out.all.stdout.split("\n")[0], "PCOMM            PID    PPID   RET ARGS");
+    });
+
+    await t.step("libbpf-tools execsnoop printed the same lines (raw bytes)", () => {
+      deepEqual(linesOf(out.ref.stdout, W_), truth.map((x) => expectedLine(x, 40, false, false)));
+    });
+
+    await t.step("defaults: no failed exec, 20 arguments then ' ...'", () => {
+      const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20));
+      deepEqual(linesOf(out.defaults.stdout, W_), want);
+      assert(want.some((l) => l.endsWith(" a18  ...")), "the 37-argument exec is cut at 20");
+    });
+
+    await t.step("--json: the same numbers, exact bytes", () => {
+      const events = out.json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      deepEqual(
+        events.map((e) => [e.comm, e.pid, e.ppid, e.ret, e.uid, e.args, e.truncated]),
+        truth.map((x) => [x.comm, x.pid, x.ppid, x.ret, 0, x.argv, false]),
+      );
+    });
+
+    await t.step("-q quotes each argument", () => {
+      const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20, true));
+      deepEqual(linesOf(out.quoted.stdout, W_), want);
+    });
+
+    await t.step("-n NAME and -l LINE filter in user space", () => {
+      deepEqual(linesOf(out.filtered.stdout, W_), [expectedLine(truth[2], 20)]);
+    });
+
+    await t.step("-u 65534: none of root's execs", () => {
+      assertEquals(out.otherUser.stdout, "PCOMM            PID    PPID   RET ARGS\n");
+    });
+
+    await t.step("-T -t -U: TIME, TIME(s) and UID columns", () => {
+      const lines = out.columns.stdout.split("\n");
+      assertEquals(lines[0], "TIME     TIME(s)  UID    PCOMM            PID    PPID   RET ARGS");
+      const mine = lines.filter((l) => l.includes("marker-1 "));
+      assertEquals(mine.length, 1, out.columns.stdout);
+      const rest = expectedLine(truth[0], 20);
+      assert(new RegExp(`^\\d\\d:\\d\\d:\\d\\d \\d+\\.\\d{3} +0      `).test(mine[0]), mine[0]);
+      assert(mine[0].endsWith(rest), mine[0]);
+    });
+
+    await assertNoneLoaded();
+  },
+);
+
+/**
+ * perl: wait for "go", then for `secs` seconds fork children that exec
+ * /bin/true (at most 4 at a time); print how many were started and how many
+ * exec'ed successfully (exit status 0).
+ */
+const STORM = String.raw`
+use Time::HiRes qw(time);
+$| = 1;
+my ($secs) = @ARGV;
+<STDIN>;
+my ($started, $ok, %kids) = (0, 0);
+my $end = time + $secs;
+while (time < $end) {
+  while (keys %kids < 4) {
+    my $p = fork;
+    if (!$p) { exec "/bin/true", "storm-marker", $started; exit 127; }
+    $kids{$p} = 1;
+    $started++;
+  }
+  my $p = waitpid(-1, 0);
+  delete $kids{$p};
+  $ok++ if $? == 0;
+}
+while (keys %kids) { my $p = waitpid(-1, 0); delete $kids{$p}; $ok++ if $? == 0; }
+print "$started $ok\n";
+`;
+
+Deno.test(
+  kernelTest("execsnoop under an exec storm: lines + reported lost == execs, as libbpf-tools"),
+  async () => {
+    const secs = 4;
+    const storm = new PausedWorkload("perl", ["-e", STORM, String(secs)]);
+    const S = String(storm.pid);
+    const runs = {
+      ringbuf: new ToolProcess("execsnoop", ["-P", S]),
+      perf: new ToolProcess("execsnoop", ["-P", S], { env: { BPFTK_EVENT_BUFFER: "perf" } }),
+      // a 16 KiB ring buffer, and the reader frozen for a second: loss for sure
+      starved: new ToolProcess("execsnoop", ["-P", S], { env: { BPFTK_RING_BYTES: "16384" } }),
+    };
+    const ref = new ReferenceTool("/usr/sbin/execsnoop", []);
+    const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
+    let execs = 0;
+    const cpu: Record<string, { user: number; system: number }> = {};
+    try {
+      for (const p of Object.values(runs)) await p.waitForOutput(/PCOMM/);
+      await ref.waitForOutput(/PCOMM/);
+      const before = {
+        ringbuf: cpuMs(runs.ringbuf.child.pid),
+        ref: cpuMs(ref.child.pid),
+      };
+      const running = storm.run();
+      await new Promise((r) => setTimeout(r, 1000));
+      runs.starved.kill("SIGSTOP");
+      await new Promise((r) => setTimeout(r, 1500));
+      runs.starved.kill("SIGCONT");
+      const done = await running;
+      const [started, ok] = done.stdout.trim().split(" ").map(Number);
+      assert(ok > 0 && ok <= started, done.stdout);
+      execs = ok;
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const [name, pid] of [["ringbuf", runs.ringbuf.child.pid], ["ref", ref.child.pid]]) {
+        const now = cpuMs(pid as number);
+        const was = before[name as "ringbuf" | "ref"];
+        cpu[name] = { user: now.user - was.user, system: now.system - was.system };
+      }
+    } finally {
+      for (const [name, p] of Object.entries(runs)) {
+        p.kill("SIGCONT");
+        p.kill("SIGINT");
+        out[name] = await p.finish();
+      }
+      out.ref = await ref.stop();
+    }
+    const report: string[] = [`exec storm: ${execs} execs in ${secs} s`];
+    for (const [name, o] of Object.entries(out)) {
+      assertEquals(o.code, 0, `${name}: ${o.stderr}`);
+      const lines = o.stdout.split("\n").filter((l) =>
+        l.includes("storm-marker") && l.includes(` ${storm.pid} `)
+      ).length;
+      const lost = lostInStderr(o.stderr);
+      report.push(`${name}: ${lines} lines + ${lost} lost`);
+      if (name === "ref") {
+        // libbpf-tools traces every process, so its lost count may include others' execs.
+        assert(lines <= execs && lines + lost >= execs, `libbpf-tools: ${lines} + ${lost}`);
+      } else {
+        assertEquals(lines + lost, execs, `${name}: ${lines} + ${lost} != ${execs}\n${o.stderr}`);
+      }
+      if (name === "starved") {
+        assert(lost > 0, "a frozen reader with a 16 KiB buffer loses events");
+      }
+      if (name === "ringbuf" || name === "perf") {
+        assertEquals(lost, 0, `${name} kept up`);
+      }
+    }
+    report.push(
+      `CPU ms (user/sys) during the storm: ours ${cpu.ringbuf.user}/${cpu.ringbuf.system}, ` +
+        `libbpf-tools ${cpu.ref.user}/${cpu.ref.system}`,
+    );
+    console.log(report.join("\n"));
+    await assertNoneLoaded();
+  },
+);
+
+for (
+  const [args, pattern] of [
+    [["--max-args", "0"], /^execsnoop: invalid MAX_ARGS '0', should be in \[1, 60\] range/],
+    [["--max-args", "61"], /^execsnoop: invalid MAX_ARGS '61'/],
+    [["-P", "abc"], /^execsnoop: invalid PPID: 'abc'/],
+    [["-u", "no-such-user-here"], /^execsnoop: invalid UID or user 'no-such-user-here'/],
+    [["-z"], /^execsnoop: unknown option '-z'/],
+    [["extra"], /^execsnoop: unrecognized argument: 'extra'/],
+  ] as [string[], RegExp][]
+) {
+  Deno.test(`execsnoop ${args.join(" ")}: usage error, one line, exit 2`, async () => {
+    const { code, stdout, stderr } = await runToolOnce("execsnoop", args);
+    assertEquals(code, 2);
+    assertEquals(stdout, "");
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assert(pattern.test(stderr), stderr);
+  });
+}
+
+Deno.test("execsnoop --help: bcc-style USAGE and EXAMPLES under 80 columns", async () => {
+  const { code, stdout } = await runToolOnce("execsnoop", ["--help"]);
+  assertEquals(code, 0);
+  assert(/^USAGE: execsnoop /m.test(stdout) && /^EXAMPLES:/m.test(stdout), stdout);
+  assert(stdout.split("\n").every((l) => l.length < 80), "help fits in 80 columns");
+});
+
+Deno.test(kernelTest("execsnoop: SIGTERM exits 0 and unloads everything"), async () => {
+  const p = new ToolProcess("execsnoop", []);
+  await p.waitForOutput(/PCOMM/);
+  assert((await loadedProgramNames()).includes("execsnoop_exit"));
+  p.kill("SIGTERM");
+  assertEquals((await p.finish()).code, 0);
+  await assertNoneLoaded();
+});
