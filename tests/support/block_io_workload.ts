@@ -57,6 +57,8 @@ export class LoopDevice {
       throw e;
     }
     const dev = new LoopDevice(path, backing);
+    // Where udev runs, let its probe of the new device (blkid reads) finish first.
+    await run("udevadm", ["settle"]).catch(() => {});
     if (scheduler) {
       try {
         await Deno.writeTextFile(`/sys/block/${dev.name}/queue/scheduler`, scheduler);
