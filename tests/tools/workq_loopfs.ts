@@ -12,6 +12,11 @@ export interface LoopFs {
   device: string;
   /** st_dev of files on it, as tracepoints report s_dev (kernel encoding: major << 20 | minor). */
   kernelDev: number;
+  /**
+   * Unmounts and mounts again: evicts exactly this file system's page cache.
+   * Returns the loop device now used.
+   */
+  remount(): Promise<string>;
   /** Unmounts (the loop device goes with it) and removes the image. */
   cleanup(): Promise<void>;
 }
@@ -54,11 +59,18 @@ export async function makeLoopExt4(sizeMb: number): Promise<LoopFs> {
     await run("mount", "-o", "loop", image, mnt);
     mounted = true;
     const device = (await run("findmnt", "-n", "-o", "SOURCE", mnt)).trim();
+    const remount = async () => {
+      await run("umount", mnt);
+      mounted = false;
+      await run("mount", "-o", "loop", image, mnt);
+      mounted = true;
+      return (await run("findmnt", "-n", "-o", "SOURCE", mnt)).trim();
+    };
     const st = Deno.statSync(mnt);
     // glibc's dev_t layout -> the kernel's (MKDEV: major << 20 | minor)
     const major = Math.floor(st.dev / 256) & 0xfff;
     const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
-    return { mnt, device, kernelDev: (major << 20) | minor, cleanup };
+    return { mnt, device, kernelDev: (major << 20) | minor, remount, cleanup };
   } catch (e) {
     await cleanup();
     throw e;
