@@ -14,6 +14,7 @@ import type { BtfMemberAccess, CtxArg, KernelTypes } from "./types.ts";
 /** A `KernelTypes` backed by BTF (struct ids are cached per name). */
 export function kernelTypesFromBtf(btf: Btf): KernelTypes {
   const ids = new Map<string, number | undefined>();
+  const accesses = new Map<string, BtfMemberAccess>();
   const idOf = (name: string) => {
     if (!ids.has(name)) ids.set(name, btf.findId(name, "STRUCT") ?? btf.findId(name, "UNION"));
     return ids.get(name);
@@ -24,11 +25,16 @@ export function kernelTypesFromBtf(btf: Btf): KernelTypes {
       return id === undefined ? undefined : btf.sizeOf(id);
     },
     access(name, offset, size) {
-      const id = idOf(name);
-      if (id === undefined) {
-        return { kind: "error", message: `no struct ${name} in the kernel's BTF` };
+      const key = `${name}:${offset}:${size}`;
+      let a = accesses.get(key);
+      if (!a) {
+        const id = idOf(name);
+        a = id === undefined
+          ? { kind: "error", message: `no struct ${name} in the kernel's BTF` }
+          : walk(btf, id, offset, size);
+        accesses.set(key, a);
       }
-      return walk(btf, id, offset, size);
+      return a;
     },
   };
 }

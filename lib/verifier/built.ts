@@ -11,7 +11,14 @@ import type { ProgTypeName } from "../../bytecode/prog_types.ts";
 import type { Btf } from "../btf/btf.ts";
 import { tpBtfTarget } from "../btf/tp_btf.ts";
 import { ctxArgsFromTpBtf, kernelTypesFromBtf } from "./btf_types.ts";
-import type { Diagnostic, KernelTypes, MapInfo, VerifyOptions, VerifyResult } from "./types.ts";
+import type {
+  CtxArg,
+  Diagnostic,
+  KernelTypes,
+  MapInfo,
+  VerifyOptions,
+  VerifyResult,
+} from "./types.ts";
 import { verify } from "./verify.ts";
 
 /** What `verifyProgram` needs of a built program (lib/dsl's BuiltProgram has it). */
@@ -26,7 +33,8 @@ export interface VerifiableProgram {
   license?: string;
 }
 
-const typesCache = new WeakMap<Btf, KernelTypes>();
+/** Per BTF: struct layouts, and tracepoint argument types by tracepoint. */
+const btfCache = new WeakMap<Btf, { types: KernelTypes; args: Map<string, CtxArg[]> }>();
 
 /**
  * Options for verifying `p`. tp_btf programs need vmlinux BTF (`btf`) for
@@ -40,10 +48,14 @@ export function optionsForProgram(p: VerifiableProgram, btf?: Btf): VerifyOption
     license: p.license,
   };
   if (p.type === "tp_btf" && btf && p.attach.name) {
-    opts.ctxArgs = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf));
-    let types = typesCache.get(btf);
-    if (!types) typesCache.set(btf, types = kernelTypesFromBtf(btf));
-    opts.kernelTypes = types;
+    let cache = btfCache.get(btf);
+    if (!cache) btfCache.set(btf, cache = { types: kernelTypesFromBtf(btf), args: new Map() });
+    let args = cache.args.get(p.attach.name);
+    if (!args) {
+      cache.args.set(p.attach.name, args = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf)));
+    }
+    opts.ctxArgs = args;
+    opts.kernelTypes = cache.types;
   }
   return opts;
 }

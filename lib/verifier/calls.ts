@@ -192,6 +192,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
           known(BigInt(size)),
           kind === "uninit_map_value" ? "write" : "read",
           what,
+          kind === "map_key",
         );
         break;
       }
@@ -363,7 +364,7 @@ function checkMapCompat(env: CallEnv, id: number, name: string, map: Reg["map"])
 }
 
 function releaseRef(st: MachineState, refId: number): void {
-  st.refs.delete(refId);
+  st.dropRef(refId);
   // Every copy of the released pointer becomes a plain number.
   st.forEachValue((r) => (r.refId === refId && isPointer(r) ? UNKNOWN_SCALAR : r));
 }
@@ -390,7 +391,7 @@ function returnValue(
       return pointerReg("map_value", { map, maybeNull: true, id: env.nextId() });
     case "alloc_mem_or_null": {
       const ref = env.nextId();
-      st.refs.set(ref, env.pc);
+      st.addRef(ref, env.pc);
       return pointerReg("ringbuf_mem", {
         memSize: allocSize ?? 0,
         maybeNull: true,

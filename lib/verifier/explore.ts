@@ -48,6 +48,8 @@ export interface ExploreEnv extends CallEnv {
   live: Uint16Array;
   limit: number;
   hasLoops: boolean;
+  /** Registers each instruction reads and writes (bit masks). */
+  useDef: readonly (readonly [number, number])[];
   /** Instructions on a cycle of the control-flow graph. */
   onCycle: Uint8Array;
   /** Instructions whose fields were checked already. */
@@ -56,16 +58,57 @@ export interface ExploreEnv extends CallEnv {
   mapFor(index: number, fd: number): MapInfo | undefined;
 }
 
+/**
+ * A state kept at a prune point. Like the kernel, it records which registers
+ * and stack slots the paths explored from it read before overwriting
+ * (`readRegs`, `readSlots`); once it is complete, only those need to match
+ * for another state to be pruned.
+ */
 interface Checkpoint {
   readonly state: MachineState;
   branches: number;
   readonly parent: Checkpoint | null;
+  readRegs: number;
+  readonly readSlots: Uint8Array;
+  /** What the path wrote between the parent checkpoint and this one. */
+  readonly wroteRegs: number;
+  readonly wroteSlots: Uint8Array;
 }
 
 interface Path {
   pc: number;
   st: MachineState;
   parent: Checkpoint | null;
+  /** Written since `parent` (reads of these need not be marked further up). */
+  wroteRegs: number;
+  wroteSlots: Uint8Array;
+}
+
+const SLOTS = 64;
+
+function markRegRead(path: Path, r: number): void {
+  const bit = 1 << r;
+  if (path.wroteRegs & bit) return;
+  for (let cp = path.parent; cp; cp = cp.parent) {
+    if (cp.readRegs & bit) return;
+    cp.readRegs |= bit;
+    if (cp.wroteRegs & bit) return;
+  }
+}
+
+function markSlotRead(path: Path, s: number): void {
+  if (path.wroteSlots[s]) return;
+  for (let cp = path.parent; cp; cp = cp.parent) {
+    if (cp.readSlots[s]) return;
+    cp.readSlots[s] = 1;
+    if (cp.wroteSlots[s]) return;
+  }
+}
+
+/** A pruned path would have read what the state that covers it read. */
+function inheritReads(path: Path, from: Checkpoint): void {
+  for (let r = 0; r < 10; r++) if (from.readRegs & (1 << r)) markRegRead(path, r);
+  for (let s = 0; s < SLOTS; s++) if (from.readSlots[s]) markSlotRead(path, s);
 }
 
 /** Explores all paths; throws VerifyError at the first error. Returns instructions processed. */
@@ -74,7 +117,23 @@ export function explore(env: ExploreEnv): number {
   const explored: (Checkpoint[] | undefined)[] = new Array(program.insns.length);
   const pending: Path[] = [];
   let processed = 0;
-  let cur: Path | undefined = { pc: 0, st: entryState(), parent: null };
+  let cur: Path | undefined = {
+    pc: 0,
+    st: entryState(),
+    parent: null,
+    wroteRegs: 0,
+    wroteSlots: new Uint8Array(SLOTS),
+  };
+  // Stack reads and whole-slot writes reported by the memory checks.
+  let active: Path = cur;
+  env.slots = {
+    read(from, to) {
+      for (let s = from; s <= to; s++) markSlotRead(active, s);
+    },
+    write(slot) {
+      active.wroteSlots[slot] = 1;
+    },
+  };
 
   const finish = (cp: Checkpoint | null) => {
     for (let c = cp; c; c = c.parent) {
@@ -96,7 +155,7 @@ export function explore(env: ExploreEnv): number {
     }
     if (cfg.prunePoint[pc]) {
       const list = explored[pc] ??= [];
-      let pruned = false;
+      let pruned: Checkpoint | undefined;
       for (const cp of list) {
         if (cp.branches > 0) {
           if (env.onCycle[pc] && subsumes(cp.state, cur.st, env.live[pc], true)) {
@@ -108,23 +167,38 @@ export function explore(env: ExploreEnv): number {
           }
           continue;
         }
-        if (subsumes(cp.state, cur.st, env.live[pc], false)) {
-          pruned = true;
+        if (subsumes(cp.state, cur.st, cp.readRegs & env.live[pc], false, cp.readSlots)) {
+          pruned = cp;
           break;
         }
       }
       if (pruned) {
+        inheritReads(cur, pruned);
         finish(cur.parent);
         cur = pending.pop();
         continue;
       }
       if (list.length < MAX_STATES_PER_INSN) {
-        const cp: Checkpoint = { state: cur.st.clone(), branches: 1, parent: cur.parent };
+        const cp: Checkpoint = {
+          state: cur.st.clone(),
+          branches: 1,
+          parent: cur.parent,
+          readRegs: 0,
+          readSlots: new Uint8Array(SLOTS),
+          wroteRegs: cur.wroteRegs,
+          wroteSlots: cur.wroteSlots,
+        };
         list.push(cp);
         cur.parent = cp;
+        cur.wroteRegs = 0;
+        cur.wroteSlots = new Uint8Array(SLOTS);
       }
     }
+    active = cur;
+    const [uses, defs] = env.useDef[pc];
+    for (let r = 0; uses >> r; r++) if (uses & (1 << r)) markRegRead(cur, r);
     const next = step(env, cur);
+    cur.wroteRegs |= defs;
     if (next === "exit") {
       finish(cur.parent);
       cur = pending.pop();
@@ -132,7 +206,13 @@ export function explore(env: ExploreEnv): number {
     }
     if (next.fork) {
       if (cur.parent) cur.parent.branches++;
-      pending.push({ pc: next.fork.pc, st: next.fork.st, parent: cur.parent });
+      pending.push({
+        pc: next.fork.pc,
+        st: next.fork.st,
+        parent: cur.parent,
+        wroteRegs: cur.wroteRegs,
+        wroteSlots: cur.wroteSlots.slice(),
+      });
       if (pending.length > MAX_PENDING) {
         fail(
           env.hasLoops ? "back-edge" : "too-complex",
@@ -472,7 +552,7 @@ function applyRefine(
 /** After `if ptr == 0`: on the NULL side every copy is 0, on the other none is NULL. */
 function markNullCheck(st: MachineState, id: number, isNull: boolean): void {
   if (id === 0) return;
-  if (isNull) st.refs.delete(id);
+  if (isNull) st.dropRef(id);
   st.forEachValue((r) => {
     if (r.id !== id || !isPointer(r)) return r;
     return isNull ? scalarReg(known(0n)) : { ...r, maybeNull: false };

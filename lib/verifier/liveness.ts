@@ -19,7 +19,7 @@ function bit(r: number): number {
 }
 
 /** Registers each instruction reads and writes, as bit masks. */
-function useDef(
+export function useDef(
   p: ProgramView,
   i: number,
   helpers: ReadonlyMap<number, HelperProto>,

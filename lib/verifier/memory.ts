@@ -32,6 +32,19 @@ export interface MemEnv {
   kernelTypes?: KernelTypes;
   allowPointerLeaks: boolean;
   gpl: boolean;
+  /** Told which stack slots (8-byte, 0 = fp-512) are read, and which are overwritten whole. */
+  slots?: SlotLiveness;
+}
+
+/** Receives stack slot reads and whole-slot writes (for state pruning). */
+export interface SlotLiveness {
+  read(from: number, to: number): void;
+  write(slot: number): void;
+}
+
+/** Marks the slots holding stack bytes [from, to) as read. */
+function slotsRead(env: MemEnv, from: number, to: number): void {
+  if (env.slots && to > from) env.slots.read(from >> 3, (to - 1) >> 3);
 }
 
 /** A store's value: a register, or an immediate (BPF_ST). */
@@ -329,6 +342,7 @@ function stackWrite(
     );
   }
   for (let s = at >> 3; s <= (at + size - 1) >> 3; s++) scrubSlot(st, s);
+  if (aligned8) env.slots?.write(slot);
   if (aligned8 && reg) {
     // Saving a whole register: remembered with its type and bounds.
     st.spills[slot] = reg;
@@ -364,6 +378,7 @@ export function spilledBytes(st: MachineState, slot: number): number {
 
 function stackRead(env: MemEnv, st: MachineState, at: number, size: number): Reg {
   const pc = env.pc;
+  slotsRead(env, at, at + size);
   const slot = at >> 3;
   const saved = st.spills[slot];
   if (saved && st.stack[at] === StackByte.Spill) {
@@ -424,6 +439,7 @@ function stackVarAccess(
   const pc = env.pc;
   const from = STACK_SIZE + lo, to = STACK_SIZE + hi + size;
   if (value === undefined) {
+    slotsRead(env, from, to);
     for (let i = from; i < to; i++) {
       const b = st.stack[i];
       if (b === StackByte.Invalid) {
@@ -456,7 +472,9 @@ function stackVarAccess(
 /**
  * Checks that a helper may read (`write` false) or write `size` bytes at the
  * pointer in `reg`; for stack memory, marks written bytes initialized.
- * `initRequired`: the bytes must have been written (helper reads).
+ * Reads need every byte written and, unless `allowPointerLeaks`, no
+ * pointer among them; `identityKey` lets a saved typed kernel pointer
+ * through (a map key that identifies a kernel object).
  */
 export function helperMem(
   env: MemEnv,
@@ -466,6 +484,7 @@ export function helperMem(
   size: Scalar,
   access: "read" | "write",
   what: string,
+  identityKey = false,
 ): void {
   const pc = env.pc;
   const maxSize = Number(size.umax);
@@ -487,6 +506,7 @@ export function helperMem(
       }
       const from = STACK_SIZE + Number(lo), to = STACK_SIZE + Number(hi) + maxSize;
       if (access === "read") {
+        slotsRead(env, from, to);
         for (let i = from; i < to; i++) {
           const b = st.stack[i];
           if (b === StackByte.Invalid) {
@@ -498,9 +518,11 @@ export function helperMem(
               } of the buffer at R${regNo}) was never written`,
             );
           }
-          if (
-            b === StackByte.PointerPart || (b === StackByte.Spill && isPointer(st.spills[i >> 3]!))
-          ) {
+          const saved = b === StackByte.Spill ? st.spills[i >> 3] : undefined;
+          // A typed kernel object's address may serve as a map key (the
+          // identity of a request or a task): it is compared, never shown.
+          if (identityKey && saved?.kind === "btf_id") continue;
+          if (b === StackByte.PointerPart || (saved && isPointer(saved))) {
             leakOrFail(
               env,
               `${what}: the buffer at R${regNo} holds a pointer at fp${i - STACK_SIZE}`,

@@ -139,8 +139,11 @@ export class MachineState {
     readonly stack: Uint8Array,
     /** Saved registers per 8-byte slot (slot 0 is fp-512..fp-505). */
     readonly spills: (Reg | undefined)[],
-    /** Unreleased references (ring buffer reservations): id to the slot that made it. */
-    readonly refs: Map<number, number>,
+    /**
+     * Unreleased references (ring buffer reservations): id to the
+     * instruction that made it. Shared between copies until changed.
+     */
+    public refs: ReadonlyMap<number, number>,
   ) {}
 
   /** A copy that can be changed independently. */
@@ -149,8 +152,21 @@ export class MachineState {
       this.regs.slice(),
       this.stack.slice(),
       this.spills.slice(),
-      new Map(this.refs),
+      this.refs,
     );
+  }
+
+  /** Adds a reference (copy on write). */
+  addRef(id: number, at: number): void {
+    this.refs = new Map(this.refs).set(id, at);
+  }
+
+  /** Drops a reference (copy on write). */
+  dropRef(id: number): void {
+    if (!this.refs.has(id)) return;
+    const m = new Map(this.refs);
+    m.delete(id);
+    this.refs = m;
   }
 
   /** Every register and spilled register, for updates by id. */
@@ -201,13 +217,15 @@ class IdMap {
 /**
  * Is every concrete state described by `cur` also described by `old`? If
  * `old` was fully explored without error, `cur` then needs no exploration.
- * `live` says which registers may still be read.
+ * `live` says which registers may still be read; `liveSlots` (one flag per
+ * 8-byte stack slot, absent: all) which stack slots.
  */
 export function subsumes(
   old: MachineState,
   cur: MachineState,
   live: number,
   exact: boolean,
+  liveSlots?: Uint8Array,
 ): boolean {
   // Cheap first: a number known exactly in `old` must be the same number in `cur`.
   for (let r = 0; r < 10; r++) {
@@ -225,6 +243,10 @@ export function subsumes(
     if (!regSubsumes(old.regs[r], cur.regs[r], ids, exact)) return false;
   }
   for (let i = 0; i < STACK_SIZE; i++) {
+    if (liveSlots && !liveSlots[i >> 3]) {
+      i |= 7; // the whole slot is never read from here on
+      continue;
+    }
     const o = old.stack[i], c = cur.stack[i];
     if (o === c) continue;
     if (exact) return false;
@@ -237,7 +259,7 @@ export function subsumes(
   }
   for (let s = 0; s < old.spills.length; s++) {
     const o = old.spills[s];
-    if (!o) continue;
+    if (!o || (liveSlots && !liveSlots[s])) continue;
     if (old.stack[s * 8] !== StackByte.Spill) continue;
     const c = cur.spills[s];
     if (!c || cur.stack[s * 8] !== StackByte.Spill) return false;

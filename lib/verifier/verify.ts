@@ -13,7 +13,7 @@ import { buildCfg, onCycle } from "./cfg.ts";
 import { VerifyError } from "./errors.ts";
 import { explore, type ExploreEnv } from "./explore.ts";
 import { loadTimeProblem } from "./isa_check.ts";
-import { liveRegisters } from "./liveness.ts";
+import { liveRegisters, useDef } from "./liveness.ts";
 import { type ProgramView, programView } from "./program.ts";
 import type {
   Diagnostic,
@@ -179,6 +179,7 @@ function exploreEnv(
     program: p,
     cfg,
     live: liveRegisters(p, cfg, helpers),
+    useDef: p.insns.map((_, i) => useDef(p, i, helpers)),
     limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
     hasLoops: cycles.includes(1),
     onCycle: cycles,
