@@ -81,6 +81,7 @@ import {
   UsageError,
   writeOut,
 } from "../mod.ts";
+import { TracepointNotFoundError } from "../lib/tracefs/mod.ts";
 
 /** Age histogram slots (log2 of milliseconds), as libbpf-tools readahead. */
 const MAX_SLOTS = 20;
@@ -338,11 +339,10 @@ function buildPrograms() {
       getPagesProgram(),
     ].map((p) => p.build());
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (/readahead|filemap|format|ENOENT|No such file/i.test(msg)) {
+    if (e instanceof TracepointNotFoundError) {
       throw new FeatureMissingError(
-        "this kernel lacks the readahead:page_cache_ra_* or filemap:mm_filemap_* " +
-          `tracepoints readahead needs (Linux 6.11+); kprobes are not used (${msg})`,
+        `${e.message}: readahead needs the readahead:page_cache_ra_* and ` +
+          "filemap:mm_filemap_* tracepoints (Linux 6.11+); kprobes are not used",
       );
     }
     throw e;

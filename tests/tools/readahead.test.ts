@@ -143,6 +143,16 @@ Deno.test(kernelTest("readahead -d 1: stops by itself, prints, unloads"), async 
   await waitFor(async () => (await ourPrograms()) === 0, 3000, "readahead programs to unload");
 });
 
+Deno.test(kernelTest("readahead: a thrown error after attach leaves nothing loaded"), async () => {
+  const { code, stderr } = await runToolOnce("readahead", ["-d", "1"], {
+    env: { BPFTK_FAULT: "after-attach" },
+  });
+  assertEquals(code, 1);
+  assertEquals(stderr.trim().split("\n").length, 1, stderr);
+  assert(/^readahead: injected fault/.test(stderr), stderr);
+  await waitFor(async () => (await ourPrograms()) === 0, 3000, "readahead programs to unload");
+});
+
 for (
   const [args, pattern] of [
     [["-x"], /^readahead: unknown option '-x'/],

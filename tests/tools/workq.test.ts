@@ -198,6 +198,16 @@ Deno.test(kernelTest("workq -T 1 1: timestamp line, then exits and unloads"), as
   await waitFor(async () => (await ourPrograms()) === 0, 3000, "workq programs to unload");
 });
 
+Deno.test(kernelTest("workq: a thrown error after attach leaves nothing loaded"), async () => {
+  const { code, stderr } = await runToolOnce("workq", ["1", "1"], {
+    env: { BPFTK_FAULT: "after-attach" },
+  });
+  assertEquals(code, 1);
+  assertEquals(stderr.trim().split("\n").length, 1, stderr);
+  assert(/^workq: injected fault/.test(stderr), stderr);
+  await waitFor(async () => (await ourPrograms()) === 0, 3000, "workq programs to unload");
+});
+
 for (
   const [args, pattern] of [
     [["-x"], /^workq: unknown option '-x'/],
