@@ -13,6 +13,25 @@ import { BpfLoadError } from "../kernel/errors.ts";
 import { type BpfMap, createMap } from "../kernel/map.ts";
 import { requireBpfPrivileges } from "../kernel/privileges.ts";
 import { type BpfProgram, loadProgram } from "../kernel/program.ts";
+import { Btf } from "../btf/btf.ts";
+import { formatDiagnostic, optionsForProgram } from "../verifier/built.ts";
+import { verify } from "../verifier/verify.ts";
+import type { VerifyResult } from "../verifier/types.ts";
+
+/** Our verifier rejected a program that the kernel rejected too: its diagnostic, one line. */
+export class ProgramRejected extends Error {
+  constructor(readonly program: string, readonly result: VerifyResult) {
+    super(formatDiagnostic(program, result.diagnostics[0]));
+    this.name = "ProgramRejected";
+  }
+}
+
+/** Runs our verifier on a built program (offline: no kernel, no root). */
+export function verifyBuilt(p: BuiltProgram): VerifyResult {
+  const opts = optionsForProgram(p, p.type === "tp_btf" ? Btf.vmlinux() : undefined);
+  opts.allowPointerLeaks = p.allowPointerLeaks ?? false;
+  return verify(p.insns, opts);
+}
 
 /** The loaded, attached state of a tool. */
 export interface Session {
@@ -51,6 +70,22 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
   const loaded: BpfProgram[] = [];
   const links: Link[] = [];
   for (const p of programs) {
+    // Ours first, so a mistake is reported against the DSL line that made it.
+    // The kernel keeps the last word: when only ours objects, the kernel is
+    // asked anyway and the disagreement is reported with -v.
+    const v0 = performance.now();
+    const ours = verifyBuilt(p);
+    if (opts.verbose) {
+      const ms = (performance.now() - v0).toFixed(2);
+      console.error(
+        `our verifier: ${p.name}: ${
+          ours.ok ? "accepted" : "rejected"
+        } (${p.insns.length} insns, ${ms} ms)`,
+      );
+      for (const d of ours.diagnostics) {
+        console.error(`our verifier: ${formatDiagnostic(p.name, d)}`);
+      }
+    }
     const insns = patchMapFds(p, (def) => maps.get(def)!.fd);
     let prog: BpfProgram;
     try {
@@ -65,6 +100,7 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
       if (e instanceof BpfLoadError && opts.verbose) {
         console.error(annotateVerifierLog(e.log, insns));
       }
+      if (e instanceof BpfLoadError && !ours.ok) throw new ProgramRejected(p.name, ours);
       throw e;
     }
     if (opts.verbose) console.error(`--- ${p.name}: kernel verifier log ---\n${prog.verifierLog}`);

@@ -32,6 +32,12 @@ export interface BuiltProgram {
   mapRefs: { index: number; map: MapDef }[];
   /** Bytes of context the program may read (tracepoint record size, or 8 x tp_btf args). */
   ctxSize?: number;
+  /**
+   * The program stores kernel pointers in maps on purpose (as hash keys, e.g.
+   * a request pointer from issue to completion) and never shows them.
+   * Our verifier rejects pointer leaks unless a program says so.
+   */
+  allowPointerLeaks?: boolean;
 }
 
 /** A comparison, as the tool writes it. `"&"` is "any bit set" (jset). */
@@ -84,6 +90,8 @@ export class ProgramBuilder {
   readonly #mapRefs: { index: number; map: MapDef }[] = [];
   #stackUsed = 0;
   #labels = 0;
+  /** See BuiltProgram.allowPointerLeaks. */
+  allowPointerLeaks = false;
 
   constructor(
     readonly name: string,
@@ -281,6 +289,7 @@ export class ProgramBuilder {
       maps,
       mapRefs: this.#mapRefs.slice(),
       ctxSize: this.ctxSize,
+      allowPointerLeaks: this.allowPointerLeaks || undefined,
     };
   }
 }

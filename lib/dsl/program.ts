@@ -263,6 +263,13 @@ interface ProbeOptions {
   /** Program name (15 chars max in the kernel). */
   name?: string;
   layouts?: Layouts;
+  /** The program keeps kernel pointers in maps on purpose (see BuiltProgram). */
+  allowPointerLeaks?: boolean;
+}
+
+function withOptions(p: Probe, opts: ProbeOptions): Probe {
+  p.allowPointerLeaks = opts.allowPointerLeaks ?? false;
+  return p;
 }
 
 /** A program on a tracefs tracepoint ("sched", "sched_switch"). */
@@ -271,13 +278,16 @@ export function tracepoint(category: string, event: string, opts: ProbeOptions =
   const format = layouts.tracepoint(category, event);
   const last = format.fields.at(-1);
   const ctxSize = last ? last.offset + last.size : 8;
-  return new Probe(
-    opts.name ?? event,
-    "tracepoint",
-    { kind: "tracepoint", category, name: event, id: format.id },
-    { kind: "tracepoint", format },
-    layouts,
-    ctxSize,
+  return withOptions(
+    new Probe(
+      opts.name ?? event,
+      "tracepoint",
+      { kind: "tracepoint", category, name: event, id: format.id },
+      { kind: "tracepoint", format },
+      layouts,
+      ctxSize,
+    ),
+    opts,
   );
 }
 
@@ -285,13 +295,16 @@ export function tracepoint(category: string, event: string, opts: ProbeOptions =
 export function tpBtf(event: string, opts: ProbeOptions = {}): Probe {
   const layouts = opts.layouts ?? kernelLayouts;
   const target = layouts.tpBtf(event);
-  return new Probe(
-    opts.name ?? event,
-    "tp_btf",
-    { kind: "tp_btf", name: event, btfId: target.typedefId },
-    { kind: "args", event, params: target.params, btfTyped: true },
-    layouts,
-    8 * target.params.length,
+  return withOptions(
+    new Probe(
+      opts.name ?? event,
+      "tp_btf",
+      { kind: "tp_btf", name: event, btfId: target.typedefId },
+      { kind: "args", event, params: target.params, btfTyped: true },
+      layouts,
+      8 * target.params.length,
+    ),
+    opts,
   );
 }
 
@@ -302,12 +315,15 @@ export function tpBtf(event: string, opts: ProbeOptions = {}): Probe {
 export function rawTracepoint(event: string, opts: ProbeOptions = {}): Probe {
   const layouts = opts.layouts ?? kernelLayouts;
   const target = layouts.tpBtf(event);
-  return new Probe(
-    opts.name ?? event,
-    "raw_tracepoint",
-    { kind: "raw_tracepoint", name: event },
-    { kind: "args", event, params: target.params, btfTyped: false },
-    layouts,
-    8 * target.params.length,
+  return withOptions(
+    new Probe(
+      opts.name ?? event,
+      "raw_tracepoint",
+      { kind: "raw_tracepoint", name: event },
+      { kind: "args", event, params: target.params, btfTyped: false },
+      layouts,
+      8 * target.params.length,
+    ),
+    opts,
   );
 }
