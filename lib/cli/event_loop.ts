@@ -88,6 +88,8 @@ export async function streamEvents(
         await stop.sleep(Math.min(batchMs - (now - drainedAt), deadline - now));
       } else if (n === 0) {
         await Promise.race([reader.wait(Math.min(pollMs, deadline - now)), stop.promise]);
+      } else {
+        await stop.sleep(0); // a full batch: more is waiting, but let signals in first
       }
     }
     // What the kernel produced before the stop still gets printed (bounded:

@@ -281,6 +281,32 @@ Deno.test(
   },
 );
 
+Deno.test(
+  kernelTest("opensnoop: Ctrl-C in the middle of an open flood exits promptly"),
+  async () => {
+    const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(50_000_000)]);
+    const tool = new ToolProcess("opensnoop", ["-p", String(storm.pid)]);
+    try {
+      await tool.waitForOutput(/PID +COMM/);
+      const running = storm.run();
+      await waitFor(() => tool.stdout.length > 1 << 20, 15000, "a megabyte of flood output");
+      const t0 = performance.now();
+      tool.kill("SIGINT");
+      const { code } = await tool.finish();
+      const ms = performance.now() - t0;
+      assertEquals(code, 0);
+      assert(ms < 2500, `exited ${ms.toFixed(0)} ms after SIGINT`);
+      storm.child.kill("SIGKILL");
+      await running;
+    } finally {
+      try {
+        storm.child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }
+    await assertNoneLoaded();
+  },
+);
+
 Deno.test(kernelTest("opensnoop -d 1: stops by itself after the duration"), async () => {
   const t0 = performance.now();
   const { code, stdout } = await runToolOnce("opensnoop", ["-d", "1", "-p", "1"]);
