@@ -81,8 +81,9 @@ function log2SlotBounds(index: number): [bigint, bigint] {
  * layout is used (20-digit bounds, 20-star bars), as in the C. Every line ends
  * with `\n`; the caller adds any blank line before or after.
  *
- * Slot 63 (`2^63 -> 2^64-1`) is printed with its true unsigned bounds; the C
- * shifts `1ULL << 64` there, which is undefined, and no libbpf-tool has 64 slots.
+ * Slot 63 is printed with its true bounds, `2^63 -> 2^64-1`. The C computes
+ * `1ULL << 64` there, which is undefined and on x86 prints `-1 -> 0`; no
+ * libbpf-tool has 64 slots.
  *
  * @param counts one count per slot, e.g. the `slots` array of a `struct hist`
  * @param valType unit shown in the header, e.g. `"usecs"`, `"msecs"`, `"Kbytes"`
