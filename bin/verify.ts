@@ -10,6 +10,7 @@
  */
 import { encode } from "../bytecode/encode.ts";
 import { Btf } from "../lib/btf/btf.ts";
+import { possibleCpus } from "../lib/kernel/map.ts";
 import { formatDiagnostic, type VerifiableProgram, verifyProgram } from "../lib/verifier/built.ts";
 
 /** Flag combinations that build different programs, per tool (the default build always runs). */
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
   const wanted = Deno.args.length ? Deno.args : [...Deno.readDirSync(new URL("tools/", root))]
     .filter((e) => e.isFile && e.name.endsWith(".ts")).map((e) => e.name.slice(0, -3)).sort();
   const btf = Btf.vmlinux();
+  const cpus = possibleCpus();
   let verified = 0, rejected = 0, failedBuilds = 0, skipped = 0, insnCount = 0, processed = 0, ms = 0;
   const perTool = new Map<string, number>();
   for (const tool of wanted) {
@@ -74,7 +76,7 @@ async function main(): Promise<number> {
         if (seen.has(key)) continue;
         seen.add(key);
         const t0 = performance.now();
-        const r = verifyProgram(p, btf);
+        const r = verifyProgram(p, btf, cpus);
         const dt = performance.now() - t0;
         ms += dt;
         perTool.set(tool, (perTool.get(tool) ?? 0) + dt);

@@ -76,12 +76,15 @@ function pointeeStruct(btf: Btf, id: number): string | undefined {
 
 function walk(btf: Btf, structId: number, off: number, size: number): BtfMemberAccess {
   let id = structId;
+  // Inside a union of several members the kernel stops checking member ends.
+  let inUnion = false;
   for (let depth = 0; depth < 32; depth++) {
     const t = btf.type(btf.resolve(id));
     if (t.kind !== "STRUCT" && t.kind !== "UNION") {
       return { kind: "error", message: `type ${btf.typeToString(id)} is not a struct` };
     }
     const tname = `${t.kind === "UNION" ? "union" : "struct"} ${t.name || "(anonymous)"}`;
+    if (t.kind === "UNION" && t.members.length !== 1) inUnion = true;
     if (off + size > t.size) {
       return {
         kind: "error",
@@ -136,7 +139,7 @@ function walk(btf: Btf, structId: number, off: number, size: number): BtfMemberA
         const s = pointeeStruct(btf, mt.type);
         return s ? { kind: "pointer", struct: s } : { kind: "untrusted-mem" };
       }
-      if (off + size > trueEnd) {
+      if (off + size > trueEnd && !inUnion) {
         return {
           kind: "error",
           message:

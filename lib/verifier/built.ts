@@ -38,10 +38,16 @@ const btfCache = new WeakMap<Btf, { types: KernelTypes; args: Map<string, CtxArg
 
 /**
  * Options for verifying `p`. tp_btf programs need vmlinux BTF (`btf`) for
- * their argument types and struct layouts.
+ * their argument types and struct layouts; `possibleCpus` is the kernel's
+ * nr_cpu_ids (lib/kernel's possibleCpus()).
  */
-export function optionsForProgram(p: VerifiableProgram, btf?: Btf): VerifyOptions {
+export function optionsForProgram(
+  p: VerifiableProgram,
+  btf?: Btf,
+  possibleCpus?: number,
+): VerifyOptions {
   const opts: VerifyOptions = {
+    possibleCpus,
     progType: p.type,
     ctxSize: p.ctxSize,
     mapRefs: p.mapRefs,
@@ -77,8 +83,12 @@ export function optionsForProgram(p: VerifiableProgram, btf?: Btf): VerifyOption
  * r.ok; // true
  * ```
  */
-export function verifyProgram(p: VerifiableProgram, btf?: Btf): VerifyResult {
-  return verify(p.insns, optionsForProgram(p, btf));
+export function verifyProgram(
+  p: VerifiableProgram,
+  btf?: Btf,
+  possibleCpus?: number,
+): VerifyResult {
+  return verify(p.insns, optionsForProgram(p, btf, possibleCpus));
 }
 
 /**

@@ -32,6 +32,8 @@ export interface CallEnv extends MemEnv {
   progType: ProgTypeName;
   helpers: ReadonlyMap<number, HelperProto>;
   nextId(): number;
+  /** nr_cpu_ids: bpf_get_smp_processor_id() is below it. */
+  possibleCpus: number;
 }
 
 /**
@@ -380,9 +382,8 @@ function returnValue(
 ): Reg {
   switch (h.ret) {
     case "integer":
-      // The kernel bounds the CPU number by nr_cpu_ids; NR_CPUS (at most
-      // 8192) bounds that, so this range never knows more than the kernel.
-      if (id === 8) return scalarReg(signedRange(0n, 8191n));
+      // The kernel bounds the CPU number by nr_cpu_ids (possibleCpus).
+      if (id === 8) return scalarReg(signedRange(0n, BigInt(env.possibleCpus - 1)));
       return UNKNOWN_SCALAR;
     case "void":
       return UNINIT;

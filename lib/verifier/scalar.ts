@@ -219,15 +219,27 @@ function sub(a: Scalar, b: Scalar, w: Width): Scalar {
 
 function mul(a: Scalar, b: Scalar, w: Width): Scalar {
   // Our tnum is only exact for constants (the kernel's tnum_mul knows more;
-  // knowing less is safe).
+  // knowing less is safe). Bounds as the kernel computes them since 6.14:
+  // unsigned and signed products, each given up on overflow.
   const tnum = isConst(a) && isConst(b)
     ? tnumConst(toU(a.tnum.value * b.tnum.value, w))
     : unknown(w).tnum;
-  const half = w === 64 ? 0xffff_ffffn : 0xffffn;
-  if (a.smin < 0n || b.smin < 0n || a.umax > half || b.umax > half) return full(w, tnum);
-  const umin = a.umin * b.umin, umax = a.umax * b.umax;
-  if (umax > maxS(w)) return { tnum, umin, umax, smin: minS(w), smax: maxS(w) };
-  return { tnum, umin, umax, smin: umin, smax: umax };
+  let umin = a.umin * b.umin, umax = a.umax * b.umax;
+  if (umax > maxU(w)) {
+    umin = 0n;
+    umax = maxU(w);
+  }
+  const p = [a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax];
+  let smin = p[0], smax = p[0];
+  for (const x of p) {
+    if (x < smin) smin = x;
+    if (x > smax) smax = x;
+  }
+  if (smin < minS(w) || smax > maxS(w)) {
+    smin = minS(w);
+    smax = maxS(w);
+  }
+  return { tnum, umin, umax, smin, smax };
 }
 
 function bitwise(

@@ -185,6 +185,11 @@ export interface VerifyOptions {
    */
   complexityLimit?: number;
   /**
+   * The kernel's nr_cpu_ids (possible CPUs): bounds bpf_get_smp_processor_id()
+   * as the kernel does. Default: NR_CPUS' maximum, 8192.
+   */
+  possibleCpus?: number;
+  /**
    * Allow kernel pointers to be written to maps and helper outputs (the
    * privileged kernel does). Off by default: a tool should not leak kernel
    * addresses to user space.

@@ -188,6 +188,7 @@ function exploreEnv(
     helpers,
     gpl,
     allowPointerLeaks: options.allowPointerLeaks ?? false,
+    possibleCpus: Math.max(1, options.possibleCpus ?? 8192),
     kernelTypes: options.kernelTypes,
     ctx: { progType: options.progType, ctxSize: options.ctxSize, ctxArgs: options.ctxArgs, gpl },
     nextId: () => ++ids,

@@ -10,7 +10,7 @@ import type { ProgTypeName } from "../../bytecode/prog_types.ts";
 import { Btf } from "../../lib/btf/btf.ts";
 import { tpBtfTarget } from "../../lib/btf/tp_btf.ts";
 import { BpfLoadError } from "../../lib/kernel/errors.ts";
-import { type BpfMap, createMap } from "../../lib/kernel/map.ts";
+import { type BpfMap, createMap, possibleCpus } from "../../lib/kernel/map.ts";
 import { loadProgram } from "../../lib/kernel/program.ts";
 import { ctxArgsFromTpBtf, kernelTypesFromBtf } from "../../lib/verifier/btf_types.ts";
 import type { KernelTypes, MapInfo, VerifyOptions, VerifyResult } from "../../lib/verifier/mod.ts";
@@ -39,6 +39,7 @@ export interface KernelVerdict {
 }
 
 let btf: Btf | undefined;
+let cpus: number | undefined;
 let kernelTypes: KernelTypes | undefined;
 
 /** vmlinux BTF and the verifier's view of it (loaded once). */
@@ -54,6 +55,7 @@ export function optionsFor(c: Case): VerifyOptions {
     progType: c.progType,
     ctxSize: c.ctxSize,
     license: c.license,
+    possibleCpus: cpus ??= possibleCpus(),
     mapRefs: (c.mapRefs ?? []).map((r) => ({ index: r.index, map: mapOf(c, r.map) })),
   };
   if (c.progType === "tp_btf") {
