@@ -29,6 +29,7 @@ export { helperById, helperByName } from "./bytecode/helpers.ts";
 export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/dsl/builder.ts";
 export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
 export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
+export { requestDiskDev, skipUnlessDisk } from "./lib/dsl/block_request.ts";
 export { Probe, rawTracepoint, tpBtf, tracepoint } from "./lib/dsl/program.ts";
 export {
   type Operand,
@@ -51,16 +52,49 @@ export { BpfMap, createMap, setCgroup } from "./lib/kernel/map.ts";
 export { BpfProgram, loadProgram } from "./lib/kernel/program.ts";
 export { closeAll } from "./lib/kernel/fd.ts";
 export {
+  hasKprobes,
+  hasUprobes,
+  hasVmlinuxBtf,
+  requireKprobes,
+  requireVmlinuxBtf,
+} from "./lib/kernel/features.ts";
+export { testRun } from "./lib/kernel/test_run.ts";
+export {
   BpfError,
   BpfLoadError,
   FeatureMissingError,
   PermissionError,
 } from "./lib/kernel/errors.ts";
 
+// symbols
+export {
+  Kallsyms,
+  KallsymsHiddenError,
+  type KernelSymbol,
+  kernelSymbols,
+  loadKallsyms,
+  type ResolvedSymbol,
+} from "./lib/symbols/kallsyms.ts";
+export {
+  type BlockDevice,
+  devString,
+  diskByName,
+  DiskNames,
+  kernelDev,
+  listBlockDevices,
+} from "./lib/symbols/disks.ts";
+
 // formatting
 export { formatLinearHist, formatLog2Hist } from "./lib/format/log2_hist.ts";
+export {
+  formatBpftraceHist,
+  formatBpftraceHistMap,
+  formatBpftraceLhist,
+} from "./lib/format/bpftrace_hist.ts";
 export { formatTimeOfDay } from "./lib/format/time.ts";
-export { decodeCString, escapeText } from "./lib/format/escape.ts";
+export { decodeBytes, decodeCString, escapeText, stringifyJson } from "./lib/format/escape.ts";
+export { verify } from "./lib/verifier/mod.ts";
+export { verifyBuilt } from "./lib/cli/session.ts";
 
 // what tools share
 export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
