@@ -299,18 +299,25 @@ interface Exec {
   ppid: number;
   uid: number;
   ret: number;
-  args: Uint8Array[];
+  /** Exact bytes as strings (invalid UTF-8 kept as U+DC80.., see lib/format/escape.ts). */
+  args: string[];
   truncated: boolean;
+}
+
+/** An argument's bytes as a string: plain ASCII directly, anything else through decodeBytes. */
+function argText(a: Uint8Array): string {
+  for (let i = 0; i < a.length; i++) if (a[i] >= 0x80) return decodeBytes(a);
+  return String.fromCharCode.apply(null, a as unknown as number[]);
 }
 
 function decodeExec(data: Uint8Array, o: Options): Exec {
   const e = execEvent.decode(data);
   const size = Math.min(e.args_size, e.args.length);
-  const args: Uint8Array[] = [];
+  const args: string[] = [];
   let start = 0;
   for (let i = 0; i < size && args.length < e.args_count; i++) {
     if (e.args[i] === 0) {
-      args.push(e.args.subarray(start, i));
+      args.push(argText(e.args.subarray(start, i)));
       start = i + 1;
     }
   }
@@ -360,7 +367,7 @@ await runTool("execsnoop", async () => {
       const x = decodeExec(data, opts);
       if (opts.name !== undefined && !x.comm.includes(opts.name)) return;
       if (opts.line !== undefined) {
-        const line = x.args.map(decodeBytes).join(" ");
+        const line = x.args.join(" ");
         if (!line.includes(opts.line)) return;
       }
       const elapsed = (performance.now() - start) / 1000;
@@ -373,7 +380,7 @@ await runTool("execsnoop", async () => {
           ppid: x.ppid,
           uid: x.uid,
           ret: x.ret,
-          args: x.args.map(decodeBytes),
+          args: x.args,
           truncated: x.truncated,
         }) + "\n";
       }

@@ -25,7 +25,7 @@ export interface StreamOptions {
   /** How long one wait for data may take before the loop looks around again. */
   pollMs?: number;
   /**
-   * While events flow, drain at most this often (ms): output is at most this
+   * While events flow, drain at most this often (ms, default 50): output is at most this
    * late, and a busy stream costs one wakeup per batch, not per event.
    */
   batchMs?: number;
@@ -56,7 +56,7 @@ export async function streamEvents(
   const lost = new LostCounter(opts.maps.get(channel.lost)!);
   const deadline = opts.durationMs === undefined ? Infinity : performance.now() + opts.durationMs;
   const pollMs = opts.pollMs ?? 100;
-  const batchMs = opts.batchMs ?? 10;
+  const batchMs = opts.batchMs ?? 50;
   let records = 0;
   let pending: string[] = [];
   const handle = (data: Uint8Array) => {
