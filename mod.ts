@@ -30,6 +30,17 @@ export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/ds
 export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
 export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
 export { requestDiskDev, skipUnlessDisk } from "./lib/dsl/block_request.ts";
+export { bytes, char, type Decoded, defineSchema, Schema } from "./lib/dsl/schema.ts";
+export {
+  countLost,
+  defineEvents,
+  discard,
+  type EventsDef,
+  output,
+  reserve,
+  scratch,
+  submit,
+} from "./lib/dsl/events.ts";
 export { Probe, rawTracepoint, tpBtf, tracepoint } from "./lib/dsl/program.ts";
 export {
   type Operand,
@@ -59,6 +70,13 @@ export {
   requireVmlinuxBtf,
 } from "./lib/kernel/features.ts";
 export { testRun } from "./lib/kernel/test_run.ts";
+export {
+  eventBufferKind,
+  type EventReader,
+  LostCounter,
+  openEventReader,
+  ringbufSupported,
+} from "./lib/kernel/ringbuf.ts";
 export {
   BpfError,
   BpfLoadError,
@@ -99,6 +117,7 @@ export { verifyBuilt } from "./lib/cli/session.ts";
 // what tools share
 export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
 export { dumpPrograms } from "./lib/cli/dump.ts";
+export { streamEvents } from "./lib/cli/event_loop.ts";
 export { drainHistograms, type HistogramRead, log2Buckets } from "./lib/cli/hist_maps.ts";
 export { writeOut } from "./lib/cli/output.ts";
 export { runTool } from "./lib/cli/run.ts";
