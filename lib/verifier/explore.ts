@@ -69,10 +69,13 @@ interface Checkpoint {
   branches: number;
   readonly parent: Checkpoint | null;
   readRegs: number;
-  readonly readSlots: Uint8Array;
+  /** Stack slots 0-31 and 32-63 read, as bit sets. */
+  readLo: number;
+  readHi: number;
   /** What the path wrote between the parent checkpoint and this one. */
   readonly wroteRegs: number;
-  readonly wroteSlots: Uint8Array;
+  readonly wroteLo: number;
+  readonly wroteHi: number;
 }
 
 interface Path {
@@ -81,7 +84,8 @@ interface Path {
   parent: Checkpoint | null;
   /** Written since `parent` (reads of these need not be marked further up). */
   wroteRegs: number;
-  wroteSlots: Uint8Array;
+  wroteLo: number;
+  wroteHi: number;
 }
 
 const SLOTS = 64;
@@ -97,18 +101,31 @@ function markRegRead(path: Path, r: number): void {
 }
 
 function markSlotRead(path: Path, s: number): void {
-  if (path.wroteSlots[s]) return;
-  for (let cp = path.parent; cp; cp = cp.parent) {
-    if (cp.readSlots[s]) return;
-    cp.readSlots[s] = 1;
-    if (cp.wroteSlots[s]) return;
+  if (s < 32) {
+    const bit = 1 << s;
+    if (path.wroteLo & bit) return;
+    for (let cp = path.parent; cp; cp = cp.parent) {
+      if (cp.readLo & bit) return;
+      cp.readLo |= bit;
+      if (cp.wroteLo & bit) return;
+    }
+  } else {
+    const bit = 1 << (s - 32);
+    if (path.wroteHi & bit) return;
+    for (let cp = path.parent; cp; cp = cp.parent) {
+      if (cp.readHi & bit) return;
+      cp.readHi |= bit;
+      if (cp.wroteHi & bit) return;
+    }
   }
 }
 
 /** A pruned path would have read what the state that covers it read. */
 function inheritReads(path: Path, from: Checkpoint): void {
   for (let r = 0; r < 10; r++) if (from.readRegs & (1 << r)) markRegRead(path, r);
-  for (let s = 0; s < SLOTS; s++) if (from.readSlots[s]) markSlotRead(path, s);
+  for (let s = 0; s < SLOTS; s++) {
+    if (((s < 32 ? from.readLo >>> s : from.readHi >>> (s - 32)) & 1) !== 0) markSlotRead(path, s);
+  }
 }
 
 /** Explores all paths; throws VerifyError at the first error. Returns instructions processed. */
@@ -122,7 +139,8 @@ export function explore(env: ExploreEnv): number {
     st: entryState(),
     parent: null,
     wroteRegs: 0,
-    wroteSlots: new Uint8Array(SLOTS),
+    wroteLo: 0,
+    wroteHi: 0,
   };
   // Stack reads and whole-slot writes reported by the memory checks.
   let active: Path = cur;
@@ -131,7 +149,8 @@ export function explore(env: ExploreEnv): number {
       for (let s = from; s <= to; s++) markSlotRead(active, s);
     },
     write(slot) {
-      active.wroteSlots[slot] = 1;
+      if (slot < 32) active.wroteLo |= 1 << slot;
+      else active.wroteHi |= 1 << (slot - 32);
     },
   };
 
@@ -167,7 +186,7 @@ export function explore(env: ExploreEnv): number {
           }
           continue;
         }
-        if (subsumes(cp.state, cur.st, cp.readRegs & env.live[pc], false, cp.readSlots)) {
+        if (subsumes(cp.state, cur.st, cp.readRegs & env.live[pc], false, cp.readLo, cp.readHi)) {
           pruned = cp;
           break;
         }
@@ -184,14 +203,17 @@ export function explore(env: ExploreEnv): number {
           branches: 1,
           parent: cur.parent,
           readRegs: 0,
-          readSlots: new Uint8Array(SLOTS),
+          readLo: 0,
+          readHi: 0,
           wroteRegs: cur.wroteRegs,
-          wroteSlots: cur.wroteSlots,
+          wroteLo: cur.wroteLo,
+          wroteHi: cur.wroteHi,
         };
         list.push(cp);
         cur.parent = cp;
         cur.wroteRegs = 0;
-        cur.wroteSlots = new Uint8Array(SLOTS);
+        cur.wroteLo = 0;
+        cur.wroteHi = 0;
       }
     }
     active = cur;
@@ -211,7 +233,8 @@ export function explore(env: ExploreEnv): number {
         st: next.fork.st,
         parent: cur.parent,
         wroteRegs: cur.wroteRegs,
-        wroteSlots: cur.wroteSlots.slice(),
+        wroteLo: cur.wroteLo,
+        wroteHi: cur.wroteHi,
       });
       if (pending.length > MAX_PENDING) {
         fail(

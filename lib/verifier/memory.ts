@@ -331,6 +331,7 @@ function stackWrite(
   size: number,
   value: StoreValue,
 ): undefined {
+  st.ownStack();
   const slot = at >> 3;
   const aligned8 = size === 8 && (at & 7) === 0;
   const reg = "reg" in value ? value.reg : undefined;
@@ -436,6 +437,7 @@ function stackVarAccess(
   size: number,
   value: StoreValue | undefined,
 ): Reg | undefined {
+  st.ownStack();
   const pc = env.pc;
   const from = STACK_SIZE + lo, to = STACK_SIZE + hi + size;
   if (value === undefined) {
@@ -531,6 +533,7 @@ export function helperMem(
         }
         return;
       }
+      st.ownStack();
       for (let s = from >> 3; s <= (to - 1) >> 3; s++) {
         // A helper overwriting a saved register: it becomes data (or stays
         // pointer bytes if the write may not cover it).

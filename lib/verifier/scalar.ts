@@ -48,17 +48,21 @@ export interface Scalar {
   readonly smax: bigint;
 }
 
+const U64 = U64_MAX, U32 = 0xffff_ffffn;
+const S64_MIN = -(1n << 63n), S64_MAX = (1n << 63n) - 1n;
+const S32_MIN = -(1n << 31n), S32_MAX = (1n << 31n) - 1n;
+
 /** Largest unsigned value at a width. */
 export function maxU(w: Width): bigint {
-  return w === 64 ? U64_MAX : 0xffff_ffffn;
+  return w === 64 ? U64 : U32;
 }
 /** Smallest signed value at a width. */
 export function minS(w: Width): bigint {
-  return w === 64 ? -(1n << 63n) : -(1n << 31n);
+  return w === 64 ? S64_MIN : S32_MIN;
 }
 /** Largest signed value at a width. */
 export function maxS(w: Width): bigint {
-  return w === 64 ? (1n << 63n) - 1n : (1n << 31n) - 1n;
+  return w === 64 ? S64_MAX : S32_MAX;
 }
 
 const toU = (x: bigint, w: Width) => BigInt.asUintN(w, x);
@@ -66,28 +70,49 @@ const toS = (x: bigint, w: Width) => BigInt.asIntN(w, x);
 const bmax = (a: bigint, b: bigint) => (a > b ? a : b);
 const bmin = (a: bigint, b: bigint) => (a < b ? a : b);
 
-/** Anything at all (at width w). */
+const UNKNOWN_64: Scalar = {
+  tnum: { value: 0n, mask: U64 },
+  umin: 0n,
+  umax: U64,
+  smin: S64_MIN,
+  smax: S64_MAX,
+};
+const UNKNOWN_32: Scalar = {
+  tnum: { value: 0n, mask: U32 },
+  umin: 0n,
+  umax: U32,
+  smin: S32_MIN,
+  smax: S32_MAX,
+};
+
+/** Anything at all (at width w). Shared: never change a Scalar in place. */
 export function unknown(w: Width = 64): Scalar {
-  return {
-    tnum: w === 64 ? { value: 0n, mask: U64_MAX } : { value: 0n, mask: 0xffff_ffffn },
-    umin: 0n,
-    umax: maxU(w),
-    smin: minS(w),
-    smax: maxS(w),
-  };
+  return w === 64 ? UNKNOWN_64 : UNKNOWN_32;
+}
+
+/** Small constants are shared: programs use them all the time. */
+const SMALL: Scalar[] = [];
+for (let i = 0; i < 256; i++) {
+  const v = BigInt(i);
+  SMALL.push({ tnum: { value: v, mask: 0n }, umin: v, umax: v, smin: v, smax: v });
 }
 
 /** Exactly `v` (taken modulo 2^w). */
 export function known(v: bigint, w: Width = 64): Scalar {
+  if (v >= 0n && v < 256n) return SMALL[Number(v)];
   const u = toU(v, w);
-  return { tnum: tnumConst(u), umin: u, umax: u, smin: toS(u, w), smax: toS(u, w) };
+  const sv = toS(u, w);
+  return { tnum: tnumConst(u), umin: u, umax: u, smin: sv, smax: sv };
 }
+
+const OF_SIZE: Scalar[] = [1, 2, 3, 4, 5, 6, 7].map((bytes) => {
+  const max = (1n << BigInt(bytes * 8)) - 1n;
+  return { tnum: { value: 0n, mask: max }, umin: 0n, umax: max, smin: 0n, smax: max };
+});
 
 /** Any value of `bytes` bytes, zero-extended: [0, 2^(8*bytes) - 1]. */
 export function unknownOfSize(bytes: number): Scalar {
-  if (bytes >= 8) return unknown();
-  const max = (1n << BigInt(bytes * 8)) - 1n;
-  return { tnum: { value: 0n, mask: max }, umin: 0n, umax: max, smin: 0n, smax: max };
+  return bytes >= 8 ? UNKNOWN_64 : OF_SIZE[bytes - 1];
 }
 
 /** Every value in [lo, hi] when read as signed numbers at width w. */
@@ -318,6 +343,11 @@ export type ScalarOp =
  * gives up (the caller then marks the whole 64-bit register unknown).
  */
 export function aluOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): Scalar | undefined {
+  if (a.tnum.mask === 0n && b.tnum.mask === 0n) {
+    // Constants in, constant out (the kernel's ranges are exact here too).
+    const c = constOp(op, a.tnum.value, b.tnum.value, w);
+    if (c !== undefined) return known(c, w);
+  }
   let r: Scalar;
   switch (op) {
     case "add":
@@ -350,6 +380,33 @@ export function aluOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): Scalar | un
       return undefined;
   }
   return sync(r, w);
+}
+
+function constOp(op: ScalarOp, a: bigint, b: bigint, w: Width): bigint | undefined {
+  const W = BigInt(w);
+  switch (op) {
+    case "add":
+      return a + b;
+    case "sub":
+      return a - b;
+    case "neg":
+      return -a;
+    case "mul":
+      return a * b;
+    case "and":
+      return a & b;
+    case "or":
+      return a | b;
+    case "xor":
+      return a ^ b;
+    case "lsh":
+      return b < W ? a << b : undefined;
+    case "rsh":
+      return b < W ? a >> b : undefined;
+    case "arsh":
+      return b < W ? BigInt.asIntN(w, a) >> b : undefined;
+  }
+  return undefined;
 }
 
 /** Does `outer` contain every value of `inner`? (used to prune explored states) */

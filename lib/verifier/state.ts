@@ -68,11 +68,30 @@ export interface Reg {
 const ZERO = known(0n);
 
 /** The uninitialized register. */
-export const UNINIT: Reg = { kind: "uninit", val: ZERO, off: 0, maybeNull: false, id: 0, refId: 0 };
+export const UNINIT: Reg = makeReg("uninit", ZERO, 0);
 
 /** A scalar register. */
 export function scalarReg(val: Scalar, id = 0): Reg {
-  return { kind: "scalar", val, off: 0, maybeNull: false, id, refId: 0 };
+  return makeReg("scalar", val, id);
+}
+
+/**
+ * Every register value has all fields, in one order: one object shape for
+ * the JavaScript engine, which keeps property access fast.
+ */
+function makeReg(kind: RegKind, val: Scalar, id: number): Reg {
+  return {
+    kind,
+    val,
+    off: 0,
+    maybeNull: false,
+    id,
+    refId: 0,
+    map: undefined,
+    memSize: undefined,
+    struct: undefined,
+    trusted: undefined,
+  };
 }
 
 /** An unknown 64-bit number. */
@@ -80,7 +99,7 @@ export const UNKNOWN_SCALAR: Reg = scalarReg(unknown());
 
 /** A pointer register with a zero offset. */
 export function pointerReg(kind: RegKind, extra: Partial<Reg> = {}): Reg {
-  return { kind, val: ZERO, off: 0, maybeNull: false, id: 0, refId: 0, ...extra };
+  return Object.assign(makeReg(kind, ZERO, 0), extra);
 }
 
 /** Is the value a pointer (anything but a number or nothing)? */
@@ -132,13 +151,16 @@ export const STACK_SIZE = 512;
 
 /** One path's machine state. */
 export class MachineState {
+  /** True while `stack` and `spills` are shared with a copy (copy on write). */
+  #shared = false;
+
   constructor(
     /** R0-R10. */
     readonly regs: Reg[],
-    /** Byte states, index 0 is fp-512, index 511 is fp-1. */
-    readonly stack: Uint8Array,
-    /** Saved registers per 8-byte slot (slot 0 is fp-512..fp-505). */
-    readonly spills: (Reg | undefined)[],
+    /** Byte states, index 0 is fp-512, index 511 is fp-1. Call `ownStack()` before changing. */
+    public stack: Uint8Array,
+    /** Saved registers per 8-byte slot (slot 0 is fp-512..fp-505). Same rule. */
+    public spills: (Reg | undefined)[],
     /**
      * Unreleased references (ring buffer reservations): id to the
      * instruction that made it. Shared between copies until changed.
@@ -146,14 +168,20 @@ export class MachineState {
     public refs: ReadonlyMap<number, number>,
   ) {}
 
-  /** A copy that can be changed independently. */
+  /** A copy that can be changed independently (the stack is shared until written). */
   clone(): MachineState {
-    return new MachineState(
-      this.regs.slice(),
-      this.stack.slice(),
-      this.spills.slice(),
-      this.refs,
-    );
+    const c = new MachineState(this.regs.slice(), this.stack, this.spills, this.refs);
+    this.#shared = true;
+    c.#shared = true;
+    return c;
+  }
+
+  /** Makes the stack this state's own before a change. */
+  ownStack(): void {
+    if (!this.#shared) return;
+    this.stack = this.stack.slice();
+    this.spills = this.spills.slice();
+    this.#shared = false;
   }
 
   /** Adds a reference (copy on write). */
@@ -174,7 +202,11 @@ export class MachineState {
     for (let i = 0; i < this.regs.length; i++) this.regs[i] = fn(this.regs[i]);
     for (let i = 0; i < this.spills.length; i++) {
       const s = this.spills[i];
-      if (s) this.spills[i] = fn(s);
+      if (!s) continue;
+      const t = fn(s);
+      if (t === s) continue;
+      this.ownStack();
+      this.spills[i] = t;
     }
   }
 }
@@ -217,16 +249,20 @@ class IdMap {
 /**
  * Is every concrete state described by `cur` also described by `old`? If
  * `old` was fully explored without error, `cur` then needs no exploration.
- * `live` says which registers may still be read; `liveSlots` (one flag per
- * 8-byte stack slot, absent: all) which stack slots.
+ * `live` says which registers may still be read; `slotsLo`/`slotsHi` (bit
+ * sets of 8-byte stack slots 0-31 and 32-63; all when absent) which stack
+ * slots.
  */
 export function subsumes(
   old: MachineState,
   cur: MachineState,
   live: number,
   exact: boolean,
-  liveSlots?: Uint8Array,
+  slotsLo = -1,
+  slotsHi = -1,
 ): boolean {
+  const slotLive = (slot: number) =>
+    ((slot < 32 ? slotsLo >>> slot : slotsHi >>> (slot - 32)) & 1) !== 0;
   // Cheap first: a number known exactly in `old` must be the same number in `cur`.
   for (let r = 0; r < 10; r++) {
     if (!(live & (1 << r))) continue;
@@ -243,7 +279,7 @@ export function subsumes(
     if (!regSubsumes(old.regs[r], cur.regs[r], ids, exact)) return false;
   }
   for (let i = 0; i < STACK_SIZE; i++) {
-    if (liveSlots && !liveSlots[i >> 3]) {
+    if (!slotLive(i >> 3)) {
       i |= 7; // the whole slot is never read from here on
       continue;
     }
@@ -259,7 +295,7 @@ export function subsumes(
   }
   for (let s = 0; s < old.spills.length; s++) {
     const o = old.spills[s];
-    if (!o || (liveSlots && !liveSlots[s])) continue;
+    if (!o || !slotLive(s)) continue;
     if (old.stack[s * 8] !== StackByte.Spill) continue;
     const c = cur.spills[s];
     if (!c || cur.stack[s * 8] !== StackByte.Spill) return false;

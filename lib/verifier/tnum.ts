@@ -29,7 +29,8 @@ export const TNUM_UNKNOWN: Tnum = { value: 0n, mask: U64_MAX };
 /** Every value in [min, max] (unsigned): the common high bits are known. */
 export function tnumRange(min: bigint, max: bigint): Tnum {
   const chi = min ^ max;
-  const bits = chi === 0n ? 0 : chi.toString(2).length;
+  const hi = Number(chi >> 32n), lo = Number(chi & 0xffff_ffffn);
+  const bits = hi ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
   if (bits > 63) return TNUM_UNKNOWN;
   const delta = (1n << BigInt(bits)) - 1n;
   return { value: min & ~delta & U64_MAX, mask: delta };

@@ -1,0 +1,70 @@
+/**
+ * The public API: diagnostics carry the slot index, the disassembled
+ * instruction and the DSL origin; inputs may be bytes or instructions.
+ */
+import { deepEqual, equal, ok } from "node:assert/strict";
+import * as B from "../../bytecode/build.ts";
+import { encode } from "../../bytecode/encode.ts";
+import { formatDiagnostic, verifyProgram } from "../../lib/verifier/built.ts";
+import { DIAGNOSTIC_CODES, verify } from "../../lib/verifier/mod.ts";
+
+Deno.test("verify: a diagnostic names slot, instruction and DSL origin", () => {
+  const insns = [
+    { ...B.lddw(1, 5n), origin: "tools/x.ts:10" },
+    { ...B.ldx("u64", 0, 2, 0), origin: "tools/x.ts:11" },
+    B.exit(),
+  ];
+  const r = verify(insns, { progType: "tracepoint" });
+  equal(r.ok, false);
+  const d = r.diagnostics[0];
+  equal(d.code, "uninit-register");
+  equal(d.index, 2, "the lddw takes slots 0 and 1");
+  equal(d.insn, "r0 = *(u64 *)(r2 +0)");
+  equal(d.origin, "tools/x.ts:11");
+  ok(formatDiagnostic("prog", d).includes("tools/x.ts:11"));
+});
+
+Deno.test("verify: bytes and instructions give the same verdict", () => {
+  const insns = [B.mov64Imm(0, 0), B.exit()];
+  deepEqual(verify(encode(insns), { progType: "kprobe" }), verify(insns, { progType: "kprobe" }));
+  const truncated = verify(new Uint8Array(12), { progType: "kprobe" });
+  equal(truncated.diagnostics[0].code, "invalid-opcode");
+});
+
+Deno.test("verify: maps by fd, by instruction index, and missing", () => {
+  const prog = [
+    B.st("u64", 10, -8, 0),
+    B.mov64Reg(2, 10),
+    B.alu64Imm("add", 2, -8),
+    B.ldMapFd(1, 42),
+    B.call(1),
+    B.mov64Imm(0, 0),
+    B.exit(),
+  ];
+  const map = { type: "hash", keySize: 8, valueSize: 8, maxEntries: 4 } as const;
+  ok(verify(prog, { progType: "tracepoint", maps: { 42: map } }).ok);
+  ok(verify(prog, { progType: "tracepoint", maps: new Map([[42, map]]) }).ok);
+  ok(verify(prog, { progType: "tracepoint", mapRefs: [{ index: 3, map }] }).ok);
+  equal(verify(prog, { progType: "tracepoint" }).diagnostics[0].code, "unknown-map");
+  ok(
+    verifyProgram({
+      name: "p",
+      type: "tracepoint",
+      insns: prog,
+      mapRefs: [{ index: 3, map }],
+      attach: { kind: "tracepoint" },
+    }).ok,
+  );
+});
+
+Deno.test("verify: every code is documented once", () => {
+  equal(new Set(DIAGNOSTIC_CODES).size, DIAGNOSTIC_CODES.length);
+});
+
+Deno.test("verify: pointer leaks can be allowed explicitly", () => {
+  const prog = [B.mov64Reg(0, 10), B.exit()];
+  equal(verify(prog, { progType: "tracepoint" }).diagnostics[0].code, "bad-return-value");
+  const store = [B.stx("u64", 10, 10, -8), B.mov32Reg(0, 10), B.exit()];
+  equal(verify(store, { progType: "tracepoint" }).diagnostics[0].code, "pointer-leak");
+  ok(verify(store, { progType: "tracepoint", allowPointerLeaks: true }).ok);
+});
