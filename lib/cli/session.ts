@@ -8,7 +8,16 @@ import { slotOffsets } from "../../bytecode/encode.ts";
 import type { Insn } from "../../bytecode/insn.ts";
 import type { BuiltProgram } from "../dsl/builder.ts";
 import type { MapDef } from "../dsl/maps.ts";
-import { attachRawTracepoint, attachTpBtf, attachTracepoint, type Link } from "../kernel/attach.ts";
+import {
+  attachKprobe,
+  attachRawTracepoint,
+  attachSampling,
+  attachTpBtf,
+  attachTracepoint,
+  attachUprobe,
+  type Link,
+} from "../kernel/attach.ts";
+import { possibleCpus } from "../kernel/map.ts";
 import { BpfLoadError } from "../kernel/errors.ts";
 import { type BpfMap, createMap } from "../kernel/map.ts";
 import { requireBpfPrivileges } from "../kernel/privileges.ts";
@@ -105,7 +114,7 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
     }
     if (opts.verbose) console.error(`--- ${p.name}: kernel verifier log ---\n${prog.verifierLog}`);
     loaded.push(prog);
-    links.push(attach(prog, p));
+    links.push(...attach(prog, p));
   }
   // Fault injection for the cleanup tests: an error thrown with everything attached.
   if (Deno.env.get("BPFTK_FAULT") === "after-attach") {
@@ -114,17 +123,39 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
   return { maps, programs: loaded, links, loadMs: performance.now() - t0 };
 }
 
-function attach(prog: BpfProgram, p: BuiltProgram): Link {
+function attach(prog: BpfProgram, p: BuiltProgram): Link[] {
   const a = p.attach;
   switch (a.kind) {
     case "tracepoint":
-      return attachTracepoint(prog, a.id, `${a.category}:${a.name}`);
+      return [attachTracepoint(prog, a.id, `${a.category}:${a.name}`)];
     case "tp_btf":
-      return attachTpBtf(prog, a.name);
+      return [attachTpBtf(prog, a.name)];
     case "raw_tracepoint":
-      return attachRawTracepoint(prog, a.name);
+      return [attachRawTracepoint(prog, a.name)];
+    case "kprobe":
+      return [attachKprobe(prog, a.func, a.retprobe)];
+    case "uprobe":
+      return [attachUprobe(prog, a.path, a.offset, { retprobe: a.retprobe, pid: a.pid })];
     case "perf_event":
-      throw new Error("perf_event programs attach per CPU: use attachPerfEvents()");
+      return attachSampling(prog, {
+        frequency: a.frequency,
+        period: a.period,
+        cpus: a.cpus ?? onlineCpus(),
+        pid: a.pid,
+      });
+  }
+}
+
+/** CPUs that are online now (/sys/devices/system/cpu/online, e.g. "0-1,4"). */
+export function onlineCpus(): number[] {
+  try {
+    const text = Deno.readTextFileSync("/sys/devices/system/cpu/online").trim();
+    return text.split(",").flatMap((range) => {
+      const [lo, hi] = range.split("-").map(Number);
+      return Array.from({ length: (hi ?? lo) - lo + 1 }, (_, i) => lo + i);
+    });
+  } catch {
+    return Array.from({ length: possibleCpus() }, (_, i) => i);
   }
 }
 

@@ -18,7 +18,9 @@ export type AttachTarget =
   | { kind: "tracepoint"; category: string; name: string; id: number }
   | { kind: "tp_btf"; name: string; btfId: number }
   | { kind: "raw_tracepoint"; name: string }
-  | { kind: "perf_event"; frequency?: number; period?: number; cpu?: number };
+  | { kind: "perf_event"; frequency?: number; period?: number; cpus?: number[]; pid?: number }
+  | { kind: "kprobe"; func: string; retprobe: boolean }
+  | { kind: "uprobe"; path: string; offset: number; retprobe: boolean; pid?: number };
 
 /** A finished program, ready for the verifier and the loader. */
 export interface BuiltProgram {

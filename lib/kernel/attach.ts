@@ -1,14 +1,14 @@
 /**
  * Attaching loaded programs. Every attachment is a link fd: closing it
  * detaches. Kinds: tracepoint (through a perf event), raw tracepoint, tp_btf,
- * perf_event sampling. uprobe and kprobe attach through perf events too and
- * will plug in here.
+ * perf_event sampling on each CPU, and kprobe/uprobe through their dynamic
+ * perf PMUs (where the kernel has them).
  */
 import { ATTACH_TYPE } from "../../bytecode/prog_types.ts";
-import { BpfError } from "./errors.ts";
+import { BpfError, FeatureMissingError } from "./errors.ts";
 import { checkFd, OwnedFd } from "./fd.ts";
 import { bpf, cString } from "./libbpf.ts";
-import { PERF_TYPE, type PerfEvent, perfEventOpen } from "./perf_event.ts";
+import { PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE, type PerfEvent, perfEventOpen } from "./perf_event.ts";
 import type { BpfProgram } from "./program.ts";
 
 /** An attachment; close() detaches (and closes the perf events it owns). */
@@ -65,4 +65,103 @@ export function linkPerfEvent(prog: BpfProgram, ev: PerfEvent, label: string): L
     ev.close();
     throw e;
   }
+}
+
+/** Reads a dynamic PMU's type and the config bit that makes a probe a return probe. */
+function probePmu(kind: "kprobe" | "uprobe"): { type: number; retBit: number } {
+  const dir = `/sys/bus/event_source/devices/${kind}`;
+  let type: number;
+  try {
+    type = Number(Deno.readTextFileSync(`${dir}/type`).trim());
+  } catch {
+    throw new FeatureMissingError(
+      kind === "kprobe"
+        ? "kprobes are not enabled in this kernel (CONFIG_KPROBE_EVENTS)"
+        : "uprobes are not enabled in this kernel (CONFIG_UPROBE_EVENTS)",
+    );
+  }
+  let retBit = 0;
+  try {
+    const m = Deno.readTextFileSync(`${dir}/format/retprobe`).match(/config:(\d+)/);
+    if (m) retBit = Number(m[1]);
+  } catch { /* the bit defaults to 0, as in every kernel so far */ }
+  return { type, retBit };
+}
+
+/**
+ * Attaches a kprobe program to a kernel function (entry, or return with
+ * `retprobe`), through the kprobe PMU. Fails with a one-line error naming
+ * the missing feature on kernels without kprobes.
+ */
+export function attachKprobe(prog: BpfProgram, func: string, retprobe = false): Link {
+  const pmu = probePmu("kprobe");
+  const name = cString(func);
+  const ev = perfEventOpen(
+    {
+      type: pmu.type,
+      config: retprobe ? 1n << BigInt(pmu.retBit) : 0n,
+      sample: 1,
+      config1: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(name))),
+      config2: 0n,
+    },
+    -1,
+    0,
+  );
+  return linkPerfEvent(prog, ev, `${retprobe ? "kretprobe" : "kprobe"} ${func}`);
+}
+
+/**
+ * Attaches a kprobe-type program to a user-space location: `path` (an ELF
+ * file) at file `offset`, entry or return, for one process (`pid`) or all (-1).
+ */
+export function attachUprobe(
+  prog: BpfProgram,
+  path: string,
+  offset: number,
+  opts: { retprobe?: boolean; pid?: number } = {},
+): Link {
+  const pmu = probePmu("uprobe");
+  const file = cString(path);
+  const pid = opts.pid ?? -1;
+  const ev = perfEventOpen(
+    {
+      type: pmu.type,
+      config: opts.retprobe ? 1n << BigInt(pmu.retBit) : 0n,
+      sample: 1,
+      config1: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(file))),
+      config2: BigInt(offset),
+    },
+    pid,
+    pid === -1 ? 0 : -1,
+  );
+  return linkPerfEvent(
+    prog,
+    ev,
+    `${opts.retprobe ? "uretprobe" : "uprobe"} ${path}:0x${offset.toString(16)}`,
+  );
+}
+
+/**
+ * Attaches a perf_event program to a sampling event on each CPU (or one):
+ * software cpu-clock at `frequency` Hz, or every `period` nanoseconds.
+ */
+export function attachSampling(
+  prog: BpfProgram,
+  opts: { frequency?: number; period?: number; cpus: number[]; pid?: number },
+): Link[] {
+  const links: Link[] = [];
+  for (const cpu of opts.cpus) {
+    const ev = perfEventOpen(
+      {
+        type: PERF_TYPE.SOFTWARE,
+        config: PERF_COUNT_SW_CPU_CLOCK,
+        sample: opts.frequency ?? opts.period ?? 49,
+        freq: opts.frequency !== undefined,
+      },
+      opts.pid ?? -1,
+      cpu,
+    );
+    links.push(linkPerfEvent(prog, ev, `cpu-clock on CPU ${cpu}`));
+  }
+  return links;
 }

@@ -20,6 +20,10 @@ export interface PerfEventAttr {
   sample: bigint | number;
   freq?: boolean;
   sampleRaw?: boolean;
+  /** kprobe/uprobe PMUs: a pointer to the function name or binary path. */
+  config1?: bigint;
+  /** kprobe/uprobe PMUs: the offset into the function or file. */
+  config2?: bigint;
 }
 
 /** An open perf event. */
@@ -36,6 +40,8 @@ export function perfEventOpen(attr: PerfEventAttr, pid: number, cpu: number): Pe
   v.setBigUint64(24, attr.sampleRaw ? PERF_SAMPLE_RAW : 0n, true);
   v.setBigUint64(40, attr.freq ? FLAG_FREQ : 0n, true);
   v.setUint32(48, 1, true); // wakeup_events
+  v.setBigUint64(56, attr.config1 ?? 0n, true);
+  v.setBigUint64(64, attr.config2 ?? 0n, true);
   const fd = Number(c().syscall(SYS_PERF_EVENT_OPEN, buf, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
   if (fd < 0) {
     const errno = lastErrno();
