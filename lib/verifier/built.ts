@@ -53,15 +53,16 @@ export function optionsForProgram(
     mapRefs: p.mapRefs,
     license: p.license,
   };
-  if (p.type === "tp_btf" && btf && p.attach.name) {
-    let cache = btfCache.get(btf);
-    if (!cache) btfCache.set(btf, cache = { types: kernelTypesFromBtf(btf), args: new Map() });
+  if (!btf) return opts;
+  let cache = btfCache.get(btf);
+  if (!cache) btfCache.set(btf, cache = { types: kernelTypesFromBtf(btf), args: new Map() });
+  opts.kernelTypes = cache.types;
+  if (p.type === "tp_btf" && p.attach.name) {
     let args = cache.args.get(p.attach.name);
     if (!args) {
       cache.args.set(p.attach.name, args = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf)));
     }
     opts.ctxArgs = args;
-    opts.kernelTypes = cache.types;
   }
   return opts;
 }

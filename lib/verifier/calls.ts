@@ -23,6 +23,7 @@ import {
   regTypeName,
   scalarReg,
   STACK_SIZE,
+  StackByte,
   UNINIT,
   UNKNOWN_SCALAR,
 } from "./state.ts";
@@ -304,13 +305,20 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
 }
 
 /**
- * The key's value when it is a number saved on the stack with exactly the
- * key's size (the kernel's get_constant_map_key, without its zero-byte case).
+ * The key's value when the stack holds it as known zero bytes within one
+ * slot, or as a number saved with exactly the key's size (the kernel's
+ * get_constant_map_key).
  */
 function constantKey(st: MachineState, key: Reg, keySize: number): bigint | undefined {
   if (key.kind !== "stack" || !isConst(key.val)) return undefined;
   const at = STACK_SIZE + key.off + Number(BigInt.asIntN(64, key.val.tnum.value));
-  if (at < 0 || at >= STACK_SIZE || (at & 7) !== 0) return undefined;
+  if (at < 0 || at >= STACK_SIZE) return undefined;
+  if ((at & 7) + keySize <= 8) {
+    let zeros = 0;
+    while (zeros < keySize && st.stack[at + zeros] === StackByte.Zero) zeros++;
+    if (zeros === keySize) return 0n;
+  }
+  if ((at & 7) !== 0) return undefined;
   const saved = st.spills[at >> 3];
   if (!saved || saved.kind !== "scalar" || !isConst(saved.val)) return undefined;
   if (spilledBytes(st, at >> 3) !== keySize) return undefined;

@@ -196,6 +196,11 @@ function parseLine(
     }
     return B.ldx(SIZES[m[2]], reg(m[1]), reg(m[3]), off);
   }
+  // r0 = *(u8 *)skb[12]   r0 = *(u16 *)skb[r7 + 2]   (legacy packet loads)
+  if ((m = /^r0 = \*\((u8|u16|u32) \*\)skb\[(?:(r\d+) \+ )?(-?\w+)\]$/.exec(line))) {
+    const size = m[1] as "u8" | "u16" | "u32";
+    return m[2] ? B.ldInd(size, reg(m[2]), num(m[3])) : B.ldAbs(size, num(m[3]));
+  }
   // r1 = map[0] ll / r1 = mapval[0]+8
   if ((m = /^(r\d+) = map\[(\d+)\](?: ll)?$/.exec(line))) {
     mapRefs.push({ index, map: Number(m[2]) });

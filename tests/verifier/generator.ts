@@ -60,6 +60,7 @@ export const GEN_MAPS: MapInfo[] = [
   { type: "perf_event_array", keySize: 4, valueSize: 4, maxEntries: 2 },
   { type: "stack_trace", keySize: 4, valueSize: 1016, maxEntries: 16 },
   { type: "lru_hash", keySize: 4, valueSize: 24, maxEntries: 64 },
+  { type: "array", keySize: 4, valueSize: 32, maxEntries: 1 },
 ];
 
 /** A memory offset as the assembler wants it: "+8", "-16". */
@@ -67,7 +68,7 @@ function at(off: number): string {
   return off < 0 ? `${off}` : `+${off}`;
 }
 
-const HASH = 0, ARRAY = 1, PERCPU = 2, RINGBUF = 3, PERF = 4, STACKS = 5, LRU = 6;
+const HASH = 0, ARRAY = 1, PERCPU = 2, RINGBUF = 3, PERF = 4, STACKS = 5, LRU = 6, GLOBALS = 7;
 
 const TYPES: ProgTypeName[] = [
   "tracepoint",
@@ -444,6 +445,159 @@ class Gen {
     this.scalars.push(reg);
   }
 
+  /** Atomic read-modify-write on a map value or the stack, with fetches. */
+  atomics() {
+    const onStack = this.r.chance(0.3);
+    const out = this.fresh();
+    if (onStack) {
+      const off = -8 * this.r.int(1, 10);
+      if (this.r.chance(0.95)) this.emit(`*(u64 *)(r10 ${at(off)}) = 0`);
+      this.emit("r2 = r10", `r2 += ${off}`);
+    } else {
+      this.emit(
+        `*(u32 *)(r10 -4) = 0`,
+        "r2 = r10",
+        "r2 += -4",
+        `r1 = map[${ARRAY}] ll`,
+        "call bpf_map_lookup_elem",
+      );
+      if (this.r.chance(0.95)) this.emit(`if r0 == 0 goto ${out}`);
+      this.emit("r2 = r0");
+    }
+    const v = this.someScalar() ?? "r1";
+    if (v === "r1") this.emit("r1 = 3");
+    const size = this.r.chance(0.8) ? 64 : 32;
+    const aoff = this.r.chance(0.95) ? 0 : this.r.pick([4, 2, 64]);
+    const k = this.r.int(0, 4);
+    if (k === 0) {
+      this.emit(`.raw 0x${(size === 64 ? 0xdb : 0xc3).toString(16)} 2 ${v.slice(1)} ${aoff} 1`); // fetch add
+    } else if (k === 1) {
+      this.emit(`.raw 0x${(size === 64 ? 0xdb : 0xc3).toString(16)} 2 ${v.slice(1)} ${aoff} 0xe1`); // xchg
+    } else if (k === 2) {
+      this.emit(
+        "r0 = 0",
+        `.raw 0x${(size === 64 ? 0xdb : 0xc3).toString(16)} 2 ${v.slice(1)} ${aoff} 0xf1`,
+      ); // cmpxchg
+    } else if (k === 3) {
+      this.emit(`.raw 0x${(size === 64 ? 0xdb : 0xc3).toString(16)} 2 ${v.slice(1)} ${aoff} 0x51`); // fetch and
+    } else this.emit(`lock *(u${size} *)(r2 +${aoff}) ^= ${v}`);
+    this.emit(`${out}:`);
+    if (k !== 4 && k !== 2) this.scalars = this.scalars.filter((x) => x !== v);
+  }
+
+  /** Sign-extending loads and moves, byte swaps, signed division. */
+  signedOps() {
+    const d = this.scalarReg();
+    const k = this.r.int(0, 4);
+    if (k === 0) {
+      const off = -8 * this.r.int(1, 8);
+      this.emit(`*(u64 *)(r10 ${at(off)}) = ${this.someScalar() ?? "r6"}`.replace("= r6", "= 5"));
+      this.emit(`${d} = *(s${this.r.pick([8, 16, 32])} *)(r10 ${at(off)})`);
+    } else if (k === 1) {
+      const s = this.someScalar() ?? "r0";
+      if (s === "r0") this.emit("call bpf_get_prandom_u32");
+      this.emit(`${d} = (s${this.r.pick([8, 16, 32])})${s}`);
+    } else if (k === 2) {
+      this.emit(
+        `${d} = ${this.r.int(-100, 100)}`,
+        `${d} = ${this.r.pick(["be16", "be32", "le64", "bswap32"])} ${d}`,
+      );
+    } else if (k === 3) {
+      this.emit(
+        `${d} = ${this.r.int(-1000, 1000)}`,
+        `${d} ${this.r.pick(["s/=", "s%="])} ${this.r.pick([3, -7, 100])}`,
+      );
+    } else {
+      // A sign-extended index must be bounded before use.
+      const out = this.fresh();
+      this.emit(
+        `*(u32 *)(r10 -4) = 0`,
+        "r2 = r10",
+        "r2 += -4",
+        `r1 = map[${ARRAY}] ll`,
+        "call bpf_map_lookup_elem",
+      );
+      this.emit(`if r0 == 0 goto ${out}`, "r1 = *(u8 *)(r0 +0)", "r1 = (s8)r1");
+      if (this.r.chance(0.7)) this.emit(`if r1 s< 0 goto ${out}`);
+      this.emit("r0 += r1", "r1 = *(u8 *)(r0 +0)", `${out}:`);
+      this.emit(`${d} = 0`);
+    }
+    this.scalars.push(d);
+  }
+
+  /** Stack accesses at a bounded variable offset. */
+  varStack() {
+    const s = this.someScalar();
+    if (!s) return this.helperScalar();
+    const base = -8 * this.r.int(4, 12);
+    for (let o = 0; o < 32; o += 8) this.emit(`*(u64 *)(r10 ${at(base + o)}) = 0`);
+    this.emit(
+      "r2 = r10",
+      `r2 += ${base}`,
+      `r3 = ${s}`,
+      `r3 &= ${this.r.pick([7, 15, 24, 31, 63])}`,
+      "r2 += r3",
+    );
+    if (this.r.chance(0.5)) this.emit("*(u8 *)(r2 +0) = 1");
+    else {
+      const reg = this.scalarReg();
+      this.emit(`${reg} = *(u8 *)(r2 +0)`);
+      this.scalars.push(reg);
+    }
+  }
+
+  /** 32-bit compares that bound an index. */
+  jmp32Index() {
+    const s = this.someScalar();
+    if (!s) return this.helperScalar();
+    const out = this.fresh();
+    this.emit(
+      `*(u32 *)(r10 -4) = 1`,
+      "r2 = r10",
+      "r2 += -4",
+      `r1 = map[${ARRAY}] ll`,
+      "call bpf_map_lookup_elem",
+    );
+    this.emit(`if r0 == 0 goto ${out}`, `r3 = ${s}`);
+    if (this.r.chance(0.7)) this.emit(`r3 &= ${this.r.pick([0xff, 0xffff, 0xffffffff])}`);
+    this.emit(`if w3 ${this.r.pick([">", ">=", "s>"])} ${this.r.near(60, 0.2, 4)} goto ${out}`);
+    this.emit("r0 += r3", "r1 = *(u8 *)(r0 +0)", `${out}:`);
+  }
+
+  /** A direct value load of a one-entry array map (globals). */
+  globals() {
+    const off = this.r.chance(0.9) ? this.r.int(0, 3) * 8 : this.r.pick([32, 28]);
+    this.emit(`r2 = mapval[${GLOBALS}]+${off}`, `r1 = *(u64 *)(r2 +${this.r.chance(0.9) ? 0 : 8})`);
+    const reg = this.scalarReg();
+    this.emit(`${reg} = r1`);
+    this.scalars.push(reg);
+  }
+
+  /** Legacy packet loads (socket filters only). */
+  packet() {
+    this.emit("r6 = r1");
+    if (this.r.chance(0.5)) {
+      this.emit(`r0 = *(u${this.r.pick([8, 16, 32])} *)skb[${this.r.int(0, 64)}]`);
+    } else {
+      const s = this.someScalar() ?? "r7";
+      if (s === "r7") this.emit("r7 = 4");
+      this.emit(`r0 = *(u8 *)skb[${s} + ${this.r.int(0, 16)}]`);
+    }
+    const reg = this.scalarReg();
+    this.emit(`${reg} = r0`);
+    this.scalars.push(reg);
+    if (this.r.chance(0.05)) this.emit("r0 = r2");
+  }
+
+  /** The current task as a typed pointer, passed to a helper that wants one. */
+  taskStack() {
+    this.emit("call bpf_get_current_task_btf", "r1 = r0");
+    if (this.r.chance(0.1)) this.emit(`r1 = *(u64 *)(r1 +${this.task?.pointers[0] ?? 8})`);
+    const buf = -8 * this.r.int(8, 16);
+    this.emit("r2 = r10", `r2 += ${buf}`, `r3 = ${this.r.near(64, 0.1, 8)}`, "r4 = 0");
+    this.emit("call bpf_get_task_stack");
+  }
+
   pointerMischief() {
     const k = this.r.int(0, 5);
     if (k === 0) {
@@ -488,6 +642,13 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
       ["stackid", () => g.stackId(), tracing ? 1 : 0],
       ["task", () => g.taskRead(), type === "tp_btf" ? 4 : 0],
       ["pointer", () => g.pointerMischief(), 0.3],
+      ["atomics", () => g.atomics(), 1],
+      ["signed", () => g.signedOps(), 1],
+      ["varstack", () => g.varStack(), 1],
+      ["jmp32", () => g.jmp32Index(), 1],
+      ["globals", () => g.globals(), 0.7],
+      ["packet", () => g.packet(), type === "socket_filter" ? 2 : 0.05],
+      ["taskstack", () => g.taskStack(), tracing ? 0.7 : 0],
     ];
     const total = all.reduce((s, x) => s + x[2], 0);
     let x = r.next() * total;

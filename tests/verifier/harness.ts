@@ -58,10 +58,10 @@ export function optionsFor(c: Case): VerifyOptions {
     possibleCpus: cpus ??= possibleCpus(),
     mapRefs: (c.mapRefs ?? []).map((r) => ({ index: r.index, map: mapOf(c, r.map) })),
   };
+  const { btf, kernelTypes } = vmlinux();
+  opts.kernelTypes = kernelTypes; // bpf_get_current_task_btf works in every tracing type
   if (c.progType === "tp_btf") {
-    const { btf, kernelTypes } = vmlinux();
     opts.ctxArgs = ctxArgsFromTpBtf(btf, tpBtfTarget(c.tpBtf ?? "sched_switch", btf));
-    opts.kernelTypes = kernelTypes;
   }
   return opts;
 }
