@@ -451,7 +451,7 @@ class Gen {
     const out = this.fresh();
     if (onStack) {
       const off = -8 * this.r.int(1, 10);
-      if (this.r.chance(0.95)) this.emit(`*(u64 *)(r10 ${at(off)}) = 0`);
+      if (this.r.chance(0.99)) this.emit(`*(u64 *)(r10 ${at(off)}) = 0`);
       this.emit("r2 = r10", `r2 += ${off}`);
     } else {
       this.emit(
@@ -529,8 +529,8 @@ class Gen {
   varStack() {
     const s = this.someScalar();
     if (!s) return this.helperScalar();
-    const base = -8 * this.r.int(4, 12);
-    for (let o = 0; o < 32; o += 8) this.emit(`*(u64 *)(r10 ${at(base + o)}) = 0`);
+    const base = -8 * this.r.int(8, 12);
+    for (let o = 0; o < 64; o += 8) this.emit(`*(u64 *)(r10 ${at(base + o)}) = 0`);
     this.emit(
       "r2 = r10",
       `r2 += ${base}`,
@@ -592,7 +592,7 @@ class Gen {
   /** The current task as a typed pointer, passed to a helper that wants one. */
   taskStack() {
     this.emit("call bpf_get_current_task_btf", "r1 = r0");
-    if (this.r.chance(0.1)) this.emit(`r1 = *(u64 *)(r1 +${this.task?.pointers[0] ?? 8})`);
+    if (this.r.chance(0.03)) this.emit(`r1 = *(u64 *)(r1 +${this.task?.pointers[0] ?? 8})`);
     const buf = -8 * this.r.int(8, 16);
     this.emit("r2 = r10", `r2 += ${buf}`, `r3 = ${this.r.near(64, 0.1, 8)}`, "r4 = 0");
     this.emit("call bpf_get_task_stack");
@@ -662,11 +662,11 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
   }
   // Return value.
   const v = g.someScalar();
-  if (r.chance(0.97)) g.emit(v && r.chance(0.3) ? `r0 = ${v}` : `r0 = ${r.int(0, 1)}`);
+  if (r.chance(0.99)) g.emit(v && r.chance(0.3) ? `r0 = ${v}` : `r0 = ${r.int(0, 1)}`);
   g.emit("exit");
   if (r.chance(0.01)) g.emit("r0 = 1", "exit"); // dead code
   const { insns, mapRefs } = assemble(g.lines.join("\n"));
-  const mutated = r.chance(0.2) ? mutate(r, insns, recipe) : insns;
+  const mutated = r.chance(0.15) ? mutate(r, insns, recipe) : insns;
   return {
     name: `gen_${seed}_${n}`,
     progType: type,
