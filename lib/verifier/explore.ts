@@ -33,6 +33,7 @@ import {
   scalarReg,
   subsumes,
   UNINIT,
+  UNKNOWN_SCALAR,
 } from "./state.ts";
 import type { MapInfo } from "./types.ts";
 
@@ -437,7 +438,8 @@ function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void
     if (isPointer(s)) fail("pointer-leak", pc, "ld_ind with a pointer offset");
   }
   for (let r = 1; r <= 5; r++) st.regs[r] = UNINIT;
-  st.regs[0] = scalarReg(unknownOfSize(sizeBytes(insn.code)));
+  // The kernel marks the loaded packet bytes a full unknown 64-bit value.
+  st.regs[0] = UNKNOWN_SCALAR;
 }
 
 function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): StepResult {
