@@ -1,8 +1,27 @@
 /**
  * Our own BPF verifier: a pure function from a program to diagnostics with
  * stable codes, run before every load so that a mistake is reported against
- * the DSL line that made it. The kernel's verifier keeps the last word;
- * `annotateKernelLog` maps its log back to DSL lines too.
+ * the DSL line that made it. The kernel's verifier keeps the last word.
+ *
+ * What it checks, in the kernel's order: instruction encodings; the
+ * control-flow graph (jumps inside the program and not into an `lddw`, no
+ * unreachable instruction, every path ends in `exit`); then every path, with
+ * register types and number ranges (tnum + unsigned/signed bounds, refined
+ * by branches): registers read after being written, R1-R5 dead after calls,
+ * R10 read-only, the 512-byte stack, the context per program type, map
+ * values only after their NULL check and within the value, typed kernel
+ * structs (tp_btf) within their BTF layout, helpers allowed for the program
+ * type with arguments of the right types, ring buffer records released,
+ * bounded loops simulated until they exit.
+ *
+ * Where it is stricter than the privileged kernel, on purpose:
+ * - `uninit-stack`: reading stack bytes nothing wrote (garbage, or hash keys
+ *   with random padding);
+ * - `pointer-leak`: kernel addresses written to maps, ring buffers, perf
+ *   output or returned (a typed kernel object's address may still be a map
+ *   key: it identifies, it is not shown); `allowPointerLeaks` turns it off;
+ * - `bad-return-value`: R0 must be a number at exit.
+ * The kernel's strict mode (CAP_BPF without CAP_PERFMON) agrees with all three.
  *
  * @example
  * ```ts
@@ -16,6 +35,13 @@
 
 export { DEFAULT_COMPLEXITY_LIMIT, MAX_PROGRAM_SLOTS, verify } from "./verify.ts";
 export { DIAGNOSTIC_CODES } from "./types.ts";
+export {
+  formatDiagnostic,
+  optionsForProgram,
+  type VerifiableProgram,
+  verifyProgram,
+} from "./built.ts";
+export { ctxArgsFromTpBtf, kernelTypesFromBtf } from "./btf_types.ts";
 export type {
   BtfMemberAccess,
   CtxArg,
