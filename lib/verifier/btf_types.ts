@@ -10,6 +10,7 @@
 import type { Btf } from "../btf/btf.ts";
 import type { TpBtfTarget } from "../btf/tp_btf.ts";
 import type { BtfMemberAccess, CtxArg, KernelTypes } from "./types.ts";
+import { tpArgNullness } from "./tp_btf_nulls.ts";
 
 /** A `KernelTypes` backed by BTF (struct ids are cached per name). */
 export function kernelTypesFromBtf(btf: Btf): KernelTypes {
@@ -39,13 +40,23 @@ export function kernelTypesFromBtf(btf: Btf): KernelTypes {
   };
 }
 
-/** The tp_btf context arguments of a tracepoint, as the verifier needs them. */
-export function ctxArgsFromTpBtf(btf: Btf, target: TpBtfTarget): CtxArg[] {
-  return target.params.map((p): CtxArg => {
+/**
+ * The tp_btf context arguments of tracepoint `name`, as the verifier needs
+ * them: the kernel's list of arguments that may be NULL (checked before use)
+ * or an error pointer (a plain number) is applied.
+ */
+export function ctxArgsFromTpBtf(btf: Btf, target: TpBtfTarget, name: string): CtxArg[] {
+  const bare = name.includes(":") ? name.slice(name.indexOf(":") + 1) : name;
+  return target.params.map((p, i): CtxArg => {
     const t = btf.type(btf.resolve(p.typeId));
     if (t.kind !== "PTR") return { kind: "scalar" };
     const pointee = pointeeStruct(btf, t.type);
-    return pointee ? { kind: "pointer", struct: pointee } : { kind: "scalar" };
+    if (!pointee) return { kind: "scalar" };
+    const { nullable, maybeErr } = tpArgNullness(bare, i);
+    if (maybeErr) return { kind: "scalar" };
+    return nullable
+      ? { kind: "pointer", struct: pointee, nullable }
+      : { kind: "pointer", struct: pointee };
   });
 }
 

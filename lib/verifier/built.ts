@@ -60,7 +60,10 @@ export function optionsForProgram(
   if (p.type === "tp_btf" && p.attach.name) {
     let args = cache.args.get(p.attach.name);
     if (!args) {
-      cache.args.set(p.attach.name, args = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf)));
+      cache.args.set(
+        p.attach.name,
+        args = ctxArgsFromTpBtf(btf, tpBtfTarget(p.attach.name, btf), p.attach.name),
+      );
     }
     opts.ctxArgs = args;
   }

@@ -32,7 +32,6 @@ import {
 export interface CallEnv extends MemEnv {
   progType: ProgTypeName;
   helpers: ReadonlyMap<number, HelperProto>;
-  nextId(): number;
   /** nr_cpu_ids: bpf_get_smp_processor_id() is below it. */
   possibleCpus: number;
 }

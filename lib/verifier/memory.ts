@@ -32,6 +32,8 @@ export interface MemEnv {
   kernelTypes?: KernelTypes;
   allowPointerLeaks: boolean;
   gpl: boolean;
+  /** A fresh id (for pointers that must be checked against NULL). */
+  nextId(): number;
   /** Told which stack slots (8-byte, 0 = fp-512) are read, and which are overwritten whole. */
   slots?: SlotLiveness;
 }
@@ -231,6 +233,8 @@ function ctxMem(
   }
   const ans = ctxAccess(env.ctx, off, size, value !== undefined);
   if (!ans.ok) fail("ctx-out-of-bounds", pc, `${env.ctx.progType} context: ${ans.why}`);
+  // A pointer that may be NULL gets an identity, so that checking one copy checks all.
+  if (ans.value?.maybeNull) return { ...ans.value, id: env.nextId() };
   return ans.value;
 }
 

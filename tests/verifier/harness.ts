@@ -61,7 +61,11 @@ export function optionsFor(c: Case): VerifyOptions {
   const { btf, kernelTypes } = vmlinux();
   opts.kernelTypes = kernelTypes; // bpf_get_current_task_btf works in every tracing type
   if (c.progType === "tp_btf") {
-    opts.ctxArgs = ctxArgsFromTpBtf(btf, tpBtfTarget(c.tpBtf ?? "sched_switch", btf));
+    opts.ctxArgs = ctxArgsFromTpBtf(
+      btf,
+      tpBtfTarget(c.tpBtf ?? "sched_switch", btf),
+      c.tpBtf ?? "sched_switch",
+    );
   }
   return opts;
 }
