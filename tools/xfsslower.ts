@@ -1,0 +1,23 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * xfsslower: trace XFS reads, writes, opens and fsyncs slower than a
+ * threshold (default 10 ms; 0 shows every one), with the size, offset and
+ * file name of each.
+ *
+ * Events: syscall tracepoints (sys_enter/sys_exit of read, write, pread64,
+ * pwrite64, readv, writev, preadv(2), pwritev(2), open, openat, openat2,
+ * creat, fsync, fdatasync), keeping only files whose superblock is XFS's
+ * (found through the task's file table with BTF offsets). No kprobes or
+ * fentry needed; the latency is the syscall's. The shared implementation
+ * is lib/fsslower/; columns follow bcc xfsslower, CSV and op letters
+ * libbpf-tools fsslower.
+ *
+ *     # deno run -A tools/xfsslower.ts 1
+ *     Tracing xfs operations slower than 1 ms... Hit Ctrl-C to end.
+ *     TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME
+ *     10:15:02 dd             4121   W 1048576 2048        3.27 big.out
+ *     10:15:02 dd             4121   F LL_MAX  0          51.84 big.out
+ */
+import { fsSlowerMain } from "../lib/fsslower/main.ts";
+
+await fsSlowerMain("xfs");
