@@ -70,6 +70,15 @@ function at(off: number): string {
 
 const HASH = 0, ARRAY = 1, PERCPU = 2, RINGBUF = 3, PERF = 4, STACKS = 5, LRU = 6, GLOBALS = 7;
 
+/** tp_btf targets: name, offsets of task_struct pointer args, offsets of number args. */
+const TP_BTF: [string, number[], number[]][] = [
+  ["sched_switch", [8, 16], [0, 24]],
+  ["sched_switch", [8, 16], [0, 24]],
+  ["sched_wakeup", [0], []],
+  ["sched_pi_setprio", [0, 8], []], // pi_task (8) may be NULL
+  ["sched_process_exec", [0], [8]],
+];
+
 const TYPES: ProgTypeName[] = [
   "tracepoint",
   "tracepoint",
@@ -98,11 +107,20 @@ class Gen {
   written = new Set<number>();
   /** Scalar registers available to use (callee-saved, so they survive calls). */
   scalars: string[] = [];
+  /** tp_btf: the tracepoint, and the context offsets of its task pointers and numbers. */
+  readonly tp: string;
+  readonly taskArgs: number[];
+  readonly numberArgs: number[];
   constructor(
     readonly r: Rng,
     readonly type: ProgTypeName,
     readonly task: TaskFields | undefined,
-  ) {}
+  ) {
+    const [tp, taskArgs, numberArgs] = r.pick(TP_BTF);
+    this.tp = tp;
+    this.taskArgs = taskArgs;
+    this.numberArgs = numberArgs;
+  }
 
   emit(...l: string[]) {
     this.lines.push(...l);
@@ -162,7 +180,7 @@ class Gen {
         if (this.r.chance(0.1)) off = this.r.pick([76, 80, 88, 140]);
         break;
       case "tp_btf":
-        off = this.r.pick([0, 24]); // sched_switch: preempt, prev_state
+        off = this.numberArgs.length ? this.r.pick(this.numberArgs) : 40;
         if (this.r.chance(0.05)) off = 32;
         break;
       default:
@@ -435,7 +453,7 @@ class Gen {
   taskRead() {
     const t = this.task;
     if (!t || this.type !== "tp_btf") return this.ctxRead();
-    this.emit(`r2 = *(u64 *)(r6 ${at(this.r.pick([8, 16]))})`);
+    this.emit(`r2 = *(u64 *)(r6 ${at(this.r.pick(this.taskArgs))})`);
     if (this.r.chance(0.3)) {
       this.emit(`r2 = *(u64 *)(r2 ${at(this.r.pick(t.pointers))})`);
     }
@@ -673,7 +691,7 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
     insns: mutated,
     maps: GEN_MAPS,
     mapRefs,
-    tpBtf: type === "tp_btf" ? "sched_switch" : undefined,
+    tpBtf: type === "tp_btf" ? g.tp : undefined,
     recipe,
   };
 }
