@@ -161,3 +161,63 @@ Deno.test(
     assert(!names.includes("t_ptregs_in") && !names.includes("t_ptregs_out"));
   },
 );
+
+Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments"), async () => {
+  const seen = defineMap({ name: "seen", type: "array", keySize: 4, valueSize: 8, maxEntries: 2 });
+  // Python throws an int through libstdc++'s __cxa_throw (then aborts: nothing catches it).
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      [
+        "import ctypes, resource, sys",
+        "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))",
+        "l = ctypes.CDLL('libstdc++.so.6')",
+        "l.__cxa_allocate_exception.restype = ctypes.c_void_p",
+        "p = l.__cxa_allocate_exception(8)",
+        "ti = ctypes.addressof(ctypes.c_void_p.in_dll(l, '_ZTIi'))",
+        "print(p, ti, flush=True)",
+        "sys.stdin.readline()",
+        "l.__cxa_throw(ctypes.c_void_p(p), ctypes.c_void_p(ti), None)",
+      ].join("\n"),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+  const [object, typeinfo] = text.trim().split(" ").map(Number);
+  const programs = usdt(LIBSTDCXX, "libstdcxx", "throw", { pid: child.pid, name: "t_usdt" }).map(
+    (p) => {
+      for (const i of [0, 1]) {
+        const key = p.stack(4), value = p.stack(8);
+        p.usdtArg(r7, i).store("u32", r10, key, i).store("u64", r10, value, r7)
+          .update(seen, key, value);
+      }
+      return p.ret(0).build();
+    },
+  );
+  try {
+    const session = loadAndAttach(programs);
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    const status = await child.status;
+    assertEquals(status.signal, "SIGABRT", "the uncaught exception ends in std::terminate");
+    const map = session.maps.get(seen)!;
+    const values = [0, 1].map((k) => {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, k, true);
+      return Number(new DataView(map.lookup(key)!.buffer).getBigUint64(0, true));
+    });
+    deepEqual(values, [object, typeinfo]);
+  } finally {
+    closeAll();
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it has exited */ }
+  }
+});
