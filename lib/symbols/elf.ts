@@ -40,6 +40,7 @@ export const ELF = {
   PT_NOTE: 4,
   SHT_SYMTAB: 2,
   SHT_NOTE: 7,
+  SHT_DYNAMIC: 6,
   SHT_NOBITS: 8,
   SHT_DYNSYM: 11,
   SHN_UNDEF: 0,
@@ -49,6 +50,8 @@ export const ELF = {
   PF_R: 4,
   NT_GNU_BUILD_ID: 3,
   NT_STAPSDT: 3,
+  DT_NEEDED: 1,
+  DT_SONAME: 14,
 } as const;
 
 /** A section header, with its name resolved. */
@@ -236,6 +239,12 @@ export class ElfFile {
   readonly buildId?: string;
   /** SystemTap SDT probes (USDT), in note order. */
   readonly usdtProbes: UsdtProbe[];
+  /** Shared libraries it needs (DT_NEEDED), e.g. ["libtinfo.so.6", "libc.so.6"]. */
+  readonly needed: string[] = [];
+  /** Its own shared-object name (DT_SONAME), for libraries. */
+  readonly soname?: string;
+  /** The separate debug file's name from .gnu_debuglink, when it has one. */
+  readonly debugLink?: string;
 
   #byName?: Map<string, ElfSymbol>;
   #sorted?: { starts: Float64Array; ends: Float64Array; symbols: ElfSymbol[] };
@@ -317,6 +326,23 @@ export class ElfFile {
       this.buildId = Array.from(buildId.desc, (b) => b.toString(16).padStart(2, "0")).join("");
     }
     this.usdtProbes = this.#parseUsdt(notes.filter((n) => n.owner === "stapsdt"));
+
+    const dynamic = this.sections.find((s) => s.type === ELF.SHT_DYNAMIC);
+    const dynstr = dynamic && this.sections[dynamic.link];
+    if (dynamic && dynstr && dynstr.type !== ELF.SHT_NOBITS) {
+      const strings = r.read(dynstr.offset, dynstr.size);
+      const view = new DataView(r.read(dynamic.offset, dynamic.size).buffer);
+      for (let o = 0; o + 16 <= view.byteLength; o += 16) {
+        const tag = u64(view, o), value = u64(view, o + 8);
+        if (tag === 0) break; // DT_NULL
+        if (tag === ELF.DT_NEEDED) this.needed.push(cString(strings, value));
+        if (tag === ELF.DT_SONAME) this.soname = cString(strings, value);
+      }
+    }
+    const debuglink = this.section(".gnu_debuglink");
+    if (debuglink && debuglink.type !== ELF.SHT_NOBITS && debuglink.size > 0) {
+      this.debugLink = cString(r.read(debuglink.offset, debuglink.size), 0) || undefined;
+    }
   }
 
   /**
@@ -450,6 +476,36 @@ export class ElfFile {
         const s = t.symbols[i];
         return { name: s.name, value: s.value, size: s.size, offset: vaddr - s.value };
       }
+    }
+    return undefined;
+  }
+
+  /**
+   * Where a separate debug-info file for this one would be installed, first
+   * existing candidate: /usr/lib/debug/.build-id/ab/cdef....debug (by
+   * build-id), then the .gnu_debuglink name beside the file, in .debug/
+   * beside it, and under /usr/lib/debug + its directory (gdb's search order).
+   */
+  debugFilePath(): string | undefined {
+    const candidates: string[] = [];
+    if (this.buildId && this.buildId.length > 2) {
+      candidates.push(
+        `/usr/lib/debug/.build-id/${this.buildId.slice(0, 2)}/${this.buildId.slice(2)}.debug`,
+      );
+    }
+    if (this.debugLink) {
+      const dir = this.path.replace(/\/[^/]*$/, "") || "/";
+      candidates.push(
+        `${dir}/${this.debugLink}`,
+        `${dir}/.debug/${this.debugLink}`,
+        `/usr/lib/debug${dir}/${this.debugLink}`,
+      );
+    }
+    for (const c of candidates) {
+      if (c === this.path) continue;
+      try {
+        if (Deno.statSync(c).isFile) return c;
+      } catch { /* not there */ }
     }
     return undefined;
   }

@@ -285,3 +285,25 @@ Deno.test("elf: non-ELF and truncated files are ElfFormatErrors", () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("elf: DT_NEEDED, DT_SONAME and .gnu_debuglink match readelf -d / -p", () => {
+  for (const path of [BASH, LIBC, LIBBPF]) {
+    const elf = ElfFile.read(path);
+    const dyn = readelf("-dW", path);
+    const needed = [...dyn.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+    assertEquals(elf.needed, needed, path);
+    assertEquals(elf.soname, dyn.match(/\(SONAME\)\s+Library soname: \[([^\]]+)\]/)?.[1], path);
+    const link = readelf("-p", ".gnu_debuglink", path).match(/\[\s*0\]\s+(\S+)/)?.[1];
+    assertEquals(elf.debugLink, link, path);
+    // The build-id debug file, where a -dbg package installed it.
+    const byId = `/usr/lib/debug/.build-id/${elf.buildId!.slice(0, 2)}/${
+      elf.buildId!.slice(2)
+    }.debug`;
+    let exists = false;
+    try {
+      exists = Deno.statSync(byId).isFile;
+    } catch { /* not installed */ }
+    if (exists) assertEquals(elf.debugFilePath(), byId);
+  }
+  assert(ElfFile.open(BASH).needed.includes("libc.so.6"));
+});
