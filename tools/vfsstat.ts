@@ -6,7 +6,8 @@
  * Events, chosen at start and named on stderr:
  * - kprobes on vfs_read, vfs_write, vfs_fsync, vfs_open and vfs_create where
  *   the kernel has kprobes (as bcc and libbpf-tools vfsstat);
- * - otherwise the syscall tracepoints that lead to those calls:
+ * - otherwise the syscalls that lead to those calls, picked from
+ *   raw_syscalls:sys_enter/sys_exit (two attachments, quick to detach):
  *   READ: read, pread64 (vfs_read's callers); WRITE: write, pwrite64;
  *   FSYNC: fsync, fdatasync; OPEN: open, openat, openat2, creat,
  *   open_by_handle_at returning a descriptor; CREATE: mknod/mknodat of a
@@ -18,7 +19,7 @@
  * so no event falls between a read and a reset.
  *
  *     # deno run -A tools/vfsstat.ts 1 3
- *     vfsstat: counting syscalls (this kernel has no kprobes)
+ *     vfsstat: no kprobes in this kernel: counting syscalls (raw_syscalls:sys_enter/sys_exit)
  *     TIME       READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s
  *     10:40:01:      1243      502        0      139        0
  *     10:40:02:      1108      377        2      120        0
@@ -31,20 +32,26 @@ import {
   formatTimeOfDay,
   hasKprobes,
   intervalCount,
+  type Label,
   loadAndAttach,
   parseToolArgs,
   Probe,
-  r0,
   r10,
+  r7,
   runTool,
   type Session,
   StopSignal,
   stringifyJson,
-  tracepoint,
   writeOut,
 } from "../mod.ts";
 import { intervals } from "../lib/cli/stop.ts";
 import { kernelLayouts } from "../lib/dsl/layouts.ts";
+import {
+  jumpToSyscalls,
+  rawSyscallProbe,
+  skipCompatSyscall,
+  syscallArg,
+} from "../lib/dsl/raw_syscalls.ts";
 
 const HELP = {
   name: "vfsstat",
@@ -70,7 +77,7 @@ const stats = defineMap({
   maxEntries: 1,
 });
 
-/** Adds one to the column's counter. */
+/** Adds one to the column's counter, and returns. */
 function count(p: Probe, stat: Stat): Probe {
   const key = p.stack(4);
   p.store("u32", r10, key, 0).counterAdd(stats, key, 1, 8 * STATS.indexOf(stat));
@@ -106,52 +113,65 @@ function kprobePrograms(): Probe[] {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
-/** A syscall tracepoint counted in a column; `when` filters on the event's fields. */
-interface SyscallCounter {
-  stat: Stat;
-  event: string;
-  when?: (p: Probe) => void;
+/** Syscalls counted when they start (vfs_read, vfs_write, vfs_fsync run for each). */
+const COUNTED_AT_ENTER: [Stat, string[]][] = [
+  ["read", ["read", "pread64"]],
+  ["write", ["write", "pwrite64"]],
+  ["fsync", ["fsync", "fdatasync"]],
+];
+/** Opens count when they return a descriptor: vfs_open ran. */
+const OPENS = ["open", "openat", "openat2", "creat", "open_by_handle_at"];
+
+/**
+ * raw_syscalls:sys_enter: reads, writes, fsyncs, and mknods of regular
+ * files (file type S_IFREG or 0: those reach vfs_create); mknod's mode is
+ * its 2nd argument, mknodat's its 3rd.
+ */
+function syscallEnterProgram(): Probe {
+  const p = rawSyscallProbe("enter", "vfsstat_enter");
+  const other = p.label(), mknod = p.label(), mknodat = p.label(), create = p.label();
+  const counted = COUNTED_AT_ENTER.map(([stat, names]) => ({ stat, names, label: p.label() }));
+  p.ctx(r7, "id");
+  jumpToSyscalls(p, r7, [
+    ...counted.map((c) => [c.names, c.label] as [string[], Label]),
+    [["mknod"], mknod],
+    [["mknodat"], mknodat],
+  ], other);
+  for (const c of counted) {
+    p.bind(c.label);
+    skipCompatSyscall(p, other);
+    count(p, c.stat);
+  }
+  p.bind(mknod);
+  syscallArg(p, r7, 1);
+  p.goto(create);
+  p.bind(mknodat);
+  syscallArg(p, r7, 2);
+  p.bind(create);
+  p.and(r7, S_IFMT);
+  p.if(r7, "!=", 0, () => p.jumpIf(r7, "!=", S_IFREG, other));
+  skipCompatSyscall(p, other);
+  count(p, "create");
+  p.bind(other);
+  return p.ret(0);
 }
 
-/** Opens count when they return a descriptor (vfs_open ran). */
-const opened = (p: Probe) => p.ctx(r0, "ret").returnIf(r0, "s<", 0);
-/** mknod reaches vfs_create for regular files (file type S_IFREG, or 0). */
-const regularFile = (p: Probe) => {
-  p.ctx(r0, "mode").and(r0, S_IFMT);
-  p.if(r0, "!=", 0, () => p.returnIf(r0, "!=", S_IFREG));
-};
-
-const SYSCALL_COUNTERS: SyscallCounter[] = [
-  { stat: "read", event: "sys_enter_read" },
-  { stat: "read", event: "sys_enter_pread64" },
-  { stat: "write", event: "sys_enter_write" },
-  { stat: "write", event: "sys_enter_pwrite64" },
-  { stat: "fsync", event: "sys_enter_fsync" },
-  { stat: "fsync", event: "sys_enter_fdatasync" },
-  { stat: "open", event: "sys_exit_open", when: opened },
-  { stat: "open", event: "sys_exit_openat", when: opened },
-  { stat: "open", event: "sys_exit_openat2", when: opened },
-  { stat: "open", event: "sys_exit_creat", when: opened },
-  { stat: "open", event: "sys_exit_open_by_handle_at", when: opened },
-  { stat: "create", event: "sys_enter_mknod", when: regularFile },
-  { stat: "create", event: "sys_enter_mknodat", when: regularFile },
-];
+/** raw_syscalls:sys_exit: opens that returned a descriptor. */
+function syscallExitProgram(): Probe {
+  const p = rawSyscallProbe("exit", "vfsstat_exit");
+  const other = p.label(), open = p.label();
+  p.ctx(r7, "id");
+  jumpToSyscalls(p, r7, [[OPENS, open]], other);
+  p.bind(open);
+  p.ctx(r7, "ret").jumpIf(r7, "s<", 0, other);
+  skipCompatSyscall(p, other);
+  count(p, "open");
+  p.bind(other);
+  return p.ret(0);
+}
 
 function syscallPrograms(): Probe[] {
-  const programs: Probe[] = [];
-  for (const { stat, event, when } of SYSCALL_COUNTERS) {
-    let p: Probe;
-    try {
-      // program names: vfsstat_ + the syscall, cut to the kernel's 15 characters
-      const syscall = event.slice(event.indexOf("_", 4) + 1);
-      p = tracepoint("syscalls", event, { name: `vfsstat_${syscall}`.slice(0, 15) });
-    } catch {
-      continue; // no open(2) on arm64, no openat2 before 5.6
-    }
-    when?.(p);
-    programs.push(count(p, stat));
-  }
-  return programs;
+  return [syscallEnterProgram(), syscallExitProgram()];
 }
 
 // --- user side --------------------------------------------------------------
@@ -187,7 +207,7 @@ await runTool("vfsstat", async () => {
   console.error(
     useKprobes
       ? "vfsstat: counting with kprobes on vfs_read, vfs_write, vfs_fsync, vfs_open, vfs_create"
-      : "vfsstat: counting syscalls (this kernel has no kprobes)",
+      : "vfsstat: no kprobes in this kernel: counting syscalls (raw_syscalls:sys_enter/sys_exit)",
   );
   const stop = new StopSignal();
   if (!values.json) writeOut(header());

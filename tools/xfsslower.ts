@@ -4,13 +4,13 @@
  * threshold (default 10 ms; 0 shows every one), with the size, offset and
  * file name of each.
  *
- * Events: syscall tracepoints (sys_enter/sys_exit of read, write, pread64,
- * pwrite64, readv, writev, preadv(2), pwritev(2), open, openat, openat2,
- * creat, fsync, fdatasync), keeping only files whose superblock is XFS's
- * (found through the task's file table with BTF offsets). No kprobes or
- * fentry needed; the latency is the syscall's. The shared implementation
- * is lib/fsslower/; columns follow bcc xfsslower, CSV and op letters
- * libbpf-tools fsslower.
+ * Events: raw_syscalls:sys_enter and sys_exit, picking read, write,
+ * pread64, pwrite64, readv, writev, preadv(2), pwritev(2), open, openat,
+ * openat2, creat, open_by_handle_at, fsync and fdatasync, and keeping only
+ * files whose superblock is XFS's (found through the task's file table
+ * with BTF offsets). No kprobes or fentry needed; the latency is the
+ * syscall's. The shared implementation is lib/fsslower/; columns follow
+ * bcc xfsslower, CSV and op letters libbpf-tools fsslower.
  *
  *     # deno run -A tools/xfsslower.ts 1
  *     Tracing xfs operations slower than 1 ms... Hit Ctrl-C to end.

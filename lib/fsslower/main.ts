@@ -92,7 +92,7 @@ export async function fsSlowerMain(fsName: FsName, argv: string[] = Deno.args): 
 
     const session = loadAndAttach(programs, { verbose: values.verbose });
     if (values.verbose) {
-      console.error(`${fsName}slower: syscall tracepoints (${programs.length} programs)`);
+      console.error(`${fsName}slower: tracing raw_syscalls:sys_enter/sys_exit (no kprobes needed)`);
     }
     const stop = new StopSignal();
     if (opts.csv) writeOut(CSV_HEADER);

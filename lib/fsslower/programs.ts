@@ -2,14 +2,16 @@
  * The BPF side of the fsslower tools, built from syscall tracepoints: this
  * path needs neither kprobes nor fentry (libbpf-tools fsslower needs one of
  * them, on the file system's read_iter/write_iter/open/fsync functions).
+ * Two programs, on raw_syscalls:sys_enter and sys_exit (lib/dsl/raw_syscalls.ts
+ * says why not one tracepoint per syscall):
  *
- * - sys_enter of read, write, pread64, pwrite64, readv, writev, preadv,
- *   pwritev, preadv2, pwritev2, fsync, fdatasync: look the fd up in the
- *   task's file table, keep going only when the file's superblock has the
- *   traced file system's magic, and save (time, file, position) per thread.
- * - sys_enter of open, openat, openat2, creat, open_by_handle_at: save the
- *   time (the file does not exist yet).
- * - the matching sys_exit: the latency; for opens, the new fd's file (a
+ * - enter of read, write, pread64, pwrite64, readv, writev, preadv, pwritev,
+ *   preadv2, pwritev2, fsync, fdatasync: look the fd up in the task's file
+ *   table, keep going only when the file's superblock has the traced file
+ *   system's magic, and save (time, file, position) per thread;
+ *   enter of open, openat, openat2, creat, open_by_handle_at: save the time
+ *   (the file does not exist yet).
+ * - exit of the same syscall: the latency; for opens, the new fd's file (a
  *   regular file on the traced file system, not O_PATH); when slower than
  *   the threshold, one record with the size (the return value), offset and
  *   file name (its dentry's name) through the event channel.
@@ -22,15 +24,25 @@
  *
  * @module
  */
-import type { Label } from "../dsl/builder.ts";
-import { defineEvents, type EventsDef, reserve, submit } from "../dsl/events.ts";
+import type { BuiltProgram, Label } from "../dsl/builder.ts";
+import {
+  defineEvents,
+  type EventBufferKind,
+  type EventsDef,
+  reserve,
+  submit,
+} from "../dsl/events.ts";
 import { defineMap } from "../dsl/maps.ts";
-import { type Probe, tracepoint } from "../dsl/program.ts";
+import type { Probe } from "../dsl/program.ts";
+import {
+  jumpToSyscalls,
+  rawSyscallProbe,
+  skipCompatSyscall,
+  syscallArg,
+} from "../dsl/raw_syscalls.ts";
 import { r0, r1, r10, r2, r7, r8, r9 } from "../dsl/registers.ts";
 import { char, defineSchema } from "../dsl/schema.ts";
 import { currentFileOfFd } from "../dsl/task_file.ts";
-import type { BuiltProgram } from "../dsl/builder.ts";
-import type { EventBufferKind } from "../dsl/events.ts";
 import type { FileSystem } from "./filesystems.ts";
 
 /** The operations, as libbpf-tools numbers them (enum fs_file_op). */
@@ -56,7 +68,14 @@ export const fsEvent = defineSchema("fs_event", {
 });
 
 /** What the enter side saves for the exit side, per thread. */
-const pending = defineSchema("fs_pending", { ts: "u64", file: "u64", pos: "s64", op: "u32" });
+const pending = defineSchema("fs_pending", {
+  ts: "u64",
+  file: "u64",
+  pos: "s64",
+  op: "u32",
+  /** The syscall's number: the exit must be of the same syscall. */
+  nr: "u32",
+});
 
 const starts = defineMap({
   name: "fss_starts",
@@ -66,44 +85,28 @@ const starts = defineMap({
   maxEntries: 8192,
 });
 
-/** Where a syscall's file position comes from. */
-type PosSource =
-  | { from: "file" } // f_pos (read, write, readv, writev)
-  | { from: "arg"; field: string } // pread64's pos, preadv's pos_l
-  | { from: "arg_or_file"; field: string }; // preadv2: pos_l, or f_pos when it is -1
+/** Where an operation's file offset comes from. */
+const Pos = {
+  /** no offset: opens, fsyncs */
+  none: 0,
+  /** the file's f_pos (read, write, readv, writev) */
+  file: 1,
+  /** the 4th argument (pread64's pos, preadv's pos_l) */
+  arg: 2,
+  /** preadv2/pwritev2: the 4th argument, or f_pos when it is -1 */
+  argOrFile: 3,
+} as const;
 
-/** A traced syscall and its program names (15 characters at most). */
-interface Syscall {
-  name: string;
-  op: FsOpCode;
-  pos?: PosSource;
-  short: string;
-}
-
-const FILE_POS = { from: "file" } as const;
-const SYSCALLS: Syscall[] = [
-  { name: "read", op: FsOp.read, pos: FILE_POS, short: "rd" },
-  { name: "write", op: FsOp.write, pos: FILE_POS, short: "wr" },
-  { name: "pread64", op: FsOp.read, pos: { from: "arg", field: "pos" }, short: "prd" },
-  { name: "pwrite64", op: FsOp.write, pos: { from: "arg", field: "pos" }, short: "pwr" },
-  { name: "readv", op: FsOp.read, pos: FILE_POS, short: "rdv" },
-  { name: "writev", op: FsOp.write, pos: FILE_POS, short: "wrv" },
-  { name: "preadv", op: FsOp.read, pos: { from: "arg", field: "pos_l" }, short: "prdv" },
-  { name: "pwritev", op: FsOp.write, pos: { from: "arg", field: "pos_l" }, short: "pwrv" },
-  { name: "preadv2", op: FsOp.read, pos: { from: "arg_or_file", field: "pos_l" }, short: "prdv2" },
-  {
-    name: "pwritev2",
-    op: FsOp.write,
-    pos: { from: "arg_or_file", field: "pos_l" },
-    short: "pwrv2",
-  },
-  { name: "fsync", op: FsOp.fsync, short: "fsync" },
-  { name: "fdatasync", op: FsOp.fsync, short: "fdsync" },
-  { name: "open", op: FsOp.open, short: "open" },
-  { name: "openat", op: FsOp.open, short: "openat" },
-  { name: "openat2", op: FsOp.open, short: "openat2" },
-  { name: "creat", op: FsOp.open, short: "creat" },
-  { name: "open_by_handle_at", op: FsOp.open, short: "openbh" },
+/** The traced syscalls, by what they do and where their offset comes from. */
+const SYSCALL_GROUPS: [names: string[], op: FsOpCode, pos: number][] = [
+  [["read", "readv"], FsOp.read, Pos.file],
+  [["write", "writev"], FsOp.write, Pos.file],
+  [["pread64", "preadv"], FsOp.read, Pos.arg],
+  [["pwrite64", "pwritev"], FsOp.write, Pos.arg],
+  [["preadv2"], FsOp.read, Pos.argOrFile],
+  [["pwritev2"], FsOp.write, Pos.argOrFile],
+  [["fsync", "fdatasync"], FsOp.fsync, Pos.none],
+  [["open", "openat", "openat2", "creat", "open_by_handle_at"], FsOp.open, Pos.none],
 ];
 
 /** Program names start with this (for tests that check nothing stays loaded). */
@@ -132,32 +135,17 @@ export function fsEvents(kind: EventBufferKind): EventsDef {
   return defineEvents({ kind, recordSize: fsEvent.size, ringBytes: 1 << 20, name: "fss_events" });
 }
 
-/** Every program, for the syscalls this kernel has. */
+/** The two programs. */
 export function buildFsSlowerPrograms(cfg: FsSlowerConfig, ch: EventsDef): BuiltProgram[] {
-  const programs: Probe[] = [];
-  for (const sc of SYSCALLS) {
-    if (!hasSyscallTracepoint(sc.name)) continue; // no open(2) on arm64, no openat2 before 5.6
-    programs.push(enterProgram(sc, cfg), exitProgram(sc, cfg, ch));
-  }
-  return programs.map((p) => p.build());
+  return [enterProgram(cfg).build(), exitProgram(cfg, ch).build()];
 }
 
-function hasSyscallTracepoint(name: string): boolean {
-  try {
-    tracepoint("syscalls", `sys_enter_${name}`);
-    tracepoint("syscalls", `sys_exit_${name}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Returns unless the current process is the one asked for (and never for the tracer). */
-function pidFilter(p: Probe, cfg: FsSlowerConfig): void {
-  if (cfg.pid !== undefined) p.filterCurrentTgid(cfg.pid);
-  else if (cfg.selfPid !== undefined) {
-    p.call("get_current_pid_tgid").rsh(r0, 32).returnIf(r0, "==", cfg.selfPid);
-  }
+/** Jumps to `other` unless the current process is the one asked for (never the tracer). */
+function pidFilter(p: Probe, cfg: FsSlowerConfig, other: Label): void {
+  if (cfg.pid === undefined && cfg.selfPid === undefined) return;
+  p.call("get_current_pid_tgid").rsh(r0, 32);
+  if (cfg.pid !== undefined) p.jumpIf(r0, "!=", cfg.pid, other);
+  else p.jumpIf(r0, "==", cfg.selfPid!, other);
 }
 
 /** Jumps to `other` unless `file` (a register) is on the traced file system. */
@@ -166,51 +154,62 @@ function onTracedFs(p: Probe, file: typeof r8, cfg: FsSlowerConfig, other: Label
   p.mov64(r2, BigInt(cfg.fs.magic)).jumpIf(r1, "!=", r2, other);
 }
 
-/** sys_enter_*: remember when the operation started, and on which file at which offset. */
-function enterProgram(sc: Syscall, cfg: FsSlowerConfig): Probe {
-  const p = tracepoint("syscalls", `sys_enter_${sc.name}`, {
-    name: `${PROGRAM_PREFIX}${sc.short}_in`,
-  });
-  pidFilter(p, cfg);
-  const value = p.stack(pending.size), key = p.stack(4), other = p.label();
+/** sys_enter: remember when the operation started, and on which file at which offset. */
+function enterProgram(cfg: FsSlowerConfig): Probe {
+  const p = rawSyscallProbe("enter", `${PROGRAM_PREFIX}enter`);
+  const value = p.stack(pending.size), key = p.stack(4), posFrom = p.stack(8);
+  const common = p.label(), save = p.label(), other = p.label();
+  const cases = SYSCALL_GROUPS.map(([names, op, pos]) => ({ names, op, pos, label: p.label() }));
+
+  p.ctx(r7, "id");
+  jumpToSyscalls(p, r7, cases.map((c) => [c.names, c.label]), other);
+  for (const c of cases) p.bind(c.label).mov(r8, c.op).mov(r9, c.pos).goto(common);
+
+  p.bind(common);
   p.zeroStack(value, pending.size);
+  p.store("u32", r10, value + pending.offset("nr"), r7);
+  p.store("u32", r10, value + pending.offset("op"), r8);
+  p.store("u64", r10, posFrom, r9);
+  pidFilter(p, cfg, other);
+  skipCompatSyscall(p, other);
+  p.jumpIf(r8, "==", FsOp.open, save);
+
+  syscallArg(p, r7, 0); // the fd
+  currentFileOfFd(p, r8, r7, other);
+  onTracedFs(p, r8, cfg, other);
   p.stackPtr(r9, value);
-  pending.store(p, r9, "op", sc.op);
-  if (sc.op !== FsOp.open) {
-    p.ctx(r7, "fd");
-    currentFileOfFd(p, r8, r7, other);
-    onTracedFs(p, r8, cfg, other);
-    pending.store(p, r9, "file", r8);
-    if (sc.pos) {
-      if (sc.pos.from === "file") p.field(r1, r8, "file", "f_pos");
-      else {
-        p.ctx(r1, sc.pos.field);
-        if (sc.pos.from === "arg_or_file") {
-          p.if(r1, "==", -1, () => p.field(r1, r8, "file", "f_pos"));
-        }
-      }
-      pending.store(p, r9, "pos", r1);
-    }
-  }
-  p.ktime(r0);
-  pending.store(p, r9, "ts", r0);
+  pending.store(p, r9, "file", r8);
+  p.load(r7, "u64", r10, posFrom);
+  p.mov(r1, 0);
+  p.if(r7, "==", Pos.file, () => p.field(r1, r8, "file", "f_pos"));
+  p.if(r7, ">=", Pos.arg, () => syscallArg(p, r1, 3));
+  p.if(r7, "==", Pos.argOrFile, () => {
+    p.if(r1, "==", -1, () => p.field(r1, r8, "file", "f_pos"));
+  });
+  pending.store(p, r9, "pos", r1);
+
+  p.bind(save);
+  p.ktime(r0).store("u64", r10, value + pending.offset("ts"), r0);
   p.call("get_current_pid_tgid").store("u32", r10, key, r0).update(starts, key, value);
   p.bind(other);
   return p.ret(0);
 }
 
-/** sys_exit_*: the operation's latency, and one record when it is over the threshold. */
-function exitProgram(sc: Syscall, cfg: FsSlowerConfig, ch: EventsDef): Probe {
-  const p = tracepoint("syscalls", `sys_exit_${sc.name}`, {
-    name: `${PROGRAM_PREFIX}${sc.short}_out`,
-  });
-  const key = p.stack(4), end = p.stack(8), cleanup = p.label();
+/** sys_exit: the operation's latency, and one record when it is over the threshold. */
+function exitProgram(cfg: FsSlowerConfig, ch: EventsDef): Probe {
+  const p = rawSyscallProbe("exit", `${PROGRAM_PREFIX}exit`);
+  const key = p.stack(4), end = p.stack(8);
+  const ours = p.label(), other = p.label(), cleanup = p.label();
+  p.ctx(r7, "id");
+  jumpToSyscalls(p, r7, [[SYSCALL_GROUPS.flatMap(([names]) => names), ours]], other);
+  p.bind(ours);
   p.call("get_current_pid_tgid").store("u32", r10, key, r0);
-  p.lookup(starts, key).returnIf(r0, "==", 0).mov(r8, r0);
-  pending.load(p, r1, r8, "op");
-  p.jumpIf(r1, "!=", sc.op, cleanup); // a stale entry from another syscall
+  p.lookup(starts, key).jumpIf(r0, "==", 0, other).mov(r8, r0);
+  pending.load(p, r1, r8, "nr");
+  p.jumpIf(r1, "!=", r7, cleanup); // a stale entry from another syscall
 
-  if (sc.op === FsOp.open) {
+  pending.load(p, r1, r8, "op");
+  p.if(r1, "==", FsOp.open, () => {
     // The new fd's file: a regular file on the traced file system, really opened (not O_PATH).
     p.ctx(r9, "ret").jumpIf(r9, "s<", 0, cleanup);
     currentFileOfFd(p, r7, r9, cleanup);
@@ -218,7 +217,7 @@ function exitProgram(sc: Syscall, cfg: FsSlowerConfig, ch: EventsDef): Probe {
     p.field(r1, r7, "file", "f_inode->i_mode").and(r1, S_IFMT).jumpIf(r1, "!=", S_IFREG, cleanup);
     p.field(r1, r7, "file", "f_flags").and(r1, O_PATH).jumpIf(r1, "!=", 0, cleanup);
     pending.store(p, r8, "file", r7);
-  }
+  });
 
   p.ktime(r0).store("u64", r10, end, r0);
   pending.load(p, r1, r8, "ts");
@@ -232,13 +231,15 @@ function exitProgram(sc: Syscall, cfg: FsSlowerConfig, ch: EventsDef): Probe {
   fsEvent.store(p, r7, "deltaUs", r9);
   pending.load(p, r1, r8, "pos");
   fsEvent.store(p, r7, "offset", r1);
-  if (sc.op === FsOp.read || sc.op === FsOp.write) p.ctx(r1, "ret");
-  else if (sc.op === FsOp.fsync) p.mov64(r1, WHOLE_FILE);
-  else p.mov(r1, 0);
+  pending.load(p, r9, r8, "op");
+  fsEvent.store(p, r7, "op", r9);
+  // size: bytes transferred (the return value), 0 for opens, the whole file for fsyncs
+  p.mov(r1, 0);
+  p.if(r9, "<=", FsOp.write, () => p.ctx(r1, "ret"));
+  p.if(r9, "==", FsOp.fsync, () => p.mov64(r1, WHOLE_FILE));
   fsEvent.store(p, r7, "size", r1);
   p.call("get_current_pid_tgid").rsh(r0, 32);
   fsEvent.store(p, r7, "pid", r0);
-  fsEvent.store(p, r7, "op", sc.op);
   fsEvent.currentComm(p, r7, "task");
   pending.load(p, r9, r8, "file");
   p.field(r9, r9, "file", "f_path.dentry->d_name.name");
@@ -246,5 +247,6 @@ function exitProgram(sc: Syscall, cfg: FsSlowerConfig, ch: EventsDef): Probe {
   submit(p, ch, r7);
 
   p.bind(cleanup).delete(starts, key);
+  p.bind(other);
   return p.ret(0);
 }
