@@ -4,7 +4,8 @@
  * are entered (whether or not they then succeed).
  *
  * Events: a uretprobe on readline(), in /bin/bash (Debian links readline
- * statically) or in the library given with -s. The returned line is copied
+ * statically), else in the shared library bash needs that defines it, or in
+ * the library given with -s. The returned line is copied
  * with bpf_probe_read_user_str into a record sent through a ring buffer (a
  * perf buffer on kernels before 5.8); only processes named "bash" count, as
  * in bcc (other programs use readline too). Output follows bcc bashreadline.
@@ -30,7 +31,8 @@ import {
 } from "../mod.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
 import { defineEvents, type EventsDef, output } from "../lib/dsl/events.ts";
-import { retval, uprobe } from "../lib/dsl/pt_regs.ts";
+import { ProbeTargetError, retval, uprobe } from "../lib/dsl/pt_regs.ts";
+import { ElfFile } from "../lib/symbols/elf.ts";
 import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
 import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
@@ -69,7 +71,32 @@ function parseOptions(argv: string[]) {
     shared: { type: "string", short: "s" },
   });
   if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  return { values, binary: values.shared ?? DEFAULT_BINARY };
+  return { values, shared: values.shared };
+}
+
+/** Where the dynamic loader looks for libraries (x86_64 Debian/Fedora layouts). */
+const LIBRARY_DIRS = [
+  "/lib/x86_64-linux-gnu",
+  "/usr/lib/x86_64-linux-gnu",
+  "/lib64",
+  "/usr/lib64",
+  "/lib",
+  "/usr/lib",
+];
+
+/** The file that defines readline: -s, else bash itself, else a library bash needs. */
+function readlineBinary(shared: string | undefined): string {
+  if (shared !== undefined) return shared;
+  const bash = ElfFile.open(DEFAULT_BINARY);
+  if (bash.symbol("readline")) return DEFAULT_BINARY;
+  for (const lib of bash.needed) {
+    for (const dir of LIBRARY_DIRS) {
+      try {
+        if (ElfFile.open(`${dir}/${lib}`).symbol("readline")) return `${dir}/${lib}`;
+      } catch { /* not in this directory */ }
+    }
+  }
+  return DEFAULT_BINARY; // uprobe() says it has no readline
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -101,15 +128,24 @@ function readlineReturn(binary: string, ch: EventsDef) {
 // --- user side --------------------------------------------------------------
 
 await runTool("bashreadline", async () => {
-  const { values, binary } = parseOptions(Deno.args);
+  const { values, shared } = parseOptions(Deno.args);
   if (values.help) return writeOut(formatHelp(HELP));
+  const binary = readlineBinary(shared);
   if (!values.dump) requireBpfPrivileges();
   const channel = defineEvents({
     kind: values.dump ? "ringbuf" : eventBufferKind(),
     recordSize: lineEvent.size,
     ringBytes: ringBytesFromEnv(),
   });
-  const programs = [readlineReturn(binary, channel).build()];
+  let programs;
+  try {
+    programs = [readlineReturn(binary, channel).build()];
+  } catch (e) {
+    if (e instanceof ProbeTargetError && /has no function/.test(e.message)) {
+      throw new ProbeTargetError(`${e.message} (give the library that has it with -s)`);
+    }
+    throw e;
+  }
   if (values.dump) return writeOut(dumpPrograms(programs));
 
   const session = loadAndAttach(programs, { verbose: values.verbose });

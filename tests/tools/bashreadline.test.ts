@@ -123,7 +123,10 @@ Deno.test(kernelTest("bashreadline: usage and target errors"), async () => {
   assertEquals(extra.code, 2);
   const noSymbol = await runToolOnce("bashreadline", ["-s", "/bin/true"]);
   assertEquals(noSymbol.code, 1);
-  assertEquals(noSymbol.stderr, "bashreadline: /bin/true has no function 'readline'\n");
+  assertEquals(
+    noSymbol.stderr,
+    "bashreadline: /bin/true has no function 'readline' (give the library that has it with -s)\n",
+  );
   const missing = await runToolOnce("bashreadline", ["-s", "/no/such/lib.so"]);
   assertEquals(missing.code, 1);
   assertEquals(missing.stderr, "bashreadline: /no/such/lib.so: no such file\n");
