@@ -22,6 +22,7 @@
  */
 import {
   dumpPrograms,
+  formatHelp,
   loadAndAttach,
   parseToolArgs,
   pidArg,
@@ -62,31 +63,26 @@ const QUERY_MAX = 128;
 /** enum_server_command COM_QUERY: a text query (the others are pings, prepares...). */
 const COM_QUERY = 3;
 
-const USAGE = "USAGE: mysqld_qslower PID [min_ms]";
-const HELP_TEXT = `${USAGE}
-
-Trace MySQL/MariaDB server queries slower than a threshold.
-
-positional arguments:
-  PID                   the mysqld/mariadbd process ID
-  min_ms                minimum query duration to show in ms (default 1, 0 shows all)
-
-optional arguments:
-  -h, --help            show this help message and exit
-  --json                one JSON object per query
-  --dump                print the BPF programs instead of loading them
-  -v, --verbose         print verifier results
-
-examples:
-    mysqld_qslower $(pgrep -x mariadbd)      # queries slower than 1 ms
-    mysqld_qslower $(pgrep -x mariadbd) 10   # slower than 10 ms
-    mysqld_qslower $(pgrep -x mariadbd) 0    # every query
-`;
+const USAGE = "mysqld_qslower PID [min_ms]";
+const HELP = {
+  name: "mysqld_qslower",
+  summary: "Trace MySQL/MariaDB server queries slower than a threshold.",
+  usage: USAGE,
+  examples: [
+    ["mysqld_qslower $(pgrep -x mariadbd)", "queries slower than 1 ms"],
+    ["mysqld_qslower $(pgrep -x mariadbd) 10", "queries slower than 10 ms"],
+    ["mysqld_qslower $(pgrep -x mariadbd) 0", "every query"],
+  ] as [string, string][],
+  flags: [
+    { flags: "PID", help: "the mysqld/mariadbd process to trace" },
+    { flags: "min_ms", help: "minimum query duration in ms (default 1; 0 shows all)" },
+  ],
+};
 
 function parseOptions(argv: string[]) {
   const { values, positionals } = parseToolArgs(argv, {});
   if (values.help) return { values, pid: 0, minMs: 0, minMsText: "" };
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError(USAGE);
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`usage: ${USAGE}`);
   const pid = pidArg(positionals[0]);
   try {
     Deno.statSync(`/proc/${pid}`);
@@ -123,7 +119,7 @@ type QueryProbes =
  * MySQL 5.7/8.0 `dispatch_command(THD*, const COM_DATA*, enum_server_command)`
  * where COM_DATA starts with the query pointer and its length.
  */
-function findDispatch(elf: ElfFile, binary: string, pid: number): QueryProbes {
+function findDispatch(elf: ElfFile, pid: number): QueryProbes {
   const name = exeName(pid);
   const dispatch = elf.symbols.find((s) =>
     s.type === "FUNC" && s.sectionIndex !== 0 && /^_Z16dispatch_command/.test(s.name)
@@ -178,7 +174,7 @@ function findQueryProbes(binary: string, pid: number): QueryProbes {
       done: usdt(binary, "mysql", "query__done", { pid, name: "mysqld_qs_done" }),
     };
   }
-  return findDispatch(elf, binary, pid);
+  return findDispatch(elf, pid);
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -300,7 +296,7 @@ function raiseSemaphores(where: QueryProbes, binary: string, pid: number): () =>
 
 await runTool("mysqld_qslower", async () => {
   const { values, pid, minMs, minMsText } = parseOptions(Deno.args);
-  if (values.help) return writeOut(HELP_TEXT);
+  if (values.help) return writeOut(formatHelp(HELP));
   if (!values.dump) requireBpfPrivileges();
   const binary = `/proc/${pid}/exe`;
   const where = findQueryProbes(binary, pid);
