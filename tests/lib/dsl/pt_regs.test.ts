@@ -11,6 +11,7 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import {
+  addToUsdtSemaphore,
   arg,
   ARG_REGISTERS,
   ProbeTargetError,
@@ -219,5 +220,42 @@ Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments
     try {
       child.kill("SIGKILL");
     } catch { /* it has exited */ }
+  }
+});
+
+Deno.test("pt_regs: addToUsdtSemaphore changes a u16 in another process's memory", async () => {
+  // Python holds a u16 counter at a known address and prints it after "go".
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import ctypes, sys\nc = (ctypes.c_uint16 * 2)(5, 0xbeef)\n" +
+      "print(ctypes.addressof(c), flush=True)\nsys.stdin.readline()\nprint(c[0], hex(c[1]))",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+    const address = Number(text.trim());
+    assertEquals(addToUsdtSemaphore(child.pid, address, 1), 6);
+    assertEquals(addToUsdtSemaphore(child.pid, address, 1), 7);
+    assertEquals(addToUsdtSemaphore(child.pid, address, -1), 6);
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+    let rest = text.slice(text.indexOf("\n") + 1);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += value;
+    }
+    assertEquals(rest.trim(), "6 0xbeef", "the neighbouring u16 is untouched");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
   }
 });
