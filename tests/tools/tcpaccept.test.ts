@@ -97,8 +97,15 @@ async function ourPrograms(): Promise<string[]> {
   return (await loadedProgramNames()).filter((n) => n.startsWith("tcpaccept_"));
 }
 
-async function startTools(argsList: string[][]): Promise<ToolProcess[]> {
-  const tools = argsList.map((args) => new ToolProcess("tcpaccept", args));
+/** `PERF`: a run that sends its records through perf buffers (the pre-5.8 fallback). */
+const PERF = { BPFTK_EVENT_BUFFER: "perf" };
+
+/** Starts the runs (text ones print a header; --json ones are waited for by program). */
+async function startTools(
+  argsList: string[][],
+  envs: (Record<string, string> | undefined)[] = [],
+): Promise<ToolProcess[]> {
+  const tools = argsList.map((args, i) => new ToolProcess("tcpaccept", args, { env: envs[i] }));
   await Promise.all(
     tools.map((t, i) => argsList[i].includes("--json") ? undefined : t.waitForOutput(/PID/)),
   );
@@ -142,20 +149,22 @@ Deno.test(
       ["-L", `${port6},9`],
       ["-4"],
       ["-6"],
-    ]);
+      [],
+    ], [...Array(8).fill(undefined), PERF]);
     const truth = await workload.run();
     const all = accepted(truth);
     const v4 = all.filter((e) => e.ip === 4), v6 = all.filter((e) => e.ip === 6);
-    const expected = [all, all, all, all, v4, v6, v4, v6];
+    const expected = [all, all, all, all, v4, v6, v4, v6, all];
     const results = await stopWhenSeen(
       tools,
       (t) => shows(t.stdout, truth.serverPid, expected[tools.indexOf(t)]),
     );
-    const [text, json, timed, byPid, byP, byL, only4, only6] = results.map((r) => r.stdout);
+    const [text, json, timed, byPid, byP, byL, only4, only6, perf] = results.map((r) => r.stdout);
     const pid = truth.serverPid;
 
     checkAccepts(parseText(text), all, pid, "text");
     checkAccepts(parseJson(json), all, pid, "--json");
+    checkAccepts(parseText(perf), all, pid, "perf buffer");
     const timedLines = parseText(timed, { time: true, timestamp: true });
     checkAccepts(timedLines, all, pid, "-T -t");
     assert(timedLines.every((l) => /^\d\d:\d\d:\d\d$/.test(l.time!)), timed);

@@ -206,9 +206,15 @@ async function ourPrograms(): Promise<string[]> {
   return (await loadedProgramNames()).filter((n) => n.startsWith("tcplife_"));
 }
 
-/** Starts tcplife runs (text ones print a header; --json ones are waited for by program). */
-async function startTools(argsList: string[][]): Promise<ToolProcess[]> {
-  const tools = argsList.map((args) => new ToolProcess("tcplife", args));
+/** `PERF`: a run that sends its records through perf buffers (the pre-5.8 fallback). */
+const PERF = { BPFTK_EVENT_BUFFER: "perf" };
+
+/** Starts the runs (text ones print a header; --json ones are waited for by program). */
+async function startTools(
+  argsList: string[][],
+  envs: (Record<string, string> | undefined)[] = [],
+): Promise<ToolProcess[]> {
+  const tools = argsList.map((args, i) => new ToolProcess("tcplife", args, { env: envs[i] }));
   await Promise.all(
     tools.map((t, i) => argsList[i].includes("--json") ? undefined : t.waitForOutput(/PID/)),
   );
@@ -250,10 +256,16 @@ Deno.test(
     const { port4, port6 } = listenerPorts();
     const workload = new TcpWorkload(port4, port6, PER_FAMILY, HOLD_MS);
     const ref = new ReferenceTool("/usr/sbin/tcplife", []);
-    const tools = await startTools([[], ["--json"], ["-w", "-T"], ["-s", "-t"]]);
+    const tools = await startTools([[], ["--json"], ["-w", "-T"], ["-s", "-t"], []], [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PERF,
+    ]);
     await ref.waitForOutput(/^PID/m);
     const truth = await workload.run();
-    const [text, json, wide, csv] = await stopWhenSeen(
+    const [text, json, wide, csv, perf] = await stopWhenSeen(
       tools,
       (t) => shows(t.stdout, truth.endpoints),
     );
@@ -263,6 +275,7 @@ Deno.test(
     const jsonLines = checkSessions(parseJson(json.stdout), truth, "--json");
     checkSessions(parseWide(wide.stdout), truth, "-w -T");
     checkSessions(parseCsv(csv.stdout), truth, "-s -t");
+    checkSessions(parseText(perf.stdout), truth, "perf buffer");
     for (const [e, t] of textLines) {
       const j = jsonLines.get(e)!;
       assert(Math.abs(j.ms - t.ms) <= 0.5, `text ${t.ms} ms, --json ${j.ms} ms`);
