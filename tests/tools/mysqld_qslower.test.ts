@@ -158,7 +158,7 @@ Deno.test(kernelTest("mysqld_qslower: slow queries of a real MariaDB server"), a
     }
     assertEquals(rows[0].time, 0);
     // The second started after the first ended (and a fast query ran between).
-    assert(rows[1].time >= 0.2 && rows[1].time <= 0.2 * 1.1 + 0.05, `start ${rows[1].time}`);
+    assert(rows[1].time >= 0.2 && rows[1].time < 0.5, `start ${rows[1].time}`); // + client round trips
     assertEquals(rows[0].tid, rows[1].tid, "one session, one server thread");
 
     // Threshold 0: every query of the session, fast ones fast, same durations as above.
