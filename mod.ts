@@ -30,6 +30,7 @@ export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/ds
 export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
 export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
 export { requestDiskDev, skipUnlessDisk } from "./lib/dsl/block_request.ts";
+export { arg, retval, uprobe, usdt } from "./lib/dsl/pt_regs.ts";
 export { bytes, char, type Decoded, defineSchema, Schema } from "./lib/dsl/schema.ts";
 export {
   countLost,
@@ -93,6 +94,7 @@ export {
   loadKallsyms,
   type ResolvedSymbol,
 } from "./lib/symbols/kallsyms.ts";
+export { ElfFile } from "./lib/symbols/elf.ts";
 export {
   type BlockDevice,
   devString,
