@@ -18,6 +18,7 @@
  *
  *     deno run -A bench/biolatency.ts [--rounds 7] [--cost-rounds 4] [--io-seconds 3]
  */
+import { which } from "./subjects.ts";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -68,7 +69,8 @@ interface StartSample {
 /** One start under ready.mjs; read its JSON line and move on (it lingers for its 30 s guard). */
 async function measureStart(subject: Subject): Promise<StartSample> {
   const readyScript = resolve(REPO, "../shared/bench/ready.mjs");
-  const node = new Deno.Command("node", {
+  // Deno puts its own "node" shim first on a child's PATH: use the real Node.js.
+  const node = new Deno.Command((await which("node")) ?? "node", {
     args: [readyScript, READY.source, ...subject.argv],
     stdin: "null",
     stdout: "piped",
