@@ -113,7 +113,7 @@ export {
 } from "./lib/format/bpftrace_hist.ts";
 export { formatTimeOfDay } from "./lib/format/time.ts";
 export { decodeBytes, decodeCString, escapeText, stringifyJson } from "./lib/format/escape.ts";
-export { verify } from "./lib/verifier/mod.ts";
+export * from "./lib/verifier/mod.ts";
 export { verifyBuilt } from "./lib/cli/session.ts";
 
 // what tools share

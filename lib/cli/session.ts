@@ -38,6 +38,7 @@ export class ProgramRejected extends Error {
 /** Runs our verifier on a built program (offline: no kernel, no root). */
 export function verifyBuilt(p: BuiltProgram): VerifyResult {
   const opts = optionsForProgram(p, p.type === "tp_btf" ? Btf.vmlinux() : undefined);
+  opts.possibleCpus = possibleCpus();
   opts.allowPointerLeaks = p.allowPointerLeaks ?? false;
   return verify(p.insns, opts);
 }
