@@ -1,0 +1,249 @@
+/**
+ * profile against workloads whose stacks are known: a C program built here
+ * with frame pointers spinning in hot_leaf_function under
+ * known_parent_function on two threads (two busy CPUs), and a Deno process
+ * with --perf-basic-prof spinning in a named JavaScript function.
+ *
+ * The truth for the sample count is the workload's own CPU time
+ * (CLOCK_PROCESS_CPUTIME_ID): at F Hz, a thread running for t seconds is
+ * sampled about F x t times. On an idle machine t = seconds x busy CPUs.
+ */
+import { equal as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { formatFoldedLine, parseFolded } from "../../lib/format/folded.ts";
+import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
+import { buildWorkloads, Workload } from "../support/stack_workloads.ts";
+import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
+
+const FREQ = 99;
+const SPIN_S = 2;
+const THREADS = 2;
+
+async function ourPrograms(): Promise<number> {
+  return (await loadedProgramNames()).filter((n) => n === "profile").length;
+}
+
+/** Waits until profile's program is loaded (folded output prints no header). */
+async function attached(before: number): Promise<void> {
+  await waitFor(async () => (await ourPrograms()) > before, 15000, "profile to attach");
+  await new Promise((r) => setTimeout(r, 100)); // the perf events attach right after the load
+}
+
+/** Kills a tool that may already have exited (a failed assertion left it running). */
+function killQuietly(tool?: ToolProcess): void {
+  try {
+    tool?.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** Folded lines must be exactly `frame;...;frame count`, one per unique stack. */
+function assertFolded(text: string): ReturnType<typeof parseFolded> {
+  const lines = text.split("\n").filter((l) => l !== "");
+  const stacks = parseFolded(text);
+  assertEquals(stacks.length, lines.length, "every line parses");
+  const seen = new Set<string>();
+  for (const [i, s] of stacks.entries()) {
+    assertMatch(lines[i], /^[^ ;][^\n]* [1-9]\d*$/);
+    assert(s.frames.every((f) => f !== ""), `empty frame in: ${lines[i]}`);
+    assertEquals(formatFoldedLine(s.frames, s.count), lines[i], "round trip");
+    const key = s.frames.join(";");
+    assert(!seen.has(key), `stack printed twice: ${key}`);
+    seen.add(key);
+  }
+  return stacks;
+}
+
+Deno.test(
+  kernelTest("profile -f: the known stack holds the process's samples, F x CPU seconds of them"),
+  async () => {
+    const w = await buildWorkloads();
+    const busy = new Workload(w.busy, [String(SPIN_S), String(THREADS)]);
+    let tool: ToolProcess | undefined;
+    try {
+      const pid = Number(await busy.value("pid"));
+      const before = await ourPrograms();
+      tool = new ToolProcess("profile", ["-f", "-F", String(FREQ), "-p", String(pid)]);
+      await attached(before);
+      await busy.send("go");
+      const cpu = Number(await busy.value("cpu"));
+      tool.kill("SIGINT");
+      const { code, stdout, stderr } = await tool.finish();
+      assertEquals(code, 0, stderr);
+
+      const stacks = assertFolded(stdout);
+      const mine = stacks.filter((s) => s.frames[0] === "profbusy");
+      const total = mine.reduce((n, s) => n + s.count, 0);
+      const known = mine.filter((s) =>
+        s.frames.at(-2) === "known_parent_function" && s.frames.at(-1) === "hot_leaf_function"
+      ).reduce((n, s) => n + s.count, 0);
+      // The main thread's stack, complete down to main.
+      const main = mine.find((s) =>
+        s.frames.join(";").endsWith("main;known_parent_function;hot_leaf_function")
+      );
+      assert(main, `main;known_parent_function;hot_leaf_function not in:\n${stdout}`);
+      assert(known / total >= 0.9, `hot_leaf_function has ${known} of ${total} samples`);
+
+      const expected = FREQ * cpu;
+      const idle = FREQ * SPIN_S * THREADS;
+      console.log(
+        `profile: ${total} samples; truth F x CPU time = ${expected.toFixed(0)} ` +
+          `(F x ${SPIN_S} s x ${THREADS} CPUs = ${idle} on an idle machine)`,
+      );
+      assert(
+        Math.abs(total - expected) <= 0.12 * expected,
+        `${total} samples, expected ${expected.toFixed(0)} +-12%`,
+      );
+    } finally {
+      killQuietly(tool);
+      await busy.close();
+      await Deno.remove(w.dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  kernelTest("profile: a Deno process with --perf-basic-prof shows its JS function"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "bpftk-js-" });
+    const script = `${dir}/spin.js`;
+    await Deno.writeTextFile(
+      script,
+      `function spinNamedFunction(ms) {
+  const end = Date.now() + ms;
+  let x = 0;
+  while (Date.now() < end) for (let i = 0; i < 1e5; i++) x += Math.sqrt(x + i);
+  return x;
+}
+console.log("pid", Deno.pid);
+for (;;) spinNamedFunction(100);
+`,
+    );
+    const js = new Deno.Command("deno", {
+      args: ["run", "--v8-flags=--perf-basic-prof", script],
+      stdout: "piped",
+      stdin: "null",
+    }).spawn();
+    let pid = 0;
+    try {
+      const reader = js.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      pid = Number((await reader.read()).value?.match(/pid (\d+)/)?.[1]);
+      reader.releaseLock();
+      assert(pid > 0);
+      await new Promise((r) => setTimeout(r, 500)); // let V8 optimize it
+      const { code, stdout, stderr } = await runToolOnce("profile", ["-f", "-p", String(pid), "1"]);
+      assertEquals(code, 0, stderr);
+      const stacks = assertFolded(stdout);
+      const spinning = stacks.filter((s) => s.frames.some((f) => /spinNamedFunction/.test(f)));
+      const total = stacks.reduce((n, s) => n + s.count, 0);
+      const inJs = spinning.reduce((n, s) => n + s.count, 0);
+      assert(inJs >= total / 2, `spinNamedFunction in ${inJs} of ${total} samples:\n${stdout}`);
+      assertMatch(
+        spinning[0].frames.find((f) => /spinNamedFunction/.test(f))!,
+        /file:\/\/.*spin\.js/,
+      );
+    } finally {
+      js.kill("SIGKILL");
+      await js.status;
+      await js.stdout.cancel().catch(() => {});
+      if (pid) await Deno.remove(`/tmp/perf-${pid}.map`).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(kernelTest("profile: default output is bcc's, with -a and -d"), async () => {
+  const w = await buildWorkloads();
+  const busy = new Workload(w.busy, ["1.5", "1"]);
+  try {
+    const pid = Number(await busy.value("pid"));
+    const tool = new ToolProcess("profile", ["-a", "-d", "-p", String(pid), "-F", "49"]);
+    await tool.waitForOutput(/Sampling/);
+    await busy.send("go");
+    await busy.value("cpu");
+    tool.kill("SIGINT");
+    const { code, stdout, stderr } = await tool.finish();
+    assertEquals(code, 0, stderr);
+    const lines = stdout.split("\n");
+    assertEquals(
+      lines[0],
+      `Sampling at 49 Hertz of PID ${pid} by user + kernel stack... Hit Ctrl-C to end.`,
+    );
+    assertEquals(lines[1], "");
+    // The block of the hot stack: user frames innermost first, then "-  comm (pid)", the count.
+    const at = lines.indexOf("    hot_leaf_function");
+    assert(at > 0, stdout);
+    assertEquals(lines[at + 1], "    known_parent_function");
+    assertEquals(lines[at + 2], "    main");
+    const end = lines.indexOf(`    -                profbusy (${pid})`, at);
+    assert(end > at, stdout);
+    assertMatch(lines[end + 1], /^ {8}\d+$/);
+    assertEquals(lines[end + 2], "");
+    // Kernel frames (when a sample caught a tick in the kernel) carry _[k] and sit above "--".
+    for (const [i, l] of lines.entries()) {
+      if (l === "    --") assertMatch(lines[i - 1], /_\[k\]$/);
+    }
+  } finally {
+    await busy.close();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
+Deno.test(
+  kernelTest("profile --stack-storage-size 1: lost stacks are counted and reported"),
+  async () => {
+    const { code, stdout, stderr } = await runToolOnce("profile", [
+      "-f",
+      "-I",
+      "-F",
+      "499",
+      "--stack-storage-size",
+      "1",
+      "1",
+    ]);
+    assertEquals(code, 0, stderr);
+    assertMatch(
+      stderr,
+      /^WARNING: \d+ stack traces could not be displayed\. Consider increasing --stack-storage-size\.$/m,
+    );
+    const lost = Number(stderr.match(/WARNING: (\d+)/)![1]);
+    assert(lost > 10, stderr);
+    assertMatch(stdout, /\[Missed (User|Kernel) Stack\]/);
+  },
+);
+
+Deno.test(kernelTest("profile: SIGTERM and a closed pipe unload everything"), async () => {
+  assertEquals(await ourPrograms(), 0, "profile programs loaded before the test");
+  const t = new ToolProcess("profile", ["-F", "99"]);
+  await t.waitForOutput(/Sampling at 99 Hertz of all threads/);
+  assertEquals(await ourPrograms(), 1);
+  t.kill("SIGTERM");
+  const { code, stdout } = await t.finish();
+  assertEquals(code, 0);
+  assertMatch(stdout, / {4}- {16}\S.* \(\d+\)\n {8}\d+\n/);
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `deno run -A ${REPO_ROOT}tools/profile.ts -f 1 | head -c 1 >/dev/null`],
+    stderr: "piped",
+  }).output();
+  assertEquals(new TextDecoder().decode(out.stderr), "");
+  await waitFor(async () => (await ourPrograms()) === 0, 3000, "profile to unload");
+});
+
+for (
+  const [args, pattern] of [
+    [["-p", "1", "-L", "2"], /^profile: -p and -L cannot be used together/],
+    [["-U", "-K"], /^profile: -U and -K cannot be used together/],
+    [["-F", "99", "-c", "1000"], /^profile: -F and -c cannot be used together/],
+    [["-F", "0"], /^profile: invalid frequency: '0'/],
+    [["-C", "x"], /^profile: invalid CPU: 'x'/],
+    [["1", "2"], /^profile: unrecognized positional argument: '2'/],
+  ] as [string[], RegExp][]
+) {
+  Deno.test(`profile ${args.join(" ")}: usage error, one line, exit 2`, async () => {
+    const { code, stdout, stderr } = await runToolOnce("profile", args);
+    assertEquals(code, 2);
+    assertEquals(stdout, "");
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assertMatch(stderr, pattern);
+  });
+}

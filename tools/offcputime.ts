@@ -1,0 +1,374 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * offcputime: summarize the time threads spend blocked off CPU, by user and
+ * kernel stack trace, in microseconds. Where CPU profiling (profile) shows
+ * what runs, this shows what waits: disk and network I/O, locks, sleeps,
+ * paging, and being preempted. Folded output (-f) makes off-CPU flame graphs:
+ *
+ *     # deno run -A tools/offcputime.ts -f 10 | deno run tools/flamegraph.ts --colors io \
+ *           --countname us --title "Off-CPU Time Flame Graph" > offcpu.svg
+ *
+ * Events: sched_switch as a BTF-typed tracepoint. When a thread switches
+ * out, its stacks (bpf_get_stackid, current = the thread leaving) and the
+ * time are saved; when it switches back in, the time away is added to that
+ * stack's total, in the kernel. The idle threads are not counted. Output and
+ * flags follow bcc's offcputime.
+ *
+ *     # deno run -A tools/offcputime.ts -p 4120 5
+ *     Tracing off-CPU time (us) of PID 4120 by user + kernel stack for 5 secs.
+ *
+ *         schedule
+ *         do_nanosleep
+ *         hrtimer_nanosleep
+ *         ...
+ *         clock_nanosleep
+ *         main
+ *         -                sleep (4120)
+ *             1000184
+ */
+import {
+  defineMap,
+  dumpPrograms,
+  formatHelp,
+  loadAndAttach,
+  parseToolArgs,
+  pidArg,
+  positiveInt,
+  r0,
+  r1,
+  r10,
+  r2,
+  r7,
+  r8,
+  r9,
+  runTool,
+  type Session,
+  StopSignal,
+  tpBtf,
+  UsageError,
+  writeOut,
+} from "../mod.ts";
+import type { Probe } from "../lib/dsl/program.ts";
+import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
+import { lostStacksWarning, readStackErrors, StackTraces } from "../lib/cli/stack_maps.ts";
+import {
+  formatStackReport,
+  type StackCount,
+  stackReportJson,
+  type StackReportOptions,
+  StackSymbols,
+  symbolizeStacks,
+} from "../lib/cli/stack_report.ts";
+import { decodeCString, stringifyJson } from "../lib/format/escape.ts";
+
+const HELP = {
+  name: "offcputime",
+  summary: "Summarize off-CPU time by stack trace.",
+  usage: "offcputime [-h] [-p PID | -t TID | -u | -k] [-U | -K] [-d] [-f] " +
+    "[--stack-storage-size N] [-m MIN_BLOCK_TIME] [-M MAX_BLOCK_TIME] [--state STATE] [duration]",
+  examples: [
+    ["offcputime", "trace off-CPU stack time until Ctrl-C"],
+    ["offcputime 5", "trace for 5 seconds only"],
+    ["offcputime -f 5", "5 seconds, and output in folded format"],
+    ["offcputime -m 1000", "trace only events that last more than 1000 usec"],
+    ["offcputime -M 10000", "trace only events that last less than 10000 usec"],
+    ["offcputime -p 185", "only trace threads for PID 185"],
+    ["offcputime -t 188", "only trace thread 188"],
+    ["offcputime -u", "only trace user threads (no kernel)"],
+    ["offcputime -k", "only trace kernel threads (no user)"],
+    ["offcputime -U", "only show user space stacks (no kernel)"],
+    ["offcputime -K", "only show kernel space stacks (no user)"],
+  ] as [string, string][],
+  flags: [
+    { flags: "-p, --pid PID", help: "trace this PID only" },
+    { flags: "-t, --tid TID", help: "trace this TID only" },
+    { flags: "-u, --user-threads-only", help: "user threads only (no kernel threads)" },
+    { flags: "-k, --kernel-threads-only", help: "kernel threads only (no user threads)" },
+    { flags: "-U, --user-stacks-only", help: "show stacks from user space only" },
+    { flags: "-K, --kernel-stacks-only", help: "show stacks from kernel space only" },
+    { flags: "-d, --delimited", help: "insert delimiter between kernel/user stacks" },
+    { flags: "-f, --folded", help: "output folded format" },
+    { flags: "--stack-storage-size N", help: "unique stack traces that can be stored (1024)" },
+    { flags: "-m, --min-block-time US", help: "only blocks of at least US microseconds (1)" },
+    { flags: "-M, --max-block-time US", help: "only blocks of at most US microseconds" },
+    { flags: "--state STATE", help: "only this thread state bitmask (2: uninterruptible)" },
+    { flags: "duration", help: "duration of trace, in seconds" },
+  ],
+};
+
+/** What the operator asked for. */
+interface Options {
+  /** Whose blocking counts. */
+  threads:
+    | { kind: "all" }
+    | { kind: "pid"; pid: number }
+    | { kind: "tid"; tid: number }
+    | { kind: "user" }
+    | { kind: "kernel" };
+  userStacks: boolean;
+  kernelStacks: boolean;
+  minUs: number;
+  maxUs?: number;
+  state?: number;
+  stackSize: number;
+  duration?: number;
+}
+
+function parseOptions(argv: string[]) {
+  const { values, positionals } = parseToolArgs(argv, {
+    pid: { type: "string", short: "p" },
+    tid: { type: "string", short: "t" },
+    "user-threads-only": { type: "boolean", short: "u" },
+    "kernel-threads-only": { type: "boolean", short: "k" },
+    "user-stacks-only": { type: "boolean", short: "U" },
+    "kernel-stacks-only": { type: "boolean", short: "K" },
+    delimited: { type: "boolean", short: "d" },
+    folded: { type: "boolean", short: "f" },
+    "stack-storage-size": { type: "string" },
+    "min-block-time": { type: "string", short: "m" },
+    "max-block-time": { type: "string", short: "M" },
+    state: { type: "string" },
+  });
+  const thread = [
+    values.pid !== undefined && "-p",
+    values.tid !== undefined && "-t",
+    values["user-threads-only"] && "-u",
+    values["kernel-threads-only"] && "-k",
+  ].filter(Boolean);
+  if (thread.length > 1) throw new UsageError(`${thread.join(" and ")} cannot be used together`);
+  if (values["user-stacks-only"] && values["kernel-stacks-only"]) {
+    throw new UsageError("-U and -K cannot be used together");
+  }
+  if (values["kernel-threads-only"] && values["user-stacks-only"]) {
+    throw new UsageError("displaying user stacks for kernel threads doesn't make sense");
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(`unrecognized positional argument: '${positionals[1]}'`);
+  }
+  let state: number | undefined;
+  if (values.state !== undefined) {
+    if (!/^\d+$/.test(values.state)) throw new UsageError(`invalid state: '${values.state}'`);
+    state = Number(values.state);
+  }
+  const opts: Options = {
+    threads: values.pid !== undefined
+      ? { kind: "pid", pid: pidArg(values.pid) }
+      : values.tid !== undefined
+      ? { kind: "tid", tid: pidArg(values.tid, "TID") }
+      : values["user-threads-only"]
+      ? { kind: "user" }
+      : values["kernel-threads-only"]
+      ? { kind: "kernel" }
+      : { kind: "all" },
+    userStacks: !values["kernel-stacks-only"],
+    kernelStacks: !values["user-stacks-only"],
+    minUs: positiveInt(values["min-block-time"] ?? "1", "min block time"),
+    maxUs: values["max-block-time"] === undefined
+      ? undefined
+      : positiveInt(values["max-block-time"], "max block time"),
+    state,
+    stackSize: positiveInt(values["stack-storage-size"] ?? "1024", "stack storage size"),
+    duration: positionals[0] === undefined ? undefined : positiveInt(positionals[0], "duration"),
+  };
+  if (opts.maxUs !== undefined && opts.maxUs < opts.minUs) {
+    throw new UsageError("the max block time is below the min block time");
+  }
+  const report: StackReportOptions = {
+    user: opts.userStacks,
+    kernel: opts.kernelStacks,
+    delimiter: !!values.delimited && opts.userStacks && opts.kernelStacks,
+    annotate: false,
+    folded: !!values.folded,
+    // The BPF program and the tracepoint machinery that called it.
+    dropKernelFrame: (name) => /^(bpf_prog_|bpf_trace_run\d|__traceiter_|__bpf_trace_)/.test(name),
+  };
+  return { values, opts, report };
+}
+
+// --- BPF side ---------------------------------------------------------------
+
+const PF_KTHREAD = 0x00200000;
+const COMM_LEN = 16;
+/** The counts key: u32 tid, u32 tgid, s32 user stack id, s32 kernel stack id. */
+const KEY = { tid: 0, tgid: 4, userStack: 8, kernelStack: 12, size: 16 } as const;
+/** start value: the key the thread will be counted under, then when it left the CPU. */
+const START = { key: 0, ts: 16, size: 24 } as const;
+/** counts value: microseconds off CPU, then the command name. */
+const VALUE = { us: 0, comm: 8, size: 24 } as const;
+
+function buildMaps(o: Options) {
+  return {
+    start: defineMap({
+      name: "start",
+      type: "hash",
+      keySize: 4,
+      valueSize: START.size,
+      maxEntries: 10240,
+    }),
+    counts: defineMap({
+      name: "counts",
+      type: "hash",
+      keySize: KEY.size,
+      valueSize: VALUE.size,
+      maxEntries: 10240,
+    }),
+    stacks: defineStackMap({ name: "stack_traces", storageSize: o.stackSize }),
+    errors: defineStackErrorMap(),
+  };
+}
+
+type Maps = ReturnType<typeof buildMaps>;
+
+/** Jumps to `skip` unless the thread leaving the CPU (in r7) is one we trace. */
+function threadFilter(p: Probe, o: Options, skip: ReturnType<Probe["label"]>): void {
+  const t = o.threads;
+  if (t.kind === "pid") p.field(r1, r7, "task_struct", "tgid").jumpIf(r1, "!=", t.pid, skip);
+  if (t.kind === "tid") p.field(r1, r7, "task_struct", "pid").jumpIf(r1, "!=", t.tid, skip);
+  if (t.kind === "user") p.field(r1, r7, "task_struct", "flags").jumpIf(r1, "&", PF_KTHREAD, skip);
+  if (t.kind === "kernel") {
+    p.field(r1, r7, "task_struct", "flags").and(r1, PF_KTHREAD).jumpIf(r1, "==", 0, skip);
+  }
+  if (o.state === undefined) return;
+  if (p.hasCtx("prev_state")) p.ctx(r1, "prev_state");
+  else p.field(r1, r7, "task_struct", "__state");
+  if (o.state === 0) p.jumpIf(r1, "!=", 0, skip);
+  else p.and(r1, o.state).jumpIf(r1, "==", 0, skip);
+}
+
+/** The thread leaving the CPU: save its stacks and the time, keyed by TID. */
+function switchOut(p: Probe, o: Options, maps: Maps): void {
+  const skip = p.label();
+  p.ctx(r7, "prev");
+  p.field(r8, r7, "task_struct", "pid").jumpIf(r8, "==", 0, skip); // idle
+  threadFilter(p, o, skip);
+  const start = p.stack(START.size);
+  p.store("u32", r10, start + START.key + KEY.tid, r8);
+  p.field(r1, r7, "task_struct", "tgid").store("u32", r10, start + START.key + KEY.tgid, r1);
+  // A kernel thread has no user stack: skip the walk.
+  p.mov(r9, -1);
+  if (o.userStacks) {
+    p.field(r1, r7, "task_struct", "flags").and(r1, PF_KTHREAD);
+    p.if(r1, "==", 0, () => stackId(p, r9, maps.stacks, { user: true, errors: maps.errors }));
+  }
+  p.store("u32", r10, start + START.key + KEY.userStack, r9);
+  if (o.kernelStacks) stackId(p, r9, maps.stacks, { user: false, errors: maps.errors });
+  else p.mov(r9, -1);
+  p.store("u32", r10, start + START.key + KEY.kernelStack, r9);
+  p.ktime(r0).store("u64", r10, start + START.ts, r0);
+  const tid = p.stack(4);
+  p.store("u32", r10, tid, r8).update(maps.start, tid, start);
+
+  // The stack's total starts at zero, with the thread's name (current is still prev).
+  const value = p.stack(VALUE.size);
+  p.store("u64", r10, value + VALUE.us, 0);
+  p.stackPtr(r1, value + VALUE.comm).mov(r2, COMM_LEN).call("get_current_comm");
+  p.update(maps.counts, start + START.key, value, 1 /* BPF_NOEXIST */);
+  p.bind(skip);
+}
+
+/** The thread coming back: add its time away to the stack it left with. */
+function switchIn(p: Probe, o: Options, maps: Maps): void {
+  const done = p.label(), cleanup = p.label();
+  const tid = p.stack(4);
+  p.ctx(r7, "next").field(r1, r7, "task_struct", "pid").store("u32", r10, tid, r1);
+  p.lookup(maps.start, tid).jumpIf(r0, "==", 0, done).mov(r8, r0);
+  p.ktime(r9).load(r1, "u64", r8, START.ts).sub(r9, r1);
+  p.jumpIf(r9, "s<", 0, cleanup).div(r9, 1000);
+  p.jumpIf(r9, "<", o.minUs, cleanup);
+  if (o.maxUs !== undefined) {
+    if (o.maxUs <= 0x7fffffff) p.jumpIf(r9, ">", o.maxUs, cleanup);
+    else p.mov64(r1, BigInt(o.maxUs)).jumpIf(r9, ">", r1, cleanup);
+  }
+  const key = p.stack(KEY.size);
+  for (let off = 0; off < KEY.size; off += 8) {
+    p.load(r1, "u64", r8, START.key + off).store("u64", r10, key + off, r1);
+  }
+  p.lookup(maps.counts, key).jumpIf(r0, "==", 0, cleanup);
+  p.atomicAdd("u64", r0, VALUE.us, r9);
+  p.bind(cleanup).delete(maps.start, tid);
+  p.bind(done);
+}
+
+function buildProgram(o: Options, maps: Maps) {
+  const p = tpBtf("sched_switch", { name: "offcputime" });
+  switchOut(p, o, maps);
+  switchIn(p, o, maps);
+  return p.ret(0).build();
+}
+
+// --- user side --------------------------------------------------------------
+
+function header(o: Options): string {
+  const t = o.threads;
+  const who = t.kind === "pid"
+    ? `PID ${t.pid}`
+    : t.kind === "tid"
+    ? `TID ${t.tid}`
+    : t.kind === "user"
+    ? "user threads"
+    : t.kind === "kernel"
+    ? "kernel threads"
+    : "all threads";
+  const stacks = o.userStacks && o.kernelStacks
+    ? "user + kernel"
+    : o.userStacks
+    ? "user"
+    : "kernel";
+  const end = o.duration === undefined ? "... Hit Ctrl-C to end." : ` for ${o.duration} secs.`;
+  return `Tracing off-CPU time (us) of ${who} by ${stacks} stack${end}\n`;
+}
+
+function readCounts(session: Session, maps: Maps): StackCount[] {
+  const out: StackCount[] = [];
+  for (const [k, v] of session.maps.get(maps.counts)!.entries()) {
+    const key = new DataView(k.buffer), value = new DataView(v.buffer);
+    const us = Number(value.getBigUint64(VALUE.us, true));
+    if (us === 0) continue; // switched out, not yet back
+    out.push({
+      pid: key.getUint32(KEY.tgid, true),
+      shownId: key.getUint32(KEY.tid, true),
+      comm: decodeCString(v.subarray(VALUE.comm, VALUE.comm + COMM_LEN)),
+      userStackId: key.getInt32(KEY.userStack, true),
+      kernelStackId: key.getInt32(KEY.kernelStack, true),
+      value: us,
+    });
+  }
+  return out;
+}
+
+await runTool("offcputime", async () => {
+  const { values, opts, report } = parseOptions(Deno.args);
+  if (values.help) return writeOut(formatHelp(HELP));
+  const maps = buildMaps(opts);
+  const programs = [buildProgram(opts, maps)];
+  if (values.dump) return writeOut(dumpPrograms(programs));
+
+  const session = loadAndAttach(programs, { verbose: values.verbose });
+  const stop = new StopSignal();
+  try {
+    if (!report.folded && !values.json) writeOut(header(opts));
+    if (opts.duration === undefined) await stop.promise;
+    else await stop.sleep(opts.duration * 1000);
+  } finally {
+    stop.dispose();
+  }
+  for (const link of session.links) link.close();
+
+  const counts = readCounts(session, maps);
+  const traces = new StackTraces(session.maps.get(maps.stacks)!);
+  const stacks = symbolizeStacks(counts, traces, new StackSymbols(), report);
+  const lost = readStackErrors(session.maps.get(maps.errors)!);
+  if (values.json) {
+    writeOut(
+      stringifyJson({
+        unit: "us",
+        stacks: stackReportJson(stacks),
+        lostStacks: lost.collisions + lost.full,
+      }) + "\n",
+    );
+  } else {
+    writeOut((report.folded ? "" : "\n") + formatStackReport(stacks, report));
+  }
+  const warning = lostStacksWarning(lost);
+  if (warning) console.error(warning);
+});
