@@ -20,7 +20,7 @@
  *
  *     # deno run -A tools/vfsstat.ts 1 3
  *     vfsstat: no kprobes in this kernel: counting syscalls (raw_syscalls:sys_enter/sys_exit)
- *     TIME       READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s
+ *     TIME         READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s
  *     10:40:01:      1243      502        0      139        0
  *     10:40:02:      1108      377        2      120        0
  *     10:40:03:      1376      615        0      152        0
