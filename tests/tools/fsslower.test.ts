@@ -124,11 +124,12 @@ async function traceOps(
   target: string,
   other: string,
   variants: string[][],
+  env?: Record<string, string>,
 ): Promise<{ pid: number; outputs: string[] }> {
   const workload = new PausedWorkload("python3", [WORKLOAD, "ops", target, other]);
   const before = await fssProgramIds();
   const tools = variants.map((args) =>
-    new ToolProcess(tool, [...args, "-p", String(workload.pid)])
+    new ToolProcess(tool, [...args, "-p", String(workload.pid)], { env })
   );
   let ours: number[] = [];
   try {
@@ -187,9 +188,11 @@ for (const type of ["xfs", "ext4", "btrfs"] as const) {
       const tag = `${type}_${Deno.pid}`;
       const target = `${fs.mnt}/fss_target_${tag}`, other = `/dev/shm/fss_other_${tag}`;
       try {
-        // Text, CSV and JSON side by side on xfs; text alone on the others.
+        // Text, CSV and JSON side by side on xfs; text alone on the others, btrfs through
+        // a perf buffer (the fallback for kernels before 5.8) instead of the ring buffer.
         const variants = type === "xfs" ? [["0"], ["-j", "0"], ["--json", "0"]] : [["0"]];
-        const { pid, outputs } = await traceOps(`${type}slower`, target, other, variants);
+        const env = type === "btrfs" ? { BPFTK_EVENT_BUFFER: "perf" } : undefined;
+        const { pid, outputs } = await traceOps(`${type}slower`, target, other, variants, env);
         const name = `fss_target_${tag}`;
         assert(!outputs.join("").includes("fss_other_"), "an operation on /dev/shm was shown");
         const all = parseText(outputs[0]);
@@ -299,6 +302,13 @@ Deno.test(
       assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert(r.stderr.startsWith("xfsslower: "), r.stderr);
     }
+    // An error with everything attached: one line, exit 1, nothing left loaded.
+    const before = await fssProgramIds();
+    const fault = await runToolOnce("ext4slower", ["0"], { env: { BPFTK_FAULT: "after-attach" } });
+    assertEquals(fault.code, 1, fault.stderr);
+    assertEquals(fault.stderr, "ext4slower: injected fault after attach (BPFTK_FAULT)\n");
+    const after = await fssProgramIds();
+    assertDeepEquals([...after].filter((id) => !before.has(id)), [], "programs left loaded");
     const help = await runToolOnce("btrfsslower", ["-h"]);
     assertEquals(help.code, 0);
     assert(help.stdout.includes("USAGE: btrfsslower [-h] [-j] [-p PID] [-d DURATION] [min_ms]"));
