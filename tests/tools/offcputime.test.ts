@@ -130,7 +130,10 @@ Deno.test(kernelTest("offcputime: a duration ends the trace and prints a summary
   assertEquals(lines[0], "Tracing off-CPU time (us) of kernel threads by kernel stack for 1 secs.");
   // Kernel threads block in the kernel: every block ends in the scheduler.
   assertMatch(stdout, /\n {4}__schedule\n/);
-  assert(!stdout.includes("[Missed"), stdout);
+  // A stack lost to a full or colliding stack map shows as missed, and is reported.
+  const missed = stdout.split("\n").filter((l) => l === "    [Missed Kernel Stack]").length;
+  const warning = stderr.match(/^WARNING: (\d+) stack traces could not be displayed\./m);
+  if (missed > 0) assert(warning && Number(warning[1]) >= missed, stderr);
 });
 
 for (
