@@ -289,7 +289,7 @@ Deno.test(kernelTest("ext4slower -p: one process of two doing the same work"), a
 });
 
 Deno.test(
-  kernelTest("fsslower tools: bad flags exit 2, zfsslower without ZFS exits 1"),
+  kernelTest("fsslower tools: bad flags exit 2, -d, faults exit 1, zfsslower without ZFS"),
   async () => {
     for (
       const args of [["-x"], ["abc"], ["-1"], ["1", "2"], ["-p", "0"], ["-d", "0"], [
@@ -302,6 +302,15 @@ Deno.test(
       assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert(r.stderr.startsWith("xfsslower: "), r.stderr);
     }
+    // -d: stops by itself, after saying for how long it traces.
+    const t0 = performance.now();
+    const timed = await runToolOnce("xfsslower", ["-d", "1", "1000"]);
+    assertEquals(timed.code, 0, timed.stderr);
+    assert(performance.now() - t0 < 5000, "-d 1 took more than 5 s");
+    assertEquals(
+      timed.stdout.split("\n")[0],
+      "Tracing xfs operations slower than 1000 ms for 1 secs.",
+    );
     // An error with everything attached: one line, exit 1, nothing left loaded.
     const before = await fssProgramIds();
     const fault = await runToolOnce("ext4slower", ["0"], { env: { BPFTK_FAULT: "after-attach" } });
