@@ -48,7 +48,7 @@ import {
 import { Probe } from "../lib/dsl/program.ts";
 import { kernelLayouts } from "../lib/dsl/layouts.ts";
 import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
-import { lostStacksWarning, readStackErrors, StackTraces } from "../lib/cli/stack_maps.ts";
+import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../lib/cli/stack_maps.ts";
 import {
   formatStackReport,
   type StackCount,
@@ -56,6 +56,7 @@ import {
   type StackReportOptions,
   StackSymbols,
   symbolizeStacks,
+  waitWhileSampling,
 } from "../lib/cli/stack_report.ts";
 import { onlineCpus } from "../lib/cli/session.ts";
 import { decodeCString, stringifyJson } from "../lib/format/escape.ts";
@@ -297,10 +298,13 @@ await runTool("profile", async () => {
 
   const session = loadAndAttach(programs, { verbose: values.verbose });
   const stop = new StopSignal();
+  const symbols = new StackSymbols();
   try {
     if (!report.folded && !values.json) writeOut(header(opts));
-    if (opts.duration === undefined) await stop.promise;
-    else await stop.sleep(opts.duration * 1000);
+    // Meanwhile, snapshot the address space of each process sampled, in case it exits.
+    await waitWhileSampling(stop, opts.duration, () => {
+      symbols.remember(pidsIn(session.maps.get(maps.counts)!, KEY.pid));
+    });
   } finally {
     stop.dispose();
   }
@@ -309,7 +313,7 @@ await runTool("profile", async () => {
 
   const counts = readCounts(session, maps);
   const traces = new StackTraces(session.maps.get(maps.stacks)!);
-  const stacks = symbolizeStacks(counts, traces, new StackSymbols(), report);
+  const stacks = symbolizeStacks(counts, traces, symbols, report);
   const lost = readStackErrors(session.maps.get(maps.errors)!);
   const hashFull = counts.length >= opts.hashSize;
   if (values.json) {

@@ -82,3 +82,12 @@ export function lostStacksWarning(lost: StackErrorCounts): string | undefined {
   return `WARNING: ${n} stack traces could not be displayed. ` +
     "Consider increasing --stack-storage-size.";
 }
+
+/** The distinct u32 PIDs at byte `offset` of the keys of a counts map. */
+export function pidsIn(map: BpfMap, offset: number): Set<number> {
+  const pids = new Set<number>();
+  for (const [key] of map.entries()) {
+    pids.add(new DataView(key.buffer, key.byteOffset).getUint32(offset, true));
+  }
+  return pids;
+}

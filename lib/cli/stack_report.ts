@@ -19,6 +19,27 @@ import { escapeText } from "../format/escape.ts";
 import { type Kallsyms, kernelSymbols } from "../symbols/kallsyms.ts";
 import { UNKNOWN, UserSymbolizer } from "../symbols/user.ts";
 import { isStackError, type StackTraces } from "./stack_maps.ts";
+import type { StopSignal } from "./stop.ts";
+
+/**
+ * Waits until the operator stops the tool or `seconds` pass (forever when
+ * undefined), calling `tick` about every `everyMs` meanwhile (the tools use
+ * it to remember the processes seen so far, in case they exit).
+ */
+export async function waitWhileSampling(
+  stop: StopSignal,
+  seconds: number | undefined,
+  tick: () => void,
+  everyMs = 1000,
+): Promise<void> {
+  const end = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
+  while (!stop.stopped) {
+    const left = end - performance.now();
+    if (left <= 0) return;
+    await stop.sleep(Math.min(everyMs, left));
+    tick();
+  }
+}
 
 /** One counted stack, as a tool's counts map holds it. */
 export interface StackCount {
@@ -57,6 +78,15 @@ export class StackSymbols {
   readonly user = new UserSymbolizer();
   #kallsyms?: Kallsyms;
   readonly #kernelNames = new Map<bigint, string>();
+
+  /**
+   * Reads the address space of each new process in `pids` now, so its user
+   * stacks can be named at the end even if it has exited by then (the maps
+   * of a process vanish with it; its files usually stay).
+   */
+  remember(pids: Iterable<number>): void {
+    for (const pid of pids) if (pid > 0) this.user.process(pid);
+  }
 
   /** Kernel frame names, innermost first. */
   kernel(addrs: bigint[]): string[] {

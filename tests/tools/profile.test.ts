@@ -55,7 +55,9 @@ function assertFolded(text: string): ReturnType<typeof parseFolded> {
 }
 
 Deno.test(
-  kernelTest("profile -f: the known stack holds the process's samples, F x CPU seconds of them"),
+  kernelTest(
+    "profile -f: the known stack holds the process's samples, F x CPU seconds; named after exit",
+  ),
   async () => {
     const w = await buildWorkloads();
     const busy = new Workload(w.busy, [String(SPIN_S), String(THREADS)]);
@@ -67,6 +69,9 @@ Deno.test(
       await attached(before);
       await busy.send("go");
       const cpu = Number(await busy.value("cpu"));
+      // The workload exits before the report: its stacks are still named (the
+      // tool snapshots the maps of the processes it samples while sampling).
+      await busy.close();
       tool.kill("SIGINT");
       const { code, stdout, stderr } = await tool.finish();
       assertEquals(code, 0, stderr);
@@ -192,31 +197,45 @@ Deno.test(kernelTest("profile: default output is bcc's, with -a and -d"), async 
 Deno.test(
   kernelTest("profile --stack-storage-size 1: lost stacks are counted and reported"),
   async () => {
-    const { code, stdout, stderr } = await runToolOnce("profile", [
-      "-f",
-      "-I",
-      "-F",
-      "499",
-      "--stack-storage-size",
-      "1",
-      "1",
-    ]);
-    assertEquals(code, 0, stderr);
-    assertMatch(
-      stderr,
-      /^WARNING: \d+ stack traces could not be displayed\. Consider increasing --stack-storage-size\.$/m,
-    );
-    const lost = Number(stderr.match(/WARNING: (\d+)/)![1]);
-    assert(lost > 10, stderr);
-    assertMatch(stdout, /\[Missed (User|Kernel) Stack\]/);
+    // One stack fits; the spinning loop's user stacks differ by their leaf address.
+    const w = await buildWorkloads();
+    const busy = new Workload(w.busy, ["1", "1"]);
+    try {
+      const pid = String(Number(await busy.value("pid")));
+      const tool = new ToolProcess("profile", [
+        "-p",
+        pid,
+        "-F",
+        "499",
+        "--stack-storage-size",
+        "1",
+      ]);
+      await tool.waitForOutput(/Sampling/);
+      await busy.send("go");
+      await busy.value("cpu");
+      tool.kill("SIGINT");
+      const { code, stdout, stderr } = await tool.finish();
+      assertEquals(code, 0, stderr);
+      assertMatch(
+        stderr,
+        /^WARNING: \d+ stack traces could not be displayed\. Consider increasing --stack-storage-size\.$/m,
+      );
+      const lost = Number(stderr.match(/WARNING: (\d+)/)![1]);
+      assert(lost > 100, stderr);
+      assertMatch(stdout, /\n {4}\[Missed User Stack\]\n {4}- {16}profbusy/);
+    } finally {
+      await busy.close();
+      await Deno.remove(w.dir, { recursive: true });
+    }
   },
 );
 
 Deno.test(kernelTest("profile: SIGTERM and a closed pipe unload everything"), async () => {
   assertEquals(await ourPrograms(), 0, "profile programs loaded before the test");
-  const t = new ToolProcess("profile", ["-F", "99"]);
+  const t = new ToolProcess("profile", ["-I", "-F", "99"]);
   await t.waitForOutput(/Sampling at 99 Hertz of all threads/);
   assertEquals(await ourPrograms(), 1);
+  await new Promise((r) => setTimeout(r, 300)); // idle samples, at least
   t.kill("SIGTERM");
   const { code, stdout } = await t.finish();
   assertEquals(code, 0);
