@@ -16,38 +16,24 @@
  *              2 -> 3          : 742      |************************************    |
  *              4 -> 7          : 203      |**********                              |
  */
-import {
-  decodeCString,
-  defineHistMap,
-  defineMap,
-  drainHistograms,
-  dumpPrograms,
-  formatHelp,
-  formatLog2Hist,
-  formatTimeOfDay,
-  intervalCount,
-  intervals,
-  loadAndAttach,
-  log2Buckets,
-  parseToolArgs,
-  pidArg,
-  type Probe,
-  r0,
-  r1,
-  r10,
-  r2,
-  r3,
-  r7,
-  r8,
-  r9,
-  runTool,
-  type Session,
-  setCgroup,
-  StopSignal,
-  tpBtf,
-  UsageError,
-  writeOut,
-} from "../mod.ts";
+// Direct imports, not ../mod.ts: the tool starts in tens of milliseconds, and
+// every module loaded (mod.ts pulls in ELF, kallsyms, ring buffers...) costs
+// start-up time and memory. --dump code is imported on demand.
+import { intervalCount, parseToolArgs, pidArg } from "../lib/cli/args.ts";
+import { drainHistograms, log2Buckets } from "../lib/cli/hist_maps.ts";
+import { writeOut } from "../lib/cli/output.ts";
+import { runTool } from "../lib/cli/run.ts";
+import { loadAndAttach, type Session } from "../lib/cli/session.ts";
+import { intervals, StopSignal } from "../lib/cli/stop.ts";
+import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+import { defineHistMap } from "../lib/dsl/hist.ts";
+import { defineMap } from "../lib/dsl/maps.ts";
+import { type Probe, tpBtf } from "../lib/dsl/program.ts";
+import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { decodeCString } from "../lib/format/escape.ts";
+import { formatLog2Hist } from "../lib/format/log2_hist.ts";
+import { formatTimeOfDay } from "../lib/format/time.ts";
+import { setCgroup } from "../lib/kernel/map.ts";
 
 const MAX_SLOTS = 26;
 const TASK_RUNNING = 0;
@@ -257,7 +243,7 @@ await runTool("runqlat", async () => {
   const { values, opts, interval, count } = parseOptions(Deno.args);
   if (values.help) return writeOut(formatHelp(HELP));
   const programs = buildPrograms(opts);
-  if (values.dump) return writeOut(dumpPrograms(programs));
+  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
 
   const session = loadAndAttach(programs, {
     verbose: values.verbose,
