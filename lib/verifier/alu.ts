@@ -10,17 +10,20 @@
 import type { Insn } from "../../bytecode/insn.ts";
 import * as op from "../../bytecode/opcodes.ts";
 import { fail } from "./errors.ts";
+import { ltS, ltU, toBigS } from "./int64.ts";
 import {
+  add64Scalar,
   aluOp,
+  constNum,
   isConst,
   known,
   low32,
-  maxS,
-  minS,
+  noSignedMin,
   type Scalar,
   type ScalarOp,
   signedRange,
-  sync,
+  sminNum,
+  sub64Scalar,
   unknown,
   zext32,
 } from "./scalar.ts";
@@ -32,7 +35,6 @@ import {
   scalarReg,
   UNKNOWN_SCALAR,
 } from "./state.ts";
-import { tnumAdd, tnumSub } from "./tnum.ts";
 
 /** Pointer offsets must stay within +-2^29 (the kernel's BPF_MAX_VAR_OFF). */
 export const MAX_VAR_OFF = 1 << 29;
@@ -105,7 +107,7 @@ export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
       writeReg(
         st,
         d,
-        scalarReg(w === 64 ? known(BigInt(insn.imm)) : known(BigInt(insn.imm >>> 0))),
+        scalarReg(w === 64 ? known(insn.imm) : known(insn.imm >>> 0)),
         pc,
       );
       return;
@@ -153,11 +155,11 @@ export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
       writeReg(st, d, UNKNOWN_SCALAR, pc);
       return;
     }
-    writeReg(st, d, scalarOp(st, "neg", dst.val, known(0n), w), pc);
+    writeReg(st, d, scalarOp(st, "neg", dst.val, known(0), w), pc);
     return;
   }
 
-  const src = useX ? readReg(st, insn.src, pc) : scalarReg(known(BigInt(insn.imm)));
+  const src = useX ? readReg(st, insn.src, pc) : scalarReg(known(insn.imm));
   if (!isPointer(dst) && !isPointer(src)) {
     const name = OP_NAME[o] ?? "other";
     writeReg(st, d, scalarOp(st, name, dst.val, src.val, w), pc);
@@ -181,13 +183,14 @@ function movSignExtend(env: AluEnv, st: MachineState, insn: Insn, src: Reg, w: 3
     fail("pointer-leak", env.pc, `sign-extending move of a pointer (${regTypeName(src)})`);
   }
   const bits = insn.off;
-  const half = 1n << BigInt(bits - 1);
+  const half = 2 ** (bits - 1);
   let v: Scalar;
   if (isConst(src.val)) {
-    const x = BigInt.asIntN(bits, src.val.tnum.value);
-    v = w === 64 ? known(x) : known(BigInt.asUintN(32, x));
+    // The low `bits` bits, sign-extended.
+    const x = (src.val.vLo << (32 - bits)) >> (32 - bits);
+    v = w === 64 ? known(x) : known(x >>> 0);
   } else {
-    v = w === 64 ? signedRange(-half, half - 1n) : unknown(64);
+    v = w === 64 ? signedRange(-half, half - 1) : unknown(64);
   }
   writeReg(st, insn.dst, scalarReg(v), env.pc);
 }
@@ -231,7 +234,9 @@ function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): 
   }
   const off = offReg.val;
   const isKnown = isConst(off);
-  if (ptr.kind === "map_ptr" && !(isKnown && off.smin === 0n && o === op.BPF_ADD)) {
+  if (
+    ptr.kind === "map_ptr" && !(isKnown && off.sminHi === 0 && off.sminLo === 0 && o === op.BPF_ADD)
+  ) {
     fail("pointer-arithmetic", pc, "arithmetic on a map handle (map_ptr) is not allowed");
   }
   if (ptr.kind === "opaque_mem") {
@@ -244,75 +249,55 @@ function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): 
       "subtraction from a stack pointer is not allowed: add a negative number",
     );
   }
-  if (off.umin > off.umax || off.smin > off.smax) return UNKNOWN_SCALAR;
+  if (
+    ltU(off.umaxHi, off.umaxLo, off.uminHi, off.uminLo) ||
+    ltS(off.smaxHi, off.smaxLo, off.sminHi, off.sminLo)
+  ) return UNKNOWN_SCALAR;
   saneOffset(pc, off, 0, ptr);
   saneOffset(pc, ptr.val, ptr.off, ptr);
   let out: Reg;
-  const val = isKnown ? BigInt.asIntN(64, off.tnum.value) : 0n;
-  if (isKnown && fitsS32(BigInt(ptr.off) + (o === op.BPF_ADD ? val : -val))) {
-    out = { ...ptr, off: Number(BigInt(ptr.off) + (o === op.BPF_ADD ? val : -val)) };
+  // saneOffset bounded a known offset by +-2^29: the sum below is exact.
+  const val = isKnown ? constNum(off) : 0;
+  const sum = ptr.off + (o === op.BPF_ADD ? val : -val);
+  if (isKnown && sum >= -(2 ** 31) && sum < 2 ** 31) {
+    out = { ...ptr, off: sum };
   } else if (o === op.BPF_ADD) {
-    out = { ...ptr, val: addVar(ptr.val, off) };
+    out = { ...ptr, val: add64Scalar(ptr.val, off) };
   } else {
-    out = { ...ptr, val: subVar(ptr.val, off) };
+    out = { ...ptr, val: sub64Scalar(ptr.val, off) };
   }
   saneOffset(pc, out.val, out.off, ptr);
   return out;
 }
 
-function fitsS32(x: bigint): boolean {
-  return x >= -(1n << 31n) && x < 1n << 31n;
-}
-
-function addVar(p: Scalar, s: Scalar): Scalar {
-  let smin = p.smin + s.smin, smax = p.smax + s.smax;
-  if (smin < minS(64) || smax > maxS(64)) {
-    smin = minS(64);
-    smax = maxS(64);
-  }
-  let umin = p.umin + s.umin, umax = p.umax + s.umax;
-  if (umax > (1n << 64n) - 1n) {
-    umin = 0n;
-    umax = (1n << 64n) - 1n;
-  }
-  return sync({ tnum: tnumAdd(p.tnum, s.tnum), umin, umax, smin, smax }, 64);
-}
-
-function subVar(p: Scalar, s: Scalar): Scalar {
-  let smin = p.smin - s.smax, smax = p.smax - s.smin;
-  if (smin < minS(64) || smax > maxS(64)) {
-    smin = minS(64);
-    smax = maxS(64);
-  }
-  let umin = 0n, umax = (1n << 64n) - 1n;
-  if (p.umin >= s.umax) {
-    umin = p.umin - s.umax;
-    umax = p.umax - s.umin;
-  }
-  return sync({ tnum: tnumSub(p.tnum, s.tnum), umin, umax, smin, smax }, 64);
-}
-
 /** The kernel's check_reg_sane_offset. */
 function saneOffset(pc: number, v: Scalar, fixed: number, ptr: Reg): void {
   const name = regTypeName(ptr);
-  const lim = BigInt(MAX_VAR_OFF);
+  // Doubles: exact near the limit, and ordered beyond it.
+  const lim = MAX_VAR_OFF;
   if (isConst(v)) {
-    const x = BigInt.asIntN(64, v.tnum.value);
+    const x = constNum(v);
     if (x >= lim || x <= -lim) {
-      fail("pointer-arithmetic", pc, `math between ${name} pointer and ${x} is not allowed`);
+      const exact = toBigS(v.vHi, v.vLo);
+      fail("pointer-arithmetic", pc, `math between ${name} pointer and ${exact} is not allowed`);
     }
   }
   if (fixed >= MAX_VAR_OFF || fixed <= -MAX_VAR_OFF) {
     fail("pointer-arithmetic", pc, `${name} pointer offset ${fixed} is not allowed`);
   }
-  if (v.smin === minS(64)) {
+  if (noSignedMin(v)) {
     fail(
       "pointer-arithmetic",
       pc,
       `math between ${name} pointer and a number with no lower bound is not allowed: bound it first`,
     );
   }
-  if (v.smin >= lim || v.smin <= -lim) {
-    fail("pointer-arithmetic", pc, `value ${v.smin} makes the ${name} pointer go out of bounds`);
+  const smin = sminNum(v);
+  if (smin >= lim || smin <= -lim) {
+    fail(
+      "pointer-arithmetic",
+      pc,
+      `value ${toBigS(v.sminHi, v.sminLo)} makes the ${name} pointer go out of bounds`,
+    );
   }
 }

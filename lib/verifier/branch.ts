@@ -8,14 +8,22 @@
  */
 
 import * as op from "../../bytecode/opcodes.ts";
-import { isConst, isEmpty, low32, maxS, minS, type Scalar, sync } from "./scalar.ts";
+import { add64, leS, leU, ltS, ltU, R, sub64 } from "./int64.ts";
+import { isConst, isEmpty, low32, type Scalar, sync } from "./scalar.ts";
 import { tnumIntersect } from "./tnum.ts";
-
-const bmax = (a: bigint, b: bigint) => (a > b ? a : b);
-const bmin = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /** Outcome of a comparison: 1 always taken, 0 never taken, -1 either. */
 export type Taken = 1 | 0 | -1;
+
+/** a.umin > b.umax */
+function uAbove(a: Scalar, b: Scalar): boolean {
+  return ltU(b.umaxHi, b.umaxLo, a.uminHi, a.uminLo);
+}
+
+/** a.smin > b.smax */
+function sAbove(a: Scalar, b: Scalar): boolean {
+  return ltS(b.smaxHi, b.smaxLo, a.sminHi, a.sminLo);
+}
 
 /**
  * Decides `a op b` when the ranges allow. For 32-bit jumps the operands are
@@ -24,18 +32,17 @@ export type Taken = 1 | 0 | -1;
 export function branchTaken(a64: Scalar, b64: Scalar, opcode: number, jmp32: boolean): Taken {
   const a = jmp32 ? low32(a64) : a64;
   const b = jmp32 ? low32(b64) : b64;
-  const sA = jmp32 ? a : a64, sB = jmp32 ? b : b64;
   switch (opcode) {
     case op.BPF_JEQ:
     case op.BPF_JNE: {
       let r: Taken = -1;
-      if (isConst(a) && isConst(b)) r = a.tnum.value === b.tnum.value ? 1 : 0;
-      else if (a.umin > b.umax || a.umax < b.umin) r = 0;
-      else if (sA.smin > sB.smax || sA.smax < sB.smin) r = 0;
+      if (isConst(a) && isConst(b)) r = a.vHi === b.vHi && a.vLo === b.vLo ? 1 : 0;
+      else if (uAbove(a, b) || uAbove(b, a)) r = 0;
+      else if (sAbove(a, b) || sAbove(b, a)) r = 0;
       else if (!jmp32) {
         const a32 = low32(a64), b32 = low32(b64);
-        if (a32.umin > b32.umax || a32.umax < b32.umin) r = 0;
-        else if (a32.smin > b32.smax || a32.smax < b32.smin) r = 0;
+        if (uAbove(a32, b32) || uAbove(b32, a32)) r = 0;
+        else if (sAbove(a32, b32) || sAbove(b32, a32)) r = 0;
       }
       if (r === -1 || opcode === op.BPF_JEQ) return r;
       return r === 1 ? 0 : 1;
@@ -44,26 +51,27 @@ export function branchTaken(a64: Scalar, b64: Scalar, opcode: number, jmp32: boo
       let x = a, y = b;
       if (!isConst(y)) [x, y] = [y, x];
       if (!isConst(y)) return -1;
-      if (x.tnum.value & y.tnum.value) return 1;
-      if (!((x.tnum.mask | x.tnum.value) & y.tnum.value)) return 0;
+      if ((x.vHi & y.vHi) !== 0 || (x.vLo & y.vLo) !== 0) return 1;
+      if (((x.mHi | x.vHi) & y.vHi) === 0 && ((x.mLo | x.vLo) & y.vLo) === 0) return 0;
       return -1;
     }
+    // a.umin vs b.umax and a.umax vs b.umin
     case op.BPF_JGT:
-      return a.umin > b.umax ? 1 : a.umax <= b.umin ? 0 : -1;
+      return uAbove(a, b) ? 1 : leU(a.umaxHi, a.umaxLo, b.uminHi, b.uminLo) ? 0 : -1;
     case op.BPF_JGE:
-      return a.umin >= b.umax ? 1 : a.umax < b.umin ? 0 : -1;
+      return leU(b.umaxHi, b.umaxLo, a.uminHi, a.uminLo) ? 1 : uAbove(b, a) ? 0 : -1;
     case op.BPF_JLT:
-      return a.umax < b.umin ? 1 : a.umin >= b.umax ? 0 : -1;
+      return uAbove(b, a) ? 1 : leU(b.umaxHi, b.umaxLo, a.uminHi, a.uminLo) ? 0 : -1;
     case op.BPF_JLE:
-      return a.umax <= b.umin ? 1 : a.umin > b.umax ? 0 : -1;
+      return leU(a.umaxHi, a.umaxLo, b.uminHi, b.uminLo) ? 1 : uAbove(a, b) ? 0 : -1;
     case op.BPF_JSGT:
-      return a.smin > b.smax ? 1 : a.smax <= b.smin ? 0 : -1;
+      return sAbove(a, b) ? 1 : leS(a.smaxHi, a.smaxLo, b.sminHi, b.sminLo) ? 0 : -1;
     case op.BPF_JSGE:
-      return a.smin >= b.smax ? 1 : a.smax < b.smin ? 0 : -1;
+      return leS(b.smaxHi, b.smaxLo, a.sminHi, a.sminLo) ? 1 : sAbove(b, a) ? 0 : -1;
     case op.BPF_JSLT:
-      return a.smax < b.smin ? 1 : a.smin >= b.smax ? 0 : -1;
+      return sAbove(b, a) ? 1 : leS(b.smaxHi, b.smaxLo, a.sminHi, a.sminLo) ? 0 : -1;
     case op.BPF_JSLE:
-      return a.smax <= b.smin ? 1 : a.smin > b.smax ? 0 : -1;
+      return leS(a.smaxHi, a.smaxLo, b.sminHi, b.sminLo) ? 1 : sAbove(a, b) ? 0 : -1;
   }
   return -1;
 }
@@ -95,59 +103,136 @@ export function negateJump(opcode: number): number {
   return -1; // jset has no negation we refine on
 }
 
+type Mut = { -readonly [K in keyof Scalar]: number };
+
+/** min(x, y) unsigned, of two bounds given as halves, into R. */
+function minU(xHi: number, xLo: number, yHi: number, yLo: number): void {
+  const x = ltU(xHi, xLo, yHi, yLo);
+  R.hi = x ? xHi : yHi;
+  R.lo = x ? xLo : yLo;
+}
+
+/** max(x, y) unsigned, into R. */
+function maxU(xHi: number, xLo: number, yHi: number, yLo: number): void {
+  const y = ltU(xHi, xLo, yHi, yLo);
+  R.hi = y ? yHi : xHi;
+  R.lo = y ? yLo : xLo;
+}
+
+/** min(x, y) signed, into R. */
+function minS(xHi: number, xLo: number, yHi: number, yLo: number): void {
+  const x = ltS(xHi, xLo, yHi, yLo);
+  R.hi = x ? xHi : yHi;
+  R.lo = x ? xLo : yLo;
+}
+
+/** max(x, y) signed, into R. */
+function maxS(xHi: number, xLo: number, yHi: number, yLo: number): void {
+  const y = ltS(xHi, xLo, yHi, yLo);
+  R.hi = y ? yHi : xHi;
+  R.lo = y ? yLo : xLo;
+}
+
+/** A.umin = max(A.umin, x) */
+function raiseUmin(A: Mut, xHi: number, xLo: number): void {
+  maxU(A.uminHi, A.uminLo, xHi, xLo);
+  A.uminHi = R.hi;
+  A.uminLo = R.lo;
+}
+
+/** A.umax = min(A.umax, x) */
+function lowerUmax(A: Mut, xHi: number, xLo: number): void {
+  minU(A.umaxHi, A.umaxLo, xHi, xLo);
+  A.umaxHi = R.hi;
+  A.umaxLo = R.lo;
+}
+
+/** A.smin = max(A.smin, x) */
+function raiseSmin(A: Mut, xHi: number, xLo: number): void {
+  maxS(A.sminHi, A.sminLo, xHi, xLo);
+  A.sminHi = R.hi;
+  A.sminLo = R.lo;
+}
+
+/** A.smax = min(A.smax, x) */
+function lowerSmax(A: Mut, xHi: number, xLo: number): void {
+  minS(A.smaxHi, A.smaxLo, xHi, xLo);
+  A.smaxHi = R.hi;
+  A.smaxLo = R.lo;
+}
+
 /**
  * Bounds of `a` and `b` given that `a op b` holds (64-bit view), or
  * undefined when nothing is learnt or the result is contradictory (then the
  * caller keeps the unrefined values, which is always safe).
  */
 export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] | undefined {
-  const U = (1n << 64n) - 1n;
-  let A = { ...a }, B = { ...b };
+  const A: Mut = { ...a }, B: Mut = { ...b };
   switch (opcode) {
     case op.BPF_JEQ: {
-      const umin = bmax(a.umin, b.umin), umax = bmin(a.umax, b.umax);
-      const smin = bmax(a.smin, b.smin), smax = bmin(a.smax, b.smax);
-      if ((a.tnum.value ^ b.tnum.value) & ~a.tnum.mask & ~b.tnum.mask) return undefined;
-      const tnum = tnumIntersect(a.tnum, b.tnum);
-      A = { tnum, umin, umax, smin, smax };
-      B = { ...A };
+      if (((a.vHi ^ b.vHi) & ~a.mHi & ~b.mHi) !== 0) return undefined;
+      if (((a.vLo ^ b.vLo) & ~a.mLo & ~b.mLo) !== 0) return undefined;
+      raiseUmin(A, b.uminHi, b.uminLo);
+      lowerUmax(A, b.umaxHi, b.umaxLo);
+      raiseSmin(A, b.sminHi, b.sminLo);
+      lowerSmax(A, b.smaxHi, b.smaxLo);
+      tnumIntersect(A, a, b);
+      Object.assign(B, A);
       break;
     }
     case op.BPF_JGT:
-      if (b.umin >= U || a.umax === 0n) return undefined;
-      A.umin = bmax(a.umin, b.umin + 1n);
-      B.umax = bmin(b.umax, a.umax - 1n);
+      // b.umin >= U64_MAX or a.umax === 0: nothing to learn
+      if ((b.uminHi === -1 && b.uminLo === 0xffff_ffff) || (a.umaxHi === 0 && a.umaxLo === 0)) {
+        return undefined;
+      }
+      add64(b.uminHi, b.uminLo, 0, 1);
+      raiseUmin(A, R.hi, R.lo);
+      sub64(a.umaxHi, a.umaxLo, 0, 1);
+      lowerUmax(B, R.hi, R.lo);
       break;
     case op.BPF_JGE:
-      A.umin = bmax(a.umin, b.umin);
-      B.umax = bmin(b.umax, a.umax);
+      raiseUmin(A, b.uminHi, b.uminLo);
+      lowerUmax(B, a.umaxHi, a.umaxLo);
       break;
     case op.BPF_JLT:
-      if (b.umax === 0n || a.umin >= U) return undefined;
-      A.umax = bmin(a.umax, b.umax - 1n);
-      B.umin = bmax(b.umin, a.umin + 1n);
+      if ((b.umaxHi === 0 && b.umaxLo === 0) || (a.uminHi === -1 && a.uminLo === 0xffff_ffff)) {
+        return undefined;
+      }
+      sub64(b.umaxHi, b.umaxLo, 0, 1);
+      lowerUmax(A, R.hi, R.lo);
+      add64(a.uminHi, a.uminLo, 0, 1);
+      raiseUmin(B, R.hi, R.lo);
       break;
     case op.BPF_JLE:
-      A.umax = bmin(a.umax, b.umax);
-      B.umin = bmax(b.umin, a.umin);
+      lowerUmax(A, b.umaxHi, b.umaxLo);
+      raiseUmin(B, a.uminHi, a.uminLo);
       break;
     case op.BPF_JSGT:
-      if (b.smin >= maxS(64) || a.smax <= minS(64)) return undefined;
-      A.smin = bmax(a.smin, b.smin + 1n);
-      B.smax = bmin(b.smax, a.smax - 1n);
+      // b.smin >= S64_MAX or a.smax <= S64_MIN: nothing to learn
+      if ((b.sminHi === 0x7fff_ffff && b.sminLo === 0xffff_ffff) || isS64Min(a.smaxHi, a.smaxLo)) {
+        return undefined;
+      }
+      add64(b.sminHi, b.sminLo, 0, 1);
+      raiseSmin(A, R.hi, R.lo);
+      sub64(a.smaxHi, a.smaxLo, 0, 1);
+      lowerSmax(B, R.hi, R.lo);
       break;
     case op.BPF_JSGE:
-      A.smin = bmax(a.smin, b.smin);
-      B.smax = bmin(b.smax, a.smax);
+      raiseSmin(A, b.sminHi, b.sminLo);
+      lowerSmax(B, a.smaxHi, a.smaxLo);
       break;
     case op.BPF_JSLT:
-      if (b.smax <= minS(64) || a.smin >= maxS(64)) return undefined;
-      A.smax = bmin(a.smax, b.smax - 1n);
-      B.smin = bmax(b.smin, a.smin + 1n);
+      if (isS64Min(b.smaxHi, b.smaxLo) || (a.sminHi === 0x7fff_ffff && a.sminLo === 0xffff_ffff)) {
+        return undefined;
+      }
+      sub64(b.smaxHi, b.smaxLo, 0, 1);
+      lowerSmax(A, R.hi, R.lo);
+      add64(a.sminHi, a.sminLo, 0, 1);
+      raiseSmin(B, R.hi, R.lo);
       break;
     case op.BPF_JSLE:
-      A.smax = bmin(a.smax, b.smax);
-      B.smin = bmax(b.smin, a.smin);
+      lowerSmax(A, b.smaxHi, b.smaxLo);
+      raiseSmin(B, a.sminHi, a.sminLo);
       break;
     default:
       return undefined;
@@ -158,16 +243,22 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
   return [ra, rb];
 }
 
+function isS64Min(hi: number, lo: number): boolean {
+  return hi === -0x8000_0000 && lo === 0;
+}
+
 /**
  * Can a 32-bit comparison of these operands be refined as a 64-bit one?
  * True when both values fit the 32-bit view unchanged (unsigned: below 2^32;
  * signed: within the s32 range).
  */
 export function jmp32IsExact(a: Scalar, b: Scalar, opcode: number): boolean {
+  if (opcode === op.BPF_JEQ) return a.umaxHi === 0 && b.umaxHi === 0;
   const signed = opcode === op.BPF_JSGT || opcode === op.BPF_JSGE || opcode === op.BPF_JSLT ||
     opcode === op.BPF_JSLE;
   const fits = (s: Scalar) =>
-    signed ? s.smin >= minS(32) && s.smax <= maxS(32) : s.umax <= 0xffff_ffffn;
-  if (opcode === op.BPF_JEQ) return a.umax <= 0xffff_ffffn && b.umax <= 0xffff_ffffn;
+    signed
+      ? leS(-1, 0x8000_0000, s.sminHi, s.sminLo) && leS(s.smaxHi, s.smaxLo, 0, 0x7fff_ffff)
+      : s.umaxHi === 0;
   return fits(a) && fits(b);
 }

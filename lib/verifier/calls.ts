@@ -14,7 +14,16 @@ import type { MapTypeName, ProgTypeName } from "../../bytecode/prog_types.ts";
 import { MAX_VAR_OFF, readReg } from "./alu.ts";
 import { fail } from "./errors.ts";
 import { helperMem, type MemEnv, spilledBytes } from "./memory.ts";
-import { isConst, known, type Scalar, signedRange } from "./scalar.ts";
+import {
+  constNum,
+  constNumU,
+  isConst,
+  isZero,
+  known,
+  type Scalar,
+  signedRange,
+  umaxNum,
+} from "./scalar.ts";
 import {
   isPointer,
   type MachineState,
@@ -159,7 +168,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   let map: Reg["map"];
   let released: Reg | undefined;
   let allocSize: number | undefined;
-  let constKey: bigint | undefined;
+  let constKey: number | undefined;
   for (let i = 0; i < h.args.length; i++) {
     const r = i + 1;
     const kind = h.args[i];
@@ -179,7 +188,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
       case "map_value":
       case "uninit_map_value": {
         if (!map) fail("bad-helper-arg", pc, `${what}: no map argument before it`);
-        if (nullable && reg.kind === "scalar" && isConst(reg.val) && reg.val.tnum.value === 0n) {
+        if (nullable && reg.kind === "scalar" && isZero(reg.val)) {
           break;
         }
         if (!isPointer(reg)) want("a pointer to a buffer (stack or map value)");
@@ -191,7 +200,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
           st,
           r,
           reg,
-          known(BigInt(size)),
+          known(size),
           kind === "uninit_map_value" ? "write" : "read",
           what,
           kind === "map_key",
@@ -205,7 +214,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
           if (reg.kind !== "ringbuf_mem" || reg.maybeNull || reg.refId === 0) {
             want("a ring buffer record from bpf_ringbuf_reserve, checked against NULL");
           }
-          if (reg.off !== 0 || !isConst(reg.val) || reg.val.tnum.value !== 0n) {
+          if (reg.off !== 0 || !isZero(reg.val)) {
             fail(
               "bad-helper-arg",
               pc,
@@ -225,9 +234,9 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
         }
         const sizeReg = readReg(st, r + 1, pc);
         const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", name);
-        const isNull = reg.kind === "scalar" && isConst(reg.val) && reg.val.tnum.value === 0n;
+        const isNull = reg.kind === "scalar" && isZero(reg.val);
         if (isNull && (kind === "mem_or_null" || nullable)) {
-          if (size.umax !== 0n) want("a buffer (NULL needs size 0)");
+          if (umaxNum(size) !== 0) want("a buffer (NULL needs size 0)");
           i++;
           break;
         }
@@ -244,7 +253,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
         break;
       case "ctx":
         if (reg.kind !== "ctx") want("the context (R1 at entry)");
-        if (reg.off !== 0 || !isConst(reg.val) || reg.val.tnum.value !== 0n) {
+        if (reg.off !== 0 || !isZero(reg.val)) {
           fail("bad-helper-arg", pc, `${what}: pass the context itself, not an offset into it`);
         }
         break;
@@ -257,7 +266,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
             `${what}: typed kernel pointer arguments of ${name} are not supported`,
           );
         }
-        if (reg.kind === "scalar" && nullable && isConst(reg.val) && reg.val.tnum.value === 0n) {
+        if (reg.kind === "scalar" && nullable && isZero(reg.val)) {
           break;
         }
         if (reg.kind !== "btf_id" || reg.struct !== struct) want(`a pointer to struct ${struct}`);
@@ -279,7 +288,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
         if (!isConst(reg.val)) {
           fail("bad-helper-arg", pc, `${what}: the size must be a known constant`);
         }
-        allocSize = Number(reg.val.tnum.value);
+        allocSize = constNumU(reg.val);
         break;
       default:
         fail(
@@ -297,7 +306,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   // Like the kernel, an array lookup with a constant key in range cannot fail.
   if (
     id === 1 && map && (map.type === "array" || map.type === "percpu_array") &&
-    constKey !== undefined && constKey < BigInt(map.maxEntries)
+    constKey !== undefined && constKey < map.maxEntries
   ) {
     st.regs[0] = { ...st.regs[0], maybeNull: false, id: 0 };
   }
@@ -308,20 +317,20 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
  * slot, or as a number saved with exactly the key's size (the kernel's
  * get_constant_map_key).
  */
-function constantKey(st: MachineState, key: Reg, keySize: number): bigint | undefined {
+function constantKey(st: MachineState, key: Reg, keySize: number): number | undefined {
   if (key.kind !== "stack" || !isConst(key.val)) return undefined;
-  const at = STACK_SIZE + key.off + Number(BigInt.asIntN(64, key.val.tnum.value));
+  const at = STACK_SIZE + key.off + constNum(key.val);
   if (at < 0 || at >= STACK_SIZE) return undefined;
   if ((at & 7) + keySize <= 8) {
     let zeros = 0;
     while (zeros < keySize && st.stack[at + zeros] === StackByte.Zero) zeros++;
-    if (zeros === keySize) return 0n;
+    if (zeros === keySize) return 0;
   }
   if ((at & 7) !== 0) return undefined;
   const saved = st.spills[at >> 3];
   if (!saved || saved.kind !== "scalar" || !isConst(saved.val)) return undefined;
   if (spilledBytes(st, at >> 3) !== keySize) return undefined;
-  return saved.val.tnum.value;
+  return constNumU(saved.val);
 }
 
 /** The kernel's check_mem_size_reg for ARG_CONST_SIZE(_OR_ZERO). */
@@ -335,21 +344,21 @@ function checkSize(env: CallEnv, r: number, reg: Reg, zeroOk: boolean, name: str
     );
   }
   const s = reg.val;
-  if (s.smin < 0n) {
+  if (s.sminHi < 0) {
     fail(
       "bad-helper-arg",
       pc,
       `${name} argument ${r}: the size may be negative; bound it (r${r} &= const, or an unsigned check)`,
     );
   }
-  if (s.umin === 0n && !zeroOk) {
+  if (s.uminHi === 0 && s.uminLo === 0 && !zeroOk) {
     fail(
       "bad-helper-arg",
       pc,
       `${name} argument ${r}: the size may be 0, which ${name} does not accept`,
     );
   }
-  if (s.umax >= BigInt(MAX_VAR_OFF)) {
+  if (umaxNum(s) >= MAX_VAR_OFF) {
     fail(
       "bad-helper-arg",
       pc,
@@ -390,7 +399,7 @@ function returnValue(
   switch (h.ret) {
     case "integer":
       // The kernel bounds the CPU number by nr_cpu_ids (possibleCpus).
-      if (id === 8) return scalarReg(signedRange(0n, BigInt(env.possibleCpus - 1)));
+      if (id === 8) return scalarReg(signedRange(0, env.possibleCpus - 1));
       return UNKNOWN_SCALAR;
     case "void":
       return UNINIT;

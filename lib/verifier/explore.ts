@@ -22,7 +22,15 @@ import { fail } from "./errors.ts";
 import { encodingProblem } from "./isa_check.ts";
 import { load, store } from "./memory.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
-import { isConst, known, type Scalar, signedRange, unknownOfSize } from "./scalar.ts";
+import {
+  isConst,
+  isZero,
+  known,
+  knownHalves,
+  type Scalar,
+  signedRange,
+  unknownOfSize,
+} from "./scalar.ts";
 import {
   entryState,
   isPointer,
@@ -314,10 +322,8 @@ function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
   }
   let v = load(env, st, insn.src, insn.off, size);
   if (sx && v.kind === "scalar") {
-    const half = 1n << BigInt(size * 8 - 1);
-    v = isConst(v.val) && v.val.tnum.value === 0n
-      ? scalarReg(known(0n))
-      : scalarReg(signedRange(-half, half - 1n));
+    const half = 2 ** (size * 8 - 1);
+    v = isZero(v.val) ? scalarReg(known(0)) : scalarReg(signedRange(-half, half - 1));
   }
   st.regs[insn.dst] = v;
 }
@@ -327,7 +333,7 @@ function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
   const size = sizeBytes(insn.code);
   if (op.bpfClass(insn.code) === op.BPF_ST) {
     readReg(st, insn.dst, pc);
-    store(env, st, insn.dst, insn.off, size, { imm: BigInt(insn.imm) });
+    store(env, st, insn.dst, insn.off, size, { imm: insn.imm });
     return;
   }
   const value = readReg(st, insn.src, pc);
@@ -358,7 +364,7 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
   }
   // Atomics need natural alignment everywhere.
   const fixed = base.off + insn.off;
-  if (!isConst(base.val) || (fixed + Number(BigInt.asIntN(32, base.val.tnum.value))) % size !== 0) {
+  if (!isConst(base.val) || (fixed + (base.val.vLo | 0)) % size !== 0) {
     fail(
       base.kind === "stack" ? "stack-out-of-bounds" : "map-out-of-bounds",
       pc,
@@ -380,8 +386,7 @@ function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void
     if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
     switch (insn.src) {
       case 0: {
-        const v = (BigInt(insn.imm2 ?? 0) << 32n) | BigInt(insn.imm >>> 0);
-        st.regs[insn.dst] = scalarReg(known(v));
+        st.regs[insn.dst] = scalarReg(knownHalves((insn.imm2 ?? 0) | 0, insn.imm >>> 0));
         return;
       }
       case op.BPF_PSEUDO_MAP_FD:
@@ -513,7 +518,7 @@ function condJump(
   const o = op.bpfOp(insn.code);
   const useX = op.bpfSrc(insn.code) === op.BPF_X;
   const dst = readReg(st, insn.dst, pc);
-  const src: Reg = useX ? readReg(st, insn.src, pc) : scalarReg(known(BigInt(insn.imm)));
+  const src: Reg = useX ? readReg(st, insn.src, pc) : scalarReg(known(insn.imm));
 
   if (isPointer(dst) || isPointer(src)) {
     const decided = pointerBranch(dst, src, o, jmp32);
@@ -551,7 +556,7 @@ function condJump(
 function pointerBranch(a: Reg, b: Reg, opcode: number, jmp32: boolean): 1 | 0 | -1 {
   if (jmp32 || (opcode !== op.BPF_JEQ && opcode !== op.BPF_JNE)) return -1;
   const [ptr, other] = isPointer(a) ? [a, b] : [b, a];
-  if (other.kind !== "scalar" || !isConst(other.val) || other.val.tnum.value !== 0n) return -1;
+  if (other.kind !== "scalar" || !isZero(other.val)) return -1;
   if (ptr.maybeNull) return -1;
   const notNull = ptr.kind === "map_value" || ptr.kind === "ringbuf_mem" ||
     ptr.kind === "map_ptr" ||
@@ -580,6 +585,6 @@ function markNullCheck(st: MachineState, id: number, isNull: boolean): void {
   if (isNull) st.dropRef(id);
   st.forEachValue((r) => {
     if (r.id !== id || !isPointer(r)) return r;
-    return isNull ? scalarReg(known(0n)) : { ...r, maybeNull: false };
+    return isNull ? scalarReg(known(0)) : { ...r, maybeNull: false };
   });
 }

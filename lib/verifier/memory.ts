@@ -11,7 +11,20 @@
 import { fail } from "./errors.ts";
 import { ctxAccess, type CtxRules } from "./ctx_access.ts";
 import { MAX_VAR_OFF } from "./alu.ts";
-import { isConst, known, minS, type Scalar, truncate, unknownOfSize } from "./scalar.ts";
+import { toBigS } from "./int64.ts";
+import {
+  constNum,
+  isConst,
+  isZero,
+  known,
+  noSignedMin,
+  type Scalar,
+  smaxNum,
+  sminNum,
+  truncate,
+  umaxNum,
+  unknownOfSize,
+} from "./scalar.ts";
 import {
   describeReg,
   isPointer,
@@ -50,7 +63,7 @@ function slotsRead(env: MemEnv, from: number, to: number): void {
 }
 
 /** A store's value: a register, or an immediate (BPF_ST). */
-export type StoreValue = { reg: Reg } | { imm: bigint };
+export type StoreValue = { reg: Reg } | { imm: number };
 
 const leakOrFail = (env: MemEnv, why: string) => {
   if (!env.allowPointerLeaks) fail("pointer-leak", env.pc, why);
@@ -134,7 +147,7 @@ function access(
     case "btf_id":
       return btfAccess(env, r, base, off, size, write);
     case "scalar":
-      if (isConst(base.val) && base.val.tnum.value === 0n) {
+      if (isZero(base.val)) {
         fail("invalid-mem-access", pc, `R${r} is NULL (0) on this path`);
       }
       fail(
@@ -149,15 +162,18 @@ function access(
   return undefined;
 }
 
-/** Offset range [lo, hi] of `base + off` for pointers with a variable part. */
-function offsetRange(base: Reg, off: number): { lo: bigint; hi: bigint; known: boolean } {
+/**
+ * Offset range [lo, hi] of `base + off` for pointers with a variable part,
+ * as doubles: exact for every offset that passes the bounds checks.
+ */
+function offsetRange(base: Reg, off: number): { lo: number; hi: number; known: boolean } {
   const v = base.val;
-  const fixed = BigInt(base.off + off);
+  const fixed = base.off + off;
   if (isConst(v)) {
-    const x = BigInt.asIntN(64, v.tnum.value) + fixed;
+    const x = constNum(v) + fixed;
     return { lo: x, hi: x, known: true };
   }
-  return { lo: v.smin + fixed, hi: v.smax + fixed, known: false };
+  return { lo: sminNum(v) + fixed, hi: smaxNum(v) + fixed, known: false };
 }
 
 /** The kernel's check_mem_region_access for map values and ring buffer records. */
@@ -171,28 +187,32 @@ function regionCheck(
   code: DiagnosticCode,
   what: string,
 ): void {
-  const off = BigInt(base.off + insnOff);
+  // Doubles: exact for small values, ordered for large ones (messages use bigints).
+  const off = base.off + insnOff;
   const v = base.val;
-  if (v.smin < 0n && (v.smin === minS(64) || v.smin + off < 0n || !fitsS32(off + v.smin))) {
+  const smin = sminNum(v);
+  if (smin < 0 && (noSignedMin(v) || smin + off < 0 || !fitsS32(off + smin))) {
     fail(code, pc, `R${r}'s offset may be negative (${describeReg(base)}): bound the index first`);
   }
-  const lo = v.smin + off;
-  if (lo < 0n || lo + BigInt(size) > BigInt(memSize)) {
+  const lo = smin + off;
+  if (lo < 0 || lo + size > memSize) {
+    const exact = toBigS(v.sminHi, v.sminLo) + BigInt(off);
     fail(
       code,
       pc,
-      `${what} access at offset ${lo} size ${size} is outside the ${memSize}-byte ${what}`,
+      `${what} access at offset ${exact} size ${size} is outside the ${memSize}-byte ${what}`,
     );
   }
-  if (v.umax >= BigInt(MAX_VAR_OFF)) {
+  const umax = umaxNum(v);
+  if (umax >= MAX_VAR_OFF) {
     fail(
       code,
       pc,
       `R${r}'s offset has no upper bound (${describeReg(base)}): bound the index first`,
     );
   }
-  const hi = v.umax + off;
-  if (hi < 0n || hi + BigInt(size) > BigInt(memSize)) {
+  const hi = umax + off;
+  if (hi < 0 || hi + size > memSize) {
     fail(
       code,
       pc,
@@ -201,8 +221,8 @@ function regionCheck(
   }
 }
 
-function fitsS32(x: bigint): boolean {
-  return x >= -(1n << 31n) && x < 1n << 31n;
+function fitsS32(x: number): boolean {
+  return x >= -(2 ** 31) && x < 2 ** 31;
 }
 
 function ctxMem(
@@ -221,7 +241,7 @@ function ctxMem(
       `R${r} is the context moved by ${base.off}: use the load's offset field instead`,
     );
   }
-  if (!isConst(base.val) || base.val.tnum.value !== 0n) {
+  if (!isZero(base.val)) {
     fail(
       "ctx-out-of-bounds",
       pc,
@@ -250,7 +270,7 @@ function btfAccess(
   const name = `struct ${base.struct}`;
   if (write) fail("invalid-mem-access", pc, `${name} is kernel memory: programs may only read it`);
   if (!env.gpl) fail("invalid-mem-access", pc, `reading ${name} needs a GPL-compatible license`);
-  if (!isConst(base.val) || base.val.tnum.value !== 0n) {
+  if (!isZero(base.val)) {
     fail(
       "invalid-mem-access",
       pc,
@@ -283,14 +303,14 @@ function stackAccess(
 ): Reg | undefined {
   const pc = env.pc;
   const { lo, hi, known: isKnown } = offsetRange(base, off);
-  if (!isKnown && (base.val.smax >= BigInt(MAX_VAR_OFF) || base.val.smin <= -BigInt(MAX_VAR_OFF))) {
+  if (!isKnown && (smaxNum(base.val) >= MAX_VAR_OFF || sminNum(base.val) <= -MAX_VAR_OFF)) {
     fail(
       "stack-out-of-bounds",
       pc,
       `R${r} has an unbounded variable stack offset (${describeReg(base)})`,
     );
   }
-  if (lo < -BigInt(STACK_SIZE) || hi + BigInt(size) > 0n) {
+  if (lo < -STACK_SIZE || hi + size > 0) {
     fail(
       "stack-out-of-bounds",
       pc,
@@ -300,21 +320,22 @@ function stackAccess(
     );
   }
   // The kernel insists on aligned stack accesses.
-  const t = base.val.tnum;
-  const fixed = BigInt(base.off + off);
+  const t = base.val;
+  const fixed = base.off + off;
   if (size > 1) {
-    const mask = BigInt(size - 1);
-    if ((t.mask & mask) !== 0n || ((t.value + fixed) & mask) !== 0n) {
+    // Only the low bits matter: the low half is enough.
+    const mask = size - 1;
+    if ((t.mLo & mask) !== 0 || ((t.vLo + fixed) & mask) !== 0) {
       fail("stack-out-of-bounds", pc, `misaligned stack access at fp${fmtOff(lo)} size ${size}`);
     }
   }
-  if (!isKnown) return stackVarAccess(env, st, Number(lo), Number(hi), size, value);
-  const at = STACK_SIZE + Number(lo);
+  if (!isKnown) return stackVarAccess(env, st, lo, hi, size, value);
+  const at = STACK_SIZE + lo;
   return value === undefined ? stackRead(env, st, at, size) : stackWrite(env, st, at, size, value);
 }
 
-function fmtOff(x: bigint): string {
-  return x < 0n ? `${x}` : `+${x}`;
+function fmtOff(x: number): string {
+  return x < 0 ? `${x}` : `+${x}`;
 }
 
 /** Drops a saved register from a slot: its bytes become plain data. */
@@ -362,16 +383,22 @@ function stackWrite(
   if ((at & 7) === 0 && (!reg || reg.kind === "scalar")) {
     // A narrow number stored at the start of a slot is remembered too (the
     // kernel tracks it as a partial spill): its bytes are the first `size`.
-    st.spills[slot] = reg ?? scalarReg(known((value as { imm: bigint }).imm));
+    st.spills[slot] = reg ?? scalarReg(known((value as { imm: number }).imm));
     st.stack.fill(StackByte.Spill, at, at + size);
     return;
   }
   const zero = "imm" in value
-    ? BigInt.asUintN(size * 8, value.imm) === 0n
+    ? lowBytesZero(value.imm < 0 ? -1 : 0, value.imm >>> 0, size)
     : reg!.kind === "scalar" && isConst(reg!.val) &&
-      BigInt.asUintN(size * 8, reg!.val.tnum.value) === 0n;
+      lowBytesZero(reg!.val.vHi, reg!.val.vLo, size);
   st.stack.fill(zero ? StackByte.Zero : StackByte.Misc, at, at + size);
   return undefined;
+}
+
+/** Are the low `size` bytes (1, 2, 4 or 8) of the 64-bit value hi:lo zero? */
+function lowBytesZero(hi: number, lo: number, size: number): boolean {
+  if (size === 8) return hi === 0 && lo === 0;
+  return size === 4 ? lo === 0 : (lo & (2 ** (size * 8) - 1)) === 0;
 }
 
 /** How many bytes of a slot a saved register covers (from the slot's start). */
@@ -429,7 +456,7 @@ function stackRead(env: MemEnv, st: MachineState, at: number, size: number): Reg
     }
     if (b === StackByte.Zero) zeros++;
   }
-  if (zeros === size) return scalarReg(known(0n));
+  if (zeros === size) return scalarReg(known(0));
   return scalarReg(unknownOfSize(size));
 }
 
@@ -493,24 +520,24 @@ export function helperMem(
   identityKey = false,
 ): void {
   const pc = env.pc;
-  const maxSize = Number(size.umax);
+  const maxSize = umaxNum(size);
   if (maxSize === 0) return;
   switch (reg.kind) {
     case "stack": {
       const { lo, hi, known: isKnown } = offsetRange(reg, 0);
       if (
-        !isKnown && (reg.val.smax >= BigInt(MAX_VAR_OFF) || reg.val.smin <= -BigInt(MAX_VAR_OFF))
+        !isKnown && (smaxNum(reg.val) >= MAX_VAR_OFF || sminNum(reg.val) <= -MAX_VAR_OFF)
       ) {
         fail("stack-out-of-bounds", pc, `R${regNo} has an unbounded variable stack offset`);
       }
-      if (lo < -BigInt(STACK_SIZE) || hi + BigInt(maxSize) > 0n) {
+      if (lo < -STACK_SIZE || hi + maxSize > 0) {
         fail(
           "stack-out-of-bounds",
           pc,
           `${what}: ${maxSize} bytes at fp${fmtOff(lo)} go outside the ${STACK_SIZE}-byte frame`,
         );
       }
-      const from = STACK_SIZE + Number(lo), to = STACK_SIZE + Number(hi) + maxSize;
+      const from = STACK_SIZE + lo, to = STACK_SIZE + hi + maxSize;
       if (access === "read") {
         slotsRead(env, from, to);
         for (let i = from; i < to; i++) {

@@ -11,103 +11,207 @@
  * Operations work at a width of 64 bits, or 32 bits for the ALU32 class
  * (on the low halves, then zero-extended).
  *
+ * Every 64-bit quantity is stored as two 32-bit halves (see int64.ts), so
+ * that the arithmetic stays on plain numbers; tests/verifier/reference holds
+ * the same operations on bigints, and the tests check that both agree.
+ *
  * @module
  */
 
+import {
+  add64,
+  fromBig,
+  leS,
+  leU,
+  ltS,
+  ltU,
+  R,
+  sar64,
+  shl64,
+  shr64,
+  sub64,
+  toBigS,
+  toBigU,
+  toNumS,
+  toNumU,
+  TWO32,
+} from "./int64.ts";
 import {
   type Tnum,
   tnumAdd,
   tnumAnd,
   tnumArshift,
   tnumCast,
-  tnumConst,
   tnumIntersect,
-  tnumIsConst,
   tnumLshift,
   tnumOr,
   tnumRange,
   tnumRshift,
+  tnumSetUnknown,
   tnumSub,
   tnumToString,
   tnumXor,
-  U64_MAX,
 } from "./tnum.ts";
 
 /** Width of an operation in bits. */
 export type Width = 32 | 64;
 
 /**
- * A set of numbers: all values x with `tnum` matching, `umin <= x <= umax`
- * unsigned and `smin <= x <= smax` signed (at the scalar's width).
+ * A set of numbers: all values x with the tnum (`vHi:vLo` known-1 bits,
+ * `mHi:mLo` unknown bits) matching, `umin <= x <= umax` unsigned and
+ * `smin <= x <= smax` signed (at the scalar's width). Each bound is a pair
+ * of halves: `hi` a signed int32, `lo` an unsigned uint32. A 32-bit scalar
+ * has its unsigned values zero-extended and its signed bounds sign-extended.
+ *
+ * Shared and immutable once made: never change a Scalar in place.
  */
-export interface Scalar {
-  readonly tnum: Tnum;
-  readonly umin: bigint;
-  readonly umax: bigint;
-  readonly smin: bigint;
-  readonly smax: bigint;
+export interface Scalar extends Readonly<Tnum> {
+  readonly uminHi: number;
+  readonly uminLo: number;
+  readonly umaxHi: number;
+  readonly umaxLo: number;
+  readonly sminHi: number;
+  readonly sminLo: number;
+  readonly smaxHi: number;
+  readonly smaxLo: number;
 }
 
-const U64 = U64_MAX, U32 = 0xffff_ffffn;
-const S64_MIN = -(1n << 63n), S64_MAX = (1n << 63n) - 1n;
-const S32_MIN = -(1n << 31n), S32_MAX = (1n << 31n) - 1n;
+/** A scalar being computed (only by the function that made it). */
+type Mut = { -readonly [K in keyof Scalar]: number };
 
-/** Largest unsigned value at a width. */
-export function maxU(w: Width): bigint {
-  return w === 64 ? U64 : U32;
+/** A fresh all-zero scalar: one object literal, so every scalar has one shape. */
+function blank(): Mut {
+  return {
+    vHi: 0,
+    vLo: 0,
+    mHi: 0,
+    mLo: 0,
+    uminHi: 0,
+    uminLo: 0,
+    umaxHi: 0,
+    umaxLo: 0,
+    sminHi: 0,
+    sminLo: 0,
+    smaxHi: 0,
+    smaxLo: 0,
+  };
 }
-/** Smallest signed value at a width. */
-export function minS(w: Width): bigint {
-  return w === 64 ? S64_MIN : S32_MIN;
+
+function copy(s: Scalar): Mut {
+  const r = blank();
+  r.vHi = s.vHi;
+  r.vLo = s.vLo;
+  r.mHi = s.mHi;
+  r.mLo = s.mLo;
+  r.uminHi = s.uminHi;
+  r.uminLo = s.uminLo;
+  r.umaxHi = s.umaxHi;
+  r.umaxLo = s.umaxLo;
+  r.sminHi = s.sminHi;
+  r.sminLo = s.sminLo;
+  r.smaxHi = s.smaxHi;
+  r.smaxLo = s.smaxLo;
+  return r;
 }
-/** Largest signed value at a width. */
-export function maxS(w: Width): bigint {
-  return w === 64 ? S64_MAX : S32_MAX;
+
+const S64_MIN_HI = -0x8000_0000, S64_MAX_HI = 0x7fff_ffff;
+const M32 = 0xffff_ffff;
+
+function setU(r: Mut, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
+  r.uminHi = minHi;
+  r.uminLo = minLo;
+  r.umaxHi = maxHi;
+  r.umaxLo = maxLo;
 }
 
-const toU = (x: bigint, w: Width) => BigInt.asUintN(w, x);
-const toS = (x: bigint, w: Width) => BigInt.asIntN(w, x);
-const bmax = (a: bigint, b: bigint) => (a > b ? a : b);
-const bmin = (a: bigint, b: bigint) => (a < b ? a : b);
+function setS(r: Mut, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
+  r.sminHi = minHi;
+  r.sminLo = minLo;
+  r.smaxHi = maxHi;
+  r.smaxLo = maxLo;
+}
 
-const UNKNOWN_64: Scalar = {
-  tnum: { value: 0n, mask: U64 },
-  umin: 0n,
-  umax: U64,
-  smin: S64_MIN,
-  smax: S64_MAX,
-};
-const UNKNOWN_32: Scalar = {
-  tnum: { value: 0n, mask: U32 },
-  umin: 0n,
-  umax: U32,
-  smin: S32_MIN,
-  smax: S32_MAX,
-};
+/** Unsigned bounds: everything at width w. */
+function fullU(r: Mut, w: Width): void {
+  setU(r, 0, 0, w === 64 ? -1 : 0, M32);
+}
 
-/** Anything at all (at width w). Shared: never change a Scalar in place. */
+/** Signed bounds: everything at width w. */
+function fullS(r: Mut, w: Width): void {
+  if (w === 64) setS(r, S64_MIN_HI, 0, S64_MAX_HI, M32);
+  else setS(r, -1, 0x8000_0000, 0, 0x7fff_ffff);
+}
+
+/** Does the signed value (a 64-bit pair) fit the signed range of width w? */
+function fitsS(hi: number, lo: number, w: Width): boolean {
+  return w === 64 || hi === (lo | 0) >> 31;
+}
+
+/** The high half of a value seen as signed at width w (w = 32 sign-extends the low half). */
+function hiS(hi: number, lo: number, w: Width): number {
+  return w === 64 ? hi : (lo | 0) >> 31;
+}
+
+/** The high half of a value seen as unsigned at width w. */
+function hiU(hi: number, w: Width): number {
+  return w === 64 ? hi : 0;
+}
+
+const UNKNOWN_64: Scalar = (() => {
+  const r = blank();
+  tnumSetUnknown(r);
+  fullU(r, 64);
+  fullS(r, 64);
+  return r;
+})();
+const UNKNOWN_32: Scalar = (() => {
+  const r = blank();
+  r.mLo = M32;
+  fullU(r, 32);
+  fullS(r, 32);
+  return r;
+})();
+
+/** Anything at all (at width w). */
 export function unknown(w: Width = 64): Scalar {
   return w === 64 ? UNKNOWN_64 : UNKNOWN_32;
 }
 
-/** Small constants are shared: programs use them all the time. */
-const SMALL: Scalar[] = [];
-for (let i = 0; i < 256; i++) {
-  const v = BigInt(i);
-  SMALL.push({ tnum: { value: v, mask: 0n }, umin: v, umax: v, smin: v, smax: v });
+function makeKnown(hi: number, lo: number, w: Width): Scalar {
+  const r = blank();
+  const uHi = hiU(hi, w), sHi = hiS(hi, lo, w);
+  r.vHi = uHi;
+  r.vLo = lo;
+  setU(r, uHi, lo, uHi, lo);
+  setS(r, sHi, lo, sHi, lo);
+  return r;
 }
 
-/** Exactly `v` (taken modulo 2^w). */
-export function known(v: bigint, w: Width = 64): Scalar {
-  if (v >= 0n && v < 256n) return SMALL[Number(v)];
-  const u = toU(v, w);
-  const sv = toS(u, w);
-  return { tnum: tnumConst(u), umin: u, umax: u, smin: sv, smax: sv };
+/** Small constants are shared: programs use them all the time. */
+const SMALL: Scalar[] = [];
+for (let i = 0; i < 256; i++) SMALL.push(makeKnown(0, i, 64));
+
+/** Exactly the 64-bit value hi:lo, taken modulo 2^w. */
+export function knownHalves(hi: number, lo: number, w: Width = 64): Scalar {
+  if (lo < 256 && (hi === 0 || w === 32)) return SMALL[lo];
+  return makeKnown(hi, lo, w);
+}
+
+/** Exactly `x`, a safe integer (negative numbers as their two's complement), modulo 2^w. */
+export function known(x: number, w: Width = 64): Scalar {
+  if (x >= 0 && x < 256) return SMALL[x];
+  return knownHalves(Math.floor(x / TWO32) | 0, x >>> 0, w);
 }
 
 const OF_SIZE: Scalar[] = [1, 2, 3, 4, 5, 6, 7].map((bytes) => {
-  const max = (1n << BigInt(bytes * 8)) - 1n;
-  return { tnum: { value: 0n, mask: max }, umin: 0n, umax: max, smin: 0n, smax: max };
+  const r = blank();
+  const maxHi = bytes > 4 ? 2 ** (bytes * 8 - 32) - 1 : 0;
+  const maxLo = bytes >= 4 ? M32 : 2 ** (bytes * 8) - 1;
+  r.mHi = maxHi;
+  r.mLo = maxLo;
+  setU(r, 0, 0, maxHi, maxLo);
+  setS(r, 0, 0, maxHi, maxLo);
+  return r;
 });
 
 /** Any value of `bytes` bytes, zero-extended: [0, 2^(8*bytes) - 1]. */
@@ -115,24 +219,65 @@ export function unknownOfSize(bytes: number): Scalar {
   return bytes >= 8 ? UNKNOWN_64 : OF_SIZE[bytes - 1];
 }
 
-/** Every value in [lo, hi] when read as signed numbers at width w. */
-export function signedRange(lo: bigint, hi: bigint, w: Width = 64): Scalar {
-  return sync({ tnum: unknown(w).tnum, umin: 0n, umax: maxU(w), smin: lo, smax: hi }, w);
+/** Every value in [lo, hi] (safe integers) when read as signed numbers at width w. */
+export function signedRange(lo: number, hi: number, w: Width = 64): Scalar {
+  const r = copy(unknown(w));
+  setS(r, Math.floor(lo / TWO32) | 0, lo >>> 0, Math.floor(hi / TWO32) | 0, hi >>> 0);
+  syncInPlace(r, w);
+  return r;
 }
 
 /** Is it a single known value? */
 export function isConst(s: Scalar): boolean {
-  return tnumIsConst(s.tnum);
+  return s.mHi === 0 && s.mLo === 0;
 }
 
-/** The single value (unsigned), assuming isConst. */
+/** Is it known to be 0? */
+export function isZero(s: Scalar): boolean {
+  return s.mHi === 0 && s.mLo === 0 && s.vHi === 0 && s.vLo === 0;
+}
+
+/** The single value read as signed, as a double (assuming isConst; exact within 2^53). */
+export function constNum(s: Scalar): number {
+  return toNumS(s.vHi, s.vLo);
+}
+
+/** The single value read as unsigned, as a double (assuming isConst). */
+export function constNumU(s: Scalar): number {
+  return toNumU(s.vHi, s.vLo);
+}
+
+/** The single value (unsigned), as a bigint, assuming isConst. */
 export function constValue(s: Scalar): bigint {
-  return s.tnum.value;
+  return toBigU(s.vHi, s.vLo);
+}
+
+/** Bounds as doubles: exact within 2^53, and ordered beyond (so comparing them with small numbers is exact). */
+export function sminNum(s: Scalar): number {
+  return toNumS(s.sminHi, s.sminLo);
+}
+/** See sminNum. */
+export function smaxNum(s: Scalar): number {
+  return toNumS(s.smaxHi, s.smaxLo);
+}
+/** See sminNum. */
+export function uminNum(s: Scalar): number {
+  return toNumU(s.uminHi, s.uminLo);
+}
+/** See sminNum. */
+export function umaxNum(s: Scalar): number {
+  return toNumU(s.umaxHi, s.umaxLo);
+}
+
+/** Is the lower signed bound the smallest 64-bit number (no lower bound at all)? */
+export function noSignedMin(s: Scalar): boolean {
+  return s.sminHi === S64_MIN_HI && s.sminLo === 0;
 }
 
 /** True when no value satisfies all the bounds (an impossible branch). */
 export function isEmpty(s: Scalar): boolean {
-  return s.umin > s.umax || s.smin > s.smax || (s.tnum.value & s.tnum.mask) !== 0n;
+  return ltU(s.umaxHi, s.umaxLo, s.uminHi, s.uminLo) ||
+    ltS(s.smaxHi, s.smaxLo, s.sminHi, s.sminLo) || (s.vHi & s.mHi) !== 0 || (s.vLo & s.mLo) !== 0;
 }
 
 /**
@@ -140,188 +285,285 @@ export function isEmpty(s: Scalar): boolean {
  * `__update_reg_bounds`, the older `__reg_deduce_bounds`, `__reg_bound_offset`).
  */
 export function sync(s: Scalar, w: Width): Scalar {
-  let { tnum, umin, umax, smin, smax } = s;
-  const sign = 1n << BigInt(w - 1);
-  const fromTnum = () => {
-    smin = bmax(smin, toS(tnum.value | (tnum.mask & sign), w));
-    smax = bmin(smax, toS(tnum.value | (tnum.mask & (sign - 1n)), w));
-    umin = bmax(umin, tnum.value);
-    umax = bmin(umax, tnum.value | tnum.mask);
-  };
-  fromTnum();
+  const r = copy(s);
+  syncInPlace(r, w);
+  return r;
+}
+
+/** Bounds from the tnum: its smallest and largest members, signed and unsigned. */
+function boundsFromTnum(r: Mut, w: Width): void {
+  let xHi: number, xLo: number, yHi: number, yLo: number;
+  if (w === 64) {
+    // value | (mask & sign bit), and value | (mask & ~sign bit)
+    xHi = r.vHi | (r.mHi & S64_MIN_HI);
+    xLo = r.vLo;
+    yHi = r.vHi | (r.mHi & S64_MAX_HI);
+    yLo = (r.vLo | r.mLo) >>> 0;
+  } else {
+    xLo = (r.vLo | (r.mLo & 0x8000_0000)) >>> 0;
+    yLo = (r.vLo | (r.mLo & 0x7fff_ffff)) >>> 0;
+    xHi = (xLo | 0) >> 31;
+    yHi = (yLo | 0) >> 31;
+  }
+  if (ltS(r.sminHi, r.sminLo, xHi, xLo)) {
+    r.sminHi = xHi;
+    r.sminLo = xLo;
+  }
+  if (ltS(yHi, yLo, r.smaxHi, r.smaxLo)) {
+    r.smaxHi = yHi;
+    r.smaxLo = yLo;
+  }
+  if (ltU(r.uminHi, r.uminLo, r.vHi, r.vLo)) {
+    r.uminHi = r.vHi;
+    r.uminLo = r.vLo;
+  }
+  const topHi = r.vHi | r.mHi, topLo = (r.vLo | r.mLo) >>> 0;
+  if (ltU(topHi, topLo, r.umaxHi, r.umaxLo)) {
+    r.umaxHi = topHi;
+    r.umaxLo = topLo;
+  }
+}
+
+const RANGE: Tnum = { vHi: 0, vLo: 0, mHi: 0, mLo: 0 };
+
+function syncInPlace(r: Mut, w: Width): void {
+  boundsFromTnum(r, w);
   // Learn sign from signed bounds: if they do not cross the sign boundary,
   // signed and unsigned bounds describe the same interval.
-  if (smin >= 0n || smax < 0n) {
-    const lo = bmax(toU(smin, w), umin);
-    const hi = bmin(toU(smax, w), umax);
-    umin = lo;
-    umax = hi;
-    smin = toS(lo, w);
-    smax = toS(hi, w);
-  } else if (toS(umax, w) >= 0n) {
-    smin = umin;
-    umax = bmin(toU(smax, w), umax);
-    smax = umax;
-  } else if (toS(umin, w) < 0n) {
-    umin = bmax(toU(smin, w), umin);
-    smin = toS(umin, w);
-    smax = toS(umax, w);
+  if (r.sminHi >= 0 || r.smaxHi < 0) {
+    // [max(smin, umin), min(smax, umax)], read unsigned
+    let loHi = hiU(r.sminHi, w), loLo = r.sminLo;
+    if (ltU(loHi, loLo, r.uminHi, r.uminLo)) {
+      loHi = r.uminHi;
+      loLo = r.uminLo;
+    }
+    let hiHi = hiU(r.smaxHi, w), hiLo = r.smaxLo;
+    if (ltU(r.umaxHi, r.umaxLo, hiHi, hiLo)) {
+      hiHi = r.umaxHi;
+      hiLo = r.umaxLo;
+    }
+    setU(r, loHi, loLo, hiHi, hiLo);
+    setS(r, hiS(loHi, loLo, w), loLo, hiS(hiHi, hiLo, w), hiLo);
+  } else if (hiS(r.umaxHi, r.umaxLo, w) >= 0) {
+    // umax below the sign bit: everything is non-negative.
+    r.sminHi = r.uminHi;
+    r.sminLo = r.uminLo;
+    const smaxU = hiU(r.smaxHi, w);
+    if (ltU(smaxU, r.smaxLo, r.umaxHi, r.umaxLo)) {
+      r.umaxHi = smaxU;
+      r.umaxLo = r.smaxLo;
+    }
+    r.smaxHi = r.umaxHi;
+    r.smaxLo = r.umaxLo;
+  } else if (hiS(r.uminHi, r.uminLo, w) < 0) {
+    // umin at or above the sign bit: everything is negative.
+    const sminU = hiU(r.sminHi, w);
+    if (ltU(r.uminHi, r.uminLo, sminU, r.sminLo)) {
+      r.uminHi = sminU;
+      r.uminLo = r.sminLo;
+    }
+    r.sminHi = hiS(r.uminHi, r.uminLo, w);
+    r.sminLo = r.uminLo;
+    r.smaxHi = hiS(r.umaxHi, r.umaxLo, w);
+    r.smaxLo = r.umaxLo;
   }
-  if (umin <= umax) {
-    tnum = tnumIntersect(tnum, tnumRange(umin, umax));
-    if (w === 32) tnum = tnumCast(tnum, 4);
-    fromTnum();
+  if (leU(r.uminHi, r.uminLo, r.umaxHi, r.umaxLo)) {
+    tnumRange(RANGE, r.uminHi, r.uminLo, r.umaxHi, r.umaxLo);
+    tnumIntersect(r, r, RANGE);
+    if (w === 32) tnumCast(r, r, 4);
+    boundsFromTnum(r, w);
   }
-  return { tnum, umin, umax, smin, smax };
 }
 
 /** The low 32 bits of a 64-bit scalar, as a 32-bit scalar. */
 export function low32(s: Scalar): Scalar {
-  let r: Scalar = {
-    tnum: tnumCast(s.tnum, 4),
-    umin: 0n,
-    umax: 0xffff_ffffn,
-    smin: minS(32),
-    smax: maxS(32),
-  };
-  if (s.umax <= 0xffff_ffffn) r = { ...r, umin: s.umin, umax: s.umax };
-  if (s.smin >= minS(32) && s.smax <= maxS(32)) r = { ...r, smin: s.smin, smax: s.smax };
-  return sync(r, 32);
+  const r = blank();
+  tnumCast(r, s, 4);
+  if (s.umaxHi === 0) setU(r, s.uminHi, s.uminLo, s.umaxHi, s.umaxLo);
+  else fullU(r, 32);
+  if (fitsS(s.sminHi, s.sminLo, 32) && fitsS(s.smaxHi, s.smaxLo, 32)) {
+    setS(r, s.sminHi, s.sminLo, s.smaxHi, s.smaxLo);
+  } else fullS(r, 32);
+  syncInPlace(r, 32);
+  return r;
 }
 
 /** A 32-bit scalar zero-extended to 64 bits. */
 export function zext32(s: Scalar): Scalar {
-  return sync(
-    { tnum: tnumCast(s.tnum, 4), umin: s.umin, umax: s.umax, smin: s.umin, smax: s.umax },
-    64,
-  );
+  const r = blank();
+  tnumCast(r, s, 4);
+  setU(r, s.uminHi, s.uminLo, s.umaxHi, s.umaxLo);
+  setS(r, s.uminHi, s.uminLo, s.umaxHi, s.umaxLo);
+  syncInPlace(r, 64);
+  return r;
 }
 
 /** A 64-bit scalar truncated to `bytes` bytes and zero-extended (narrow loads, casts). */
 export function truncate(s: Scalar, bytes: number): Scalar {
   if (bytes >= 8) return s;
-  if (isConst(s)) return known(s.tnum.value & ((1n << BigInt(bytes * 8)) - 1n));
-  const max = (1n << BigInt(bytes * 8)) - 1n;
-  if (s.umax <= max) return s;
-  return sync({ tnum: tnumCast(s.tnum, bytes), umin: 0n, umax: max, smin: 0n, smax: max }, 64);
+  const keepHi = bytes > 4 ? 2 ** (bytes * 8 - 32) - 1 : 0;
+  const keepLo = bytes >= 4 ? M32 : 2 ** (bytes * 8) - 1;
+  if (isConst(s)) return knownHalves(s.vHi & keepHi, (s.vLo & keepLo) >>> 0);
+  if (leU(s.umaxHi, s.umaxLo, keepHi, keepLo)) return s;
+  const r = blank();
+  tnumCast(r, s, bytes);
+  setU(r, 0, 0, keepHi, keepLo);
+  setS(r, 0, 0, keepHi, keepLo);
+  syncInPlace(r, 64);
+  return r;
 }
 
-function full(w: Width, tnum: Tnum = unknown(w).tnum): Scalar {
-  return { tnum, umin: 0n, umax: maxU(w), smin: minS(w), smax: maxS(w) };
+function add(a: Scalar, b: Scalar, w: Width): Mut {
+  const r = blank();
+  tnumAdd(r, a, b);
+  if (w === 32) tnumCast(r, r, 4);
+  // Signed: give up when either sum leaves the range.
+  add64(a.sminHi, a.sminLo, b.sminHi, b.sminLo);
+  const sminHi = R.hi, sminLo = R.lo;
+  let bad = w === 64 ? ((a.sminHi ^ sminHi) & (b.sminHi ^ sminHi)) < 0 : !fitsS(sminHi, sminLo, 32);
+  add64(a.smaxHi, a.smaxLo, b.smaxHi, b.smaxLo);
+  bad ||= w === 64 ? ((a.smaxHi ^ R.hi) & (b.smaxHi ^ R.hi)) < 0 : !fitsS(R.hi, R.lo, 32);
+  if (bad) fullS(r, w);
+  else setS(r, sminHi, sminLo, R.hi, R.lo);
+  // Unsigned: give up when either sum wraps.
+  add64(a.uminHi, a.uminLo, b.uminHi, b.uminLo);
+  const uminHi = R.hi, uminLo = R.lo;
+  bad = w === 64 ? ltU(uminHi, uminLo, a.uminHi, a.uminLo) : uminHi !== 0;
+  add64(a.umaxHi, a.umaxLo, b.umaxHi, b.umaxLo);
+  bad ||= w === 64 ? ltU(R.hi, R.lo, a.umaxHi, a.umaxLo) : R.hi !== 0;
+  if (bad) fullU(r, w);
+  else setU(r, uminHi, uminLo, R.hi, R.lo);
+  return r;
 }
 
-function add(a: Scalar, b: Scalar, w: Width): Scalar {
-  let tnum = tnumAdd(a.tnum, b.tnum);
-  if (w === 32) tnum = tnumCast(tnum, 4);
-  let smin = a.smin + b.smin, smax = a.smax + b.smax;
-  if (smin < minS(w) || smax > maxS(w) || smin > maxS(w) || smax < minS(w)) {
-    smin = minS(w);
-    smax = maxS(w);
-  }
-  let umin = a.umin + b.umin, umax = a.umax + b.umax;
-  if (umin > maxU(w) || umax > maxU(w)) {
-    umin = 0n;
-    umax = maxU(w);
-  }
-  return { tnum, umin, umax, smin, smax };
+function sub(a: Scalar, b: Scalar, w: Width): Mut {
+  const r = blank();
+  tnumSub(r, a, b);
+  if (w === 32) tnumCast(r, r, 4);
+  // smin = a.smin - b.smax, smax = a.smax - b.smin; give up on overflow.
+  sub64(a.sminHi, a.sminLo, b.smaxHi, b.smaxLo);
+  const sminHi = R.hi, sminLo = R.lo;
+  let bad = w === 64
+    ? ((a.sminHi ^ b.smaxHi) & (a.sminHi ^ sminHi)) < 0
+    : !fitsS(sminHi, sminLo, 32);
+  sub64(a.smaxHi, a.smaxLo, b.sminHi, b.sminLo);
+  bad ||= w === 64 ? ((a.smaxHi ^ b.sminHi) & (a.smaxHi ^ R.hi)) < 0 : !fitsS(R.hi, R.lo, 32);
+  if (bad) fullS(r, w);
+  else setS(r, sminHi, sminLo, R.hi, R.lo);
+  if (leU(b.umaxHi, b.umaxLo, a.uminHi, a.uminLo)) {
+    sub64(a.uminHi, a.uminLo, b.umaxHi, b.umaxLo);
+    const uminHi = R.hi, uminLo = R.lo;
+    sub64(a.umaxHi, a.umaxLo, b.uminHi, b.uminLo);
+    setU(r, uminHi, uminLo, R.hi, R.lo);
+  } else fullU(r, w);
+  return r;
 }
 
-function sub(a: Scalar, b: Scalar, w: Width): Scalar {
-  let tnum = tnumSub(a.tnum, b.tnum);
-  if (w === 32) tnum = tnumCast(tnum, 4);
-  let smin = a.smin - b.smax, smax = a.smax - b.smin;
-  if (smin < minS(w) || smax > maxS(w) || smin > maxS(w) || smax < minS(w)) {
-    smin = minS(w);
-    smax = maxS(w);
-  }
-  let umin = 0n, umax = maxU(w);
-  if (a.umin >= b.umax) {
-    umin = a.umin - b.umax;
-    umax = a.umax - b.umin;
-  }
-  return { tnum, umin, umax, smin, smax };
-}
-
-function mul(a: Scalar, b: Scalar, w: Width): Scalar {
+/** Multiplication is rare in tools: done on bigints. */
+function mul(a: Scalar, b: Scalar, w: Width): Mut {
   // Our tnum is only exact for constants (the kernel's tnum_mul knows more;
   // knowing less is safe). Bounds as the kernel computes them since 6.14:
   // unsigned and signed products, each given up on overflow.
-  const tnum = isConst(a) && isConst(b)
-    ? tnumConst(toU(a.tnum.value * b.tnum.value, w))
-    : unknown(w).tnum;
-  let umin = a.umin * b.umin, umax = a.umax * b.umax;
-  if (umax > maxU(w)) {
-    umin = 0n;
-    umax = maxU(w);
+  const r = blank();
+  if (isConst(a) && isConst(b)) {
+    fromBig(BigInt.asUintN(w, toBigU(a.vHi, a.vLo) * toBigU(b.vHi, b.vLo)));
+    r.vHi = R.hi;
+    r.vLo = R.lo;
+  } else if (w === 64) tnumSetUnknown(r);
+  else r.mLo = M32;
+  const maxU = w === 64 ? (1n << 64n) - 1n : 0xffff_ffffn;
+  const umin = toBigU(a.uminHi, a.uminLo) * toBigU(b.uminHi, b.uminLo);
+  const umax = toBigU(a.umaxHi, a.umaxLo) * toBigU(b.umaxHi, b.umaxLo);
+  if (umax > maxU) fullU(r, w);
+  else {
+    fromBig(umin);
+    const uminHi = R.hi, uminLo = R.lo;
+    fromBig(umax);
+    setU(r, uminHi, uminLo, R.hi, R.lo);
   }
-  const p = [a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax];
+  const aMin = toBigS(a.sminHi, a.sminLo), aMax = toBigS(a.smaxHi, a.smaxLo);
+  const bMin = toBigS(b.sminHi, b.sminLo), bMax = toBigS(b.smaxHi, b.smaxLo);
+  const p = [aMin * bMin, aMin * bMax, aMax * bMin, aMax * bMax];
   let smin = p[0], smax = p[0];
   for (const x of p) {
     if (x < smin) smin = x;
     if (x > smax) smax = x;
   }
-  if (smin < minS(w) || smax > maxS(w)) {
-    smin = minS(w);
-    smax = maxS(w);
+  const half = 1n << BigInt(w - 1);
+  if (smin < -half || smax > half - 1n) fullS(r, w);
+  else {
+    fromBig(smin);
+    const sminHi = R.hi, sminLo = R.lo;
+    fromBig(smax);
+    setS(r, sminHi, sminLo, R.hi, R.lo);
   }
-  return { tnum, umin, umax, smin, smax };
+  return r;
 }
 
-function bitwise(
-  op: "and" | "or" | "xor",
-  a: Scalar,
-  b: Scalar,
-  w: Width,
-): Scalar {
-  const tnum = op === "and"
-    ? tnumAnd(a.tnum, b.tnum)
-    : op === "or"
-    ? tnumOr(a.tnum, b.tnum)
-    : tnumXor(a.tnum, b.tnum);
-  let umin: bigint, umax: bigint;
-  if (op === "and") {
-    umin = tnum.value;
-    umax = bmin(a.umax, b.umax);
-  } else if (op === "or") {
-    umin = bmax(a.umin, b.umin);
-    umax = tnum.value | tnum.mask;
+const AND = 0, OR = 1, XOR = 2;
+
+function bitwise(op: number, a: Scalar, b: Scalar, w: Width): Mut {
+  const r = blank();
+  if (op === AND) tnumAnd(r, a, b);
+  else if (op === OR) tnumOr(r, a, b);
+  else tnumXor(r, a, b);
+  const topHi = r.vHi | r.mHi, topLo = (r.vLo | r.mLo) >>> 0;
+  if (op === AND) {
+    // [value, min(a.umax, b.umax)]
+    const aSmaller = ltU(a.umaxHi, a.umaxLo, b.umaxHi, b.umaxLo);
+    setU(r, r.vHi, r.vLo, aSmaller ? a.umaxHi : b.umaxHi, aSmaller ? a.umaxLo : b.umaxLo);
+  } else if (op === OR) {
+    // [max(a.umin, b.umin), value | mask]
+    const aBigger = ltU(b.uminHi, b.uminLo, a.uminHi, a.uminLo);
+    setU(r, aBigger ? a.uminHi : b.uminHi, aBigger ? a.uminLo : b.uminLo, topHi, topLo);
   } else {
-    umin = tnum.value;
-    umax = tnum.value | tnum.mask;
+    setU(r, r.vHi, r.vLo, topHi, topLo);
   }
-  if (a.smin < 0n || b.smin < 0n || umax > maxS(w)) {
-    return { tnum, umin, umax, smin: minS(w), smax: maxS(w) };
+  // umax > maxS(w)
+  const umaxTooBig = w === 64 ? r.umaxHi < 0 : r.umaxHi !== 0 || r.umaxLo > 0x7fff_ffff;
+  if (a.sminHi < 0 || b.sminHi < 0 || umaxTooBig) fullS(r, w);
+  else setS(r, r.uminHi, r.uminLo, r.umaxHi, r.umaxLo);
+  return r;
+}
+
+function lsh(a: Scalar, s: number, w: Width): Mut {
+  const r = blank();
+  tnumLshift(r, a, s);
+  if (w === 32) tnumCast(r, r, 4);
+  fullS(r, w);
+  // a.umax > 2^(w - 1 - s): the shifted bounds may overflow.
+  shl64(0, 1, w - 1 - s);
+  if (ltU(R.hi, R.lo, a.umaxHi, a.umaxLo)) {
+    fullU(r, w);
+    return r;
   }
-  return { tnum, umin, umax, smin: umin, smax: umax };
+  shl64(a.uminHi, a.uminLo, s);
+  const uminHi = R.hi, uminLo = R.lo;
+  shl64(a.umaxHi, a.umaxLo, s);
+  setU(r, uminHi, uminLo, R.hi, R.lo);
+  return r;
 }
 
-function lsh(a: Scalar, s: number, w: Width): Scalar {
-  let tnum = tnumLshift(a.tnum, s);
-  if (w === 32) tnum = tnumCast(tnum, 4);
-  if (a.umax > 1n << BigInt(w - 1 - s)) return full(w, tnum);
-  return {
-    tnum,
-    umin: a.umin << BigInt(s),
-    umax: a.umax << BigInt(s),
-    smin: minS(w),
-    smax: maxS(w),
-  };
+function rsh(a: Scalar, s: number, w: Width): Mut {
+  const r = blank();
+  tnumRshift(r, a, s);
+  shr64(a.uminHi, a.uminLo, s);
+  const uminHi = R.hi, uminLo = R.lo;
+  shr64(a.umaxHi, a.umaxLo, s);
+  setU(r, uminHi, uminLo, R.hi, R.lo);
+  fullS(r, w);
+  return r;
 }
 
-function rsh(a: Scalar, s: number, w: Width): Scalar {
-  const tnum = tnumRshift(a.tnum, s);
-  return {
-    tnum,
-    umin: a.umin >> BigInt(s),
-    umax: a.umax >> BigInt(s),
-    smin: minS(w),
-    smax: maxS(w),
-  };
-}
-
-function arsh(a: Scalar, s: number, w: Width): Scalar {
-  const tnum = tnumArshift(a.tnum, s, w);
-  return { tnum, umin: 0n, umax: maxU(w), smin: a.smin >> BigInt(s), smax: a.smax >> BigInt(s) };
+function arsh(a: Scalar, s: number, w: Width): Mut {
+  const r = blank();
+  tnumArshift(r, a, s, w);
+  fullU(r, w);
+  sar64(a.sminHi, a.sminLo, s);
+  const sminHi = R.hi, sminLo = R.lo;
+  sar64(a.smaxHi, a.smaxLo, s);
+  setS(r, sminHi, sminLo, R.hi, R.lo);
+  return r;
 }
 
 /** ALU operations the range tracker understands (others give "unknown"). */
@@ -343,12 +585,11 @@ export type ScalarOp =
  * gives up (the caller then marks the whole 64-bit register unknown).
  */
 export function aluOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): Scalar | undefined {
-  if (a.tnum.mask === 0n && b.tnum.mask === 0n) {
+  if (isConst(a) && isConst(b)) {
     // Constants in, constant out (the kernel's ranges are exact here too).
-    const c = constOp(op, a.tnum.value, b.tnum.value, w);
-    if (c !== undefined) return known(c, w);
+    if (constOp(op, a, b, w)) return knownHalves(R.hi, R.lo, w);
   }
-  let r: Scalar;
+  let r: Mut;
   switch (op) {
     case "add":
       r = add(a, b, w);
@@ -357,79 +598,168 @@ export function aluOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): Scalar | un
       r = sub(a, b, w);
       break;
     case "neg":
-      r = sub(known(0n, w), a, w);
+      r = sub(SMALL[0], a, w);
       break;
     case "mul":
       r = mul(a, b, w);
       break;
     case "and":
+      r = bitwise(AND, a, b, w);
+      break;
     case "or":
+      r = bitwise(OR, a, b, w);
+      break;
     case "xor":
-      r = bitwise(op, a, b, w);
+      r = bitwise(XOR, a, b, w);
       break;
     case "lsh":
     case "rsh":
     case "arsh": {
       // Only a constant shift amount below the width gives bounds.
-      if (!isConst(b) || b.umax >= BigInt(w)) return undefined;
-      const s = Number(b.umax);
+      if (!isConst(b) || b.umaxHi !== 0 || b.umaxLo >= w) return undefined;
+      const s = b.umaxLo;
       r = op === "lsh" ? lsh(a, s, w) : op === "rsh" ? rsh(a, s, w) : arsh(a, s, w);
       break;
     }
     default:
       return undefined;
   }
-  return sync(r, w);
+  syncInPlace(r, w);
+  return r;
 }
 
-function constOp(op: ScalarOp, a: bigint, b: bigint, w: Width): bigint | undefined {
-  const W = BigInt(w);
+/** Pointer offsets: `a + b` at 64 bits, without the constant shortcut. */
+export function add64Scalar(a: Scalar, b: Scalar): Scalar {
+  const r = add(a, b, 64);
+  syncInPlace(r, 64);
+  return r;
+}
+
+/** Pointer offsets: `a - b` at 64 bits. */
+export function sub64Scalar(a: Scalar, b: Scalar): Scalar {
+  const r = sub(a, b, 64);
+  syncInPlace(r, 64);
+  return r;
+}
+
+/** `a op b` on constants, into R (not yet reduced to width w); false when undefined. */
+function constOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): boolean {
+  const shiftOk = b.vHi === 0 && b.vLo < w;
   switch (op) {
     case "add":
-      return a + b;
+      add64(a.vHi, a.vLo, b.vHi, b.vLo);
+      return true;
     case "sub":
-      return a - b;
+      sub64(a.vHi, a.vLo, b.vHi, b.vLo);
+      return true;
     case "neg":
-      return -a;
+      sub64(0, 0, a.vHi, a.vLo);
+      return true;
     case "mul":
-      return a * b;
+      fromBig(toBigU(a.vHi, a.vLo) * toBigU(b.vHi, b.vLo));
+      return true;
     case "and":
-      return a & b;
+      R.hi = a.vHi & b.vHi;
+      R.lo = (a.vLo & b.vLo) >>> 0;
+      return true;
     case "or":
-      return a | b;
+      R.hi = a.vHi | b.vHi;
+      R.lo = (a.vLo | b.vLo) >>> 0;
+      return true;
     case "xor":
-      return a ^ b;
+      R.hi = a.vHi ^ b.vHi;
+      R.lo = (a.vLo ^ b.vLo) >>> 0;
+      return true;
     case "lsh":
-      return b < W ? a << b : undefined;
+      if (shiftOk) shl64(a.vHi, a.vLo, b.vLo);
+      return shiftOk;
     case "rsh":
-      return b < W ? a >> b : undefined;
+      if (shiftOk) shr64(a.vHi, a.vLo, b.vLo);
+      return shiftOk;
     case "arsh":
-      return b < W ? BigInt.asIntN(w, a) >> b : undefined;
+      if (shiftOk) sar64(hiS(a.vHi, a.vLo, w), a.vLo, b.vLo);
+      return shiftOk;
   }
-  return undefined;
+  return false;
 }
 
 /** Does `outer` contain every value of `inner`? (used to prune explored states) */
 export function scalarContains(outer: Scalar, inner: Scalar): boolean {
-  return outer.umin <= inner.umin && outer.umax >= inner.umax && outer.smin <= inner.smin &&
-    outer.smax >= inner.smax && (inner.tnum.mask & ~outer.tnum.mask) === 0n &&
-    (inner.tnum.value & ~outer.tnum.mask) === outer.tnum.value;
+  return leU(outer.uminHi, outer.uminLo, inner.uminHi, inner.uminLo) &&
+    leU(inner.umaxHi, inner.umaxLo, outer.umaxHi, outer.umaxLo) &&
+    leS(outer.sminHi, outer.sminLo, inner.sminHi, inner.sminLo) &&
+    leS(inner.smaxHi, inner.smaxLo, outer.smaxHi, outer.smaxLo) &&
+    (inner.mHi & ~outer.mHi) === 0 && (inner.mLo & ~outer.mLo) === 0 &&
+    (inner.vHi & ~outer.mHi) === outer.vHi && ((inner.vLo & ~outer.mLo) >>> 0) === outer.vLo;
 }
 
 /** Same set description. */
 export function scalarEquals(a: Scalar, b: Scalar): boolean {
-  return a.umin === b.umin && a.umax === b.umax && a.smin === b.smin && a.smax === b.smax &&
-    a.tnum.value === b.tnum.value && a.tnum.mask === b.tnum.mask;
+  return a.uminHi === b.uminHi && a.uminLo === b.uminLo && a.umaxHi === b.umaxHi &&
+    a.umaxLo === b.umaxLo && a.sminHi === b.sminHi && a.sminLo === b.sminLo &&
+    a.smaxHi === b.smaxHi && a.smaxLo === b.smaxLo && a.vHi === b.vHi && a.vLo === b.vLo &&
+    a.mHi === b.mHi && a.mLo === b.mLo;
 }
 
 /** Short human form, like the kernel log: `0x10`, or `umax=255,var_off=(0x0; 0xff)`. */
 export function scalarToString(s: Scalar): string {
-  if (isConst(s)) return String(toS(s.tnum.value, 64));
+  if (isConst(s)) return String(toBigS(s.vHi, s.vLo));
   const parts: string[] = [];
-  if (s.smin !== minS(64)) parts.push(`smin=${s.smin}`);
-  if (s.smax !== maxS(64)) parts.push(`smax=${s.smax}`);
-  if (s.umin !== 0n) parts.push(`umin=${s.umin}`);
-  if (s.umax !== U64_MAX) parts.push(`umax=${s.umax}`);
-  if (s.tnum.mask !== U64_MAX) parts.push(`var_off=${tnumToString(s.tnum)}`);
+  if (!noSignedMin(s)) parts.push(`smin=${toBigS(s.sminHi, s.sminLo)}`);
+  if (s.smaxHi !== S64_MAX_HI || s.smaxLo !== M32) parts.push(`smax=${toBigS(s.smaxHi, s.smaxLo)}`);
+  if (s.uminHi !== 0 || s.uminLo !== 0) parts.push(`umin=${toBigU(s.uminHi, s.uminLo)}`);
+  if (s.umaxHi !== -1 || s.umaxLo !== M32) parts.push(`umax=${toBigU(s.umaxHi, s.umaxLo)}`);
+  if (s.mHi !== -1 || s.mLo !== M32) parts.push(`var_off=${tnumToString(s)}`);
   return parts.length ? parts.join(",") : "unknown";
+}
+
+/** The scalar as bigints (tests compare it with the reference implementation). */
+export function scalarToBig(
+  s: Scalar,
+): {
+  tnum: { value: bigint; mask: bigint };
+  umin: bigint;
+  umax: bigint;
+  smin: bigint;
+  smax: bigint;
+} {
+  return {
+    tnum: { value: toBigU(s.vHi, s.vLo), mask: toBigU(s.mHi, s.mLo) },
+    umin: toBigU(s.uminHi, s.uminLo),
+    umax: toBigU(s.umaxHi, s.umaxLo),
+    smin: toBigS(s.sminHi, s.sminLo),
+    smax: toBigS(s.smaxHi, s.smaxLo),
+  };
+}
+
+/** A scalar from bigints (tests build abstract values this way). */
+export function scalarFromBig(
+  b: {
+    tnum: { value: bigint; mask: bigint };
+    umin: bigint;
+    umax: bigint;
+    smin: bigint;
+    smax: bigint;
+  },
+): Scalar {
+  const r = blank();
+  fromBig(b.tnum.value);
+  r.vHi = R.hi;
+  r.vLo = R.lo;
+  fromBig(b.tnum.mask);
+  r.mHi = R.hi;
+  r.mLo = R.lo;
+  fromBig(b.umin);
+  r.uminHi = R.hi;
+  r.uminLo = R.lo;
+  fromBig(b.umax);
+  r.umaxHi = R.hi;
+  r.umaxLo = R.lo;
+  fromBig(b.smin);
+  r.sminHi = R.hi;
+  r.sminLo = R.lo;
+  fromBig(b.smax);
+  r.smaxHi = R.hi;
+  r.smaxLo = R.lo;
+  return r;
 }

@@ -11,6 +11,7 @@
 
 import type { MapInfo } from "./types.ts";
 import {
+  isConst,
   known,
   type Scalar,
   scalarContains,
@@ -65,7 +66,7 @@ export interface Reg {
   readonly trusted?: boolean;
 }
 
-const ZERO = known(0n);
+const ZERO = known(0);
 
 /** The uninitialized register. */
 export const UNINIT: Reg = makeReg("uninit", ZERO, 0);
@@ -127,7 +128,7 @@ export function regTypeName(r: Reg): string {
 export function describeReg(r: Reg): string {
   if (r.kind === "scalar") return `scalar(${scalarToString(r.val)})`;
   if (r.kind === "uninit") return "uninitialized";
-  const v = r.val.tnum.mask === 0n ? "" : `,var=${scalarToString(r.val)}`;
+  const v = isConst(r.val) ? "" : `,var=${scalarToString(r.val)}`;
   if (r.kind === "stack" && !v) return `fp${r.off}`;
   return `${regTypeName(r)}(off=${r.off}${v})`;
 }
@@ -269,8 +270,8 @@ export function subsumes(
     const o = old.regs[r], c = cur.regs[r];
     if (o.kind !== c.kind && o.kind !== "uninit") return false;
     if (
-      o.kind === "scalar" && o.val.tnum.mask === 0n &&
-      (c.val.tnum.mask !== 0n || c.val.tnum.value !== o.val.tnum.value)
+      o.kind === "scalar" && isConst(o.val) &&
+      (!isConst(c.val) || c.val.vHi !== o.val.vHi || c.val.vLo !== o.val.vLo)
     ) return false;
   }
   const ids = new IdMap();

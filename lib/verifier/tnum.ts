@@ -2,135 +2,172 @@
  * Tristate numbers ("tnums"), as the kernel's `kernel/bpf/tnum.c` defines
  * them: a value whose bits are each known-0, known-1 or unknown. `value`
  * holds the known-1 bits, `mask` the unknown ones; `value & mask` is 0.
- * All arithmetic is modulo 2^64, on unsigned bigints.
+ * All arithmetic is modulo 2^64.
+ *
+ * A tnum lives inside a scalar as four 32-bit halves (see int64.ts):
+ * `vHi:vLo` is the value, `mHi:mLo` the mask. Operations read their
+ * operands first and then write the result into `r`, so `r` may be one of
+ * them.
  *
  * @module
  */
 
-/** Bits: 2^64 - 1. */
-export const U64_MAX = (1n << 64n) - 1n;
+import { add64, clz64, R, sar64, shl64, shr64, sub64, toBigU } from "./int64.ts";
 
-/** A tristate number. */
+/** The tnum part of a scalar. */
 export interface Tnum {
-  readonly value: bigint;
-  readonly mask: bigint;
+  vHi: number;
+  vLo: number;
+  mHi: number;
+  mLo: number;
 }
 
-const u64 = (x: bigint) => BigInt.asUintN(64, x);
-
-/** A known constant (taken modulo 2^64). */
-export function tnumConst(v: bigint): Tnum {
-  return { value: u64(v), mask: 0n };
+/** Sets r to the tnum with value v and mask m. */
+function set(r: Tnum, vHi: number, vLo: number, mHi: number, mLo: number): void {
+  r.vHi = vHi;
+  r.vLo = vLo;
+  r.mHi = mHi;
+  r.mLo = mLo;
 }
 
 /** Nothing known. */
-export const TNUM_UNKNOWN: Tnum = { value: 0n, mask: U64_MAX };
+export function tnumSetUnknown(r: Tnum): void {
+  set(r, 0, 0, -1, 0xffff_ffff);
+}
 
 /** Every value in [min, max] (unsigned): the common high bits are known. */
-export function tnumRange(min: bigint, max: bigint): Tnum {
-  const chi = min ^ max;
-  const hi = Number(chi >> 32n), lo = Number(chi & 0xffff_ffffn);
-  const bits = hi ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
-  if (bits > 63) return TNUM_UNKNOWN;
-  const delta = (1n << BigInt(bits)) - 1n;
-  return { value: min & ~delta & U64_MAX, mask: delta };
+export function tnumRange(
+  r: Tnum,
+  minHi: number,
+  minLo: number,
+  maxHi: number,
+  maxLo: number,
+): void {
+  const bits = 64 - clz64(minHi ^ maxHi, (minLo ^ maxLo) >>> 0);
+  if (bits > 63) return tnumSetUnknown(r);
+  // delta = 2^bits - 1
+  const dHi = bits > 32 ? (2 ** (bits - 32) - 1) | 0 : 0;
+  const dLo = bits >= 32 ? 0xffff_ffff : 2 ** bits - 1;
+  set(r, minHi & ~dHi, (minLo & ~dLo) >>> 0, dHi, dLo);
 }
 
 /** Is the value fully known? */
-export function tnumIsConst(a: Tnum): boolean {
-  return a.mask === 0n;
+export function tnumIsConst(a: Readonly<Tnum>): boolean {
+  return a.mHi === 0 && a.mLo === 0;
 }
 
-/** Shift left by a constant. */
-export function tnumLshift(a: Tnum, shift: number): Tnum {
-  const s = BigInt(shift);
-  return { value: u64(a.value << s), mask: u64(a.mask << s) };
+/** Shift left by a constant (0-63). */
+export function tnumLshift(r: Tnum, a: Readonly<Tnum>, shift: number): void {
+  const mHi = a.mHi, mLo = a.mLo;
+  shl64(a.vHi, a.vLo, shift);
+  const vHi = R.hi, vLo = R.lo;
+  shl64(mHi, mLo, shift);
+  set(r, vHi, vLo, R.hi, R.lo);
 }
 
-/** Logical shift right by a constant. */
-export function tnumRshift(a: Tnum, shift: number): Tnum {
-  const s = BigInt(shift);
-  return { value: a.value >> s, mask: a.mask >> s };
+/** Logical shift right by a constant (0-63). */
+export function tnumRshift(r: Tnum, a: Readonly<Tnum>, shift: number): void {
+  const mHi = a.mHi, mLo = a.mLo;
+  shr64(a.vHi, a.vLo, shift);
+  const vHi = R.hi, vLo = R.lo;
+  shr64(mHi, mLo, shift);
+  set(r, vHi, vLo, R.hi, R.lo);
 }
 
 /** Arithmetic shift right by a constant, at a width of 32 or 64 bits. */
-export function tnumArshift(a: Tnum, shift: number, bits: 32 | 64): Tnum {
-  const s = BigInt(shift);
-  const w = BigInt(bits);
-  return {
-    value: BigInt.asUintN(bits, BigInt.asIntN(bits, a.value) >> s) & ((1n << w) - 1n),
-    mask: BigInt.asUintN(bits, BigInt.asIntN(bits, a.mask) >> s) & ((1n << w) - 1n),
-  };
+export function tnumArshift(r: Tnum, a: Readonly<Tnum>, shift: number, bits: 32 | 64): void {
+  if (bits === 32) {
+    // The low halves as signed 32-bit numbers, shifted, zero-extended.
+    set(r, 0, ((a.vLo | 0) >> shift) >>> 0, 0, ((a.mLo | 0) >> shift) >>> 0);
+    return;
+  }
+  const mHi = a.mHi, mLo = a.mLo;
+  sar64(a.vHi, a.vLo, shift);
+  const vHi = R.hi, vLo = R.lo;
+  sar64(mHi, mLo, shift);
+  set(r, vHi, vLo, R.hi, R.lo);
 }
 
 /** Sum. */
-export function tnumAdd(a: Tnum, b: Tnum): Tnum {
-  const sm = u64(a.mask + b.mask);
-  const sv = u64(a.value + b.value);
-  const sigma = u64(sm + sv);
-  const chi = sigma ^ sv;
-  const mu = chi | a.mask | b.mask;
-  return { value: sv & ~mu & U64_MAX, mask: mu };
+export function tnumAdd(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const amHi = a.mHi, amLo = a.mLo, bmHi = b.mHi, bmLo = b.mLo;
+  add64(amHi, amLo, bmHi, bmLo);
+  const smHi = R.hi, smLo = R.lo;
+  add64(a.vHi, a.vLo, b.vHi, b.vLo);
+  const svHi = R.hi, svLo = R.lo;
+  add64(smHi, smLo, svHi, svLo); // sigma
+  const muHi = (R.hi ^ svHi) | amHi | bmHi;
+  const muLo = (R.lo ^ svLo) | amLo | bmLo;
+  set(r, svHi & ~muHi, (svLo & ~muLo) >>> 0, muHi, muLo >>> 0);
 }
 
 /** Difference. */
-export function tnumSub(a: Tnum, b: Tnum): Tnum {
-  const dv = u64(a.value - b.value);
-  const alpha = u64(dv + a.mask);
-  const beta = u64(dv - b.mask);
-  const chi = alpha ^ beta;
-  const mu = chi | a.mask | b.mask;
-  return { value: dv & ~mu & U64_MAX, mask: mu };
+export function tnumSub(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const amHi = a.mHi, amLo = a.mLo, bmHi = b.mHi, bmLo = b.mLo;
+  sub64(a.vHi, a.vLo, b.vHi, b.vLo);
+  const dvHi = R.hi, dvLo = R.lo;
+  add64(dvHi, dvLo, amHi, amLo);
+  const alphaHi = R.hi, alphaLo = R.lo;
+  sub64(dvHi, dvLo, bmHi, bmLo);
+  const muHi = (alphaHi ^ R.hi) | amHi | bmHi;
+  const muLo = (alphaLo ^ R.lo) | amLo | bmLo;
+  set(r, dvHi & ~muHi, (dvLo & ~muLo) >>> 0, muHi, muLo >>> 0);
 }
 
 /** Bitwise and. */
-export function tnumAnd(a: Tnum, b: Tnum): Tnum {
-  const alpha = a.value | a.mask;
-  const beta = b.value | b.mask;
-  const v = a.value & b.value;
-  return { value: v, mask: alpha & beta & ~v & U64_MAX };
+export function tnumAnd(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const alphaHi = a.vHi | a.mHi, alphaLo = a.vLo | a.mLo;
+  const betaHi = b.vHi | b.mHi, betaLo = b.vLo | b.mLo;
+  const vHi = a.vHi & b.vHi, vLo = a.vLo & b.vLo;
+  set(r, vHi, vLo >>> 0, alphaHi & betaHi & ~vHi, (alphaLo & betaLo & ~vLo) >>> 0);
 }
 
 /** Bitwise or. */
-export function tnumOr(a: Tnum, b: Tnum): Tnum {
-  const v = a.value | b.value;
-  const mu = a.mask | b.mask;
-  return { value: v, mask: mu & ~v & U64_MAX };
+export function tnumOr(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const vHi = a.vHi | b.vHi, vLo = a.vLo | b.vLo;
+  const muHi = a.mHi | b.mHi, muLo = a.mLo | b.mLo;
+  set(r, vHi, vLo >>> 0, muHi & ~vHi, (muLo & ~vLo) >>> 0);
 }
 
 /** Bitwise xor. */
-export function tnumXor(a: Tnum, b: Tnum): Tnum {
-  const v = a.value ^ b.value;
-  const mu = a.mask | b.mask;
-  return { value: v & ~mu & U64_MAX, mask: mu };
+export function tnumXor(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const vHi = a.vHi ^ b.vHi, vLo = a.vLo ^ b.vLo;
+  const muHi = a.mHi | b.mHi, muLo = a.mLo | b.mLo;
+  set(r, vHi & ~muHi, (vLo & ~muLo) >>> 0, muHi, muLo >>> 0);
 }
 
 /** Values both describe (assumes they overlap). */
-export function tnumIntersect(a: Tnum, b: Tnum): Tnum {
-  const v = a.value | b.value;
-  const mu = a.mask & b.mask;
-  return { value: v & ~mu & U64_MAX, mask: mu };
+export function tnumIntersect(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
+  const vHi = a.vHi | b.vHi, vLo = a.vLo | b.vLo;
+  const muHi = a.mHi & b.mHi, muLo = a.mLo & b.mLo;
+  set(r, vHi & ~muHi, (vLo & ~muLo) >>> 0, muHi, muLo >>> 0);
 }
 
-/** Truncates to the low `bytes` bytes. */
-export function tnumCast(a: Tnum, bytes: number): Tnum {
-  const m = (1n << BigInt(bytes * 8)) - 1n;
-  return { value: a.value & m, mask: a.mask & m };
+/** Truncates to the low `bytes` bytes (1-8). */
+export function tnumCast(r: Tnum, a: Readonly<Tnum>, bytes: number): void {
+  if (bytes >= 8) return set(r, a.vHi, a.vLo, a.mHi, a.mLo);
+  if (bytes <= 4) {
+    const keep = bytes === 4 ? 0xffff_ffff : 2 ** (bytes * 8) - 1;
+    return set(r, 0, (a.vLo & keep) >>> 0, 0, (a.mLo & keep) >>> 0);
+  }
+  const keepHi = 2 ** (bytes * 8 - 32) - 1;
+  set(r, a.vHi & keepHi, a.vLo, a.mHi & keepHi, a.mLo);
 }
 
 /** Does `a` contain every value `b` describes? */
-export function tnumIn(a: Tnum, b: Tnum): boolean {
-  if (b.mask & ~a.mask) return false;
-  return (b.value & ~a.mask) === a.value;
+export function tnumIn(a: Readonly<Tnum>, b: Readonly<Tnum>): boolean {
+  if ((b.mHi & ~a.mHi) !== 0 || (b.mLo & ~a.mLo) !== 0) return false;
+  return (b.vHi & ~a.mHi) === a.vHi && ((b.vLo & ~a.mLo) >>> 0) === a.vLo;
 }
 
 /** Equal as tnums. */
-export function tnumEquals(a: Tnum, b: Tnum): boolean {
-  return a.value === b.value && a.mask === b.mask;
+export function tnumEquals(a: Readonly<Tnum>, b: Readonly<Tnum>): boolean {
+  return a.vHi === b.vHi && a.vLo === b.vLo && a.mHi === b.mHi && a.mLo === b.mLo;
 }
 
 /** The kernel's print form, e.g. `(0x0; 0xff)`. */
-export function tnumToString(a: Tnum): string {
-  if (a.mask === 0n) return `0x${a.value.toString(16)}`;
-  return `(0x${a.value.toString(16)}; 0x${a.mask.toString(16)})`;
+export function tnumToString(a: Readonly<Tnum>): string {
+  const v = toBigU(a.vHi, a.vLo).toString(16);
+  if (tnumIsConst(a)) return `0x${v}`;
+  return `(0x${v}; 0x${toBigU(a.mHi, a.mLo).toString(16)})`;
 }

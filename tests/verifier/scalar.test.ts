@@ -3,22 +3,34 @@
  * and concrete members of them, the result of every operation on the members
  * lies in the abstract result; branch refinements keep every pair that
  * satisfies the condition; decided branches are decided for every member.
+ * And exactness: the verifier's operations on 32-bit halves give the same
+ * results, bit for bit, as the bigint reference (tests/verifier/reference),
+ * whose precision was checked against the kernel.
  */
-import { ok } from "node:assert/strict";
+import { deepEqual, ok } from "node:assert/strict";
 import * as op from "../../bytecode/opcodes.ts";
-import { branchTaken, negateJump, refine } from "../../lib/verifier/branch.ts";
+import { branchTaken, jmp32IsExact, negateJump, refine } from "../../lib/verifier/branch.ts";
 import {
   aluOp,
-  isEmpty,
-  low32,
-  maxU,
-  type Scalar,
-  type ScalarOp,
-  sync,
-  type Width,
-  zext32,
+  isEmpty as fastIsEmpty,
+  low32 as fastLow32,
+  type Scalar as FastScalar,
+  scalarContains,
+  scalarFromBig,
+  scalarToBig,
+  sync as fastSync,
+  truncate,
+  zext32 as fastZext32,
 } from "../../lib/verifier/scalar.ts";
+import * as ref from "./reference/scalar.ts";
+import * as refBranch from "./reference/branch.ts";
+import { isEmpty, maxU, type Scalar, type ScalarOp, sync, type Width } from "./reference/scalar.ts";
 import { Rng } from "./generator.ts";
+
+const fast = (s: Scalar): FastScalar => scalarFromBig(s);
+const big = (s: FastScalar | undefined): Scalar | undefined => s && scalarToBig(s);
+const low32 = (s: Scalar) => big(fastLow32(fast(s)))!;
+const zext32 = (s: Scalar) => big(fastZext32(fast(s)))!;
 
 function rand64(r: Rng): bigint {
   const hi = BigInt(r.int(0, 0xffff_ffff)), lo = BigInt(r.int(0, 0xffff_ffff));
@@ -142,7 +154,7 @@ Deno.test("scalar: every operation's result contains the concrete results", () =
       }, w)
       : randomScalar(r, w);
     if (isEmpty(A) || isEmpty(B)) continue;
-    const R = aluOp(o, A, B, w);
+    const R = big(aluOp(o, fast(A), fast(B), w));
     if (!R) continue;
     for (let j = 0; j < 8; j++) {
       const a = sample(r, A, w), b = sample(r, B, w);
@@ -220,11 +232,13 @@ Deno.test("branches: decisions hold for every member, refinements keep every sat
     const o = r.pick(JUMPS);
     const jmp32 = r.chance(0.3);
     const A = randomScalar(r, 64), B = randomScalar(r, 64);
-    const taken = branchTaken(A, B, o, jmp32);
+    const taken = branchTaken(fast(A), fast(B), o, jmp32);
     const w: Width = jmp32 ? 32 : 64;
-    const refinedT = jmp32 ? undefined : refine(A, B, o);
+    const refinedT = jmp32 ? undefined : refine(fast(A), fast(B), o)?.map((x) => big(x)!);
     const neg = negateJump(o);
-    const refinedF = jmp32 || neg < 0 ? undefined : refine(A, B, neg);
+    const refinedF = jmp32 || neg < 0
+      ? undefined
+      : refine(fast(A), fast(B), neg)?.map((x) => big(x)!);
     for (let j = 0; j < 8; j++) {
       const a = sample(r, A, 64), b = sample(r, B, 64);
       if (a === undefined || b === undefined) continue;
@@ -243,4 +257,57 @@ Deno.test("branches: decisions hold for every member, refinements keep every sat
     }
   }
   ok(refinedChecks > 5000);
+});
+
+/** Values of a random scalar that actually has members (real registers always do). */
+function inhabited(r: Rng, w: Width): Scalar | undefined {
+  const s = randomScalar(r, w);
+  return isEmpty(s) || sample(r, s, w) === undefined ? undefined : s;
+}
+
+Deno.test("scalar: operations on halves equal the bigint reference exactly", () => {
+  const r = new Rng(1234);
+  let compared = 0;
+  for (let i = 0; i < 6000; i++) {
+    const w: Width = r.chance(0.5) ? 64 : 32;
+    const o = r.pick([...OPS, "other" as ScalarOp]);
+    const A = inhabited(r, w);
+    const B = o === "lsh" || o === "rsh" || o === "arsh"
+      ? (r.chance(0.8) ? ref.known(BigInt(r.int(0, w + 2)), w) : inhabited(r, w))
+      : r.chance(0.2)
+      ? ref.known(rand64(r) & maxU(w), w)
+      : inhabited(r, w);
+    if (!A || !B) continue;
+    deepEqual(big(fastSync(fast(A), w)), sync(A, w), `sync/${w}`);
+    deepEqual(big(aluOp(o, fast(A), fast(B), w)), ref.aluOp(o, A, B, w), `${o}/${w}`);
+    if (w === 64) {
+      deepEqual(low32(A), ref.low32(A), "low32");
+      for (const bytes of [1, 2, 4, 5, 8]) {
+        deepEqual(big(truncate(fast(A), bytes)), ref.truncate(A, bytes), `truncate ${bytes}`);
+      }
+      deepEqual(scalarContains(fast(A), fast(B)), ref.scalarContains(A, B), "contains");
+      deepEqual(fastIsEmpty(fast(A)), isEmpty(A), "isEmpty");
+    } else {
+      deepEqual(zext32(A), ref.zext32(A), "zext32");
+    }
+    compared++;
+  }
+  ok(compared > 3000, `only ${compared} comparisons`);
+});
+
+Deno.test("branches: decisions and refinements on halves equal the bigint reference exactly", () => {
+  const r = new Rng(4321);
+  let compared = 0;
+  for (let i = 0; i < 6000; i++) {
+    const o = r.pick(JUMPS);
+    const jmp32 = r.chance(0.3);
+    const A = inhabited(r, 64);
+    const B = r.chance(0.3) ? ref.known(rand64(r), 64) : inhabited(r, 64);
+    if (!A || !B) continue;
+    deepEqual(branchTaken(fast(A), fast(B), o, jmp32), refBranch.branchTaken(A, B, o, jmp32));
+    deepEqual(jmp32IsExact(fast(A), fast(B), o), refBranch.jmp32IsExact(A, B, o));
+    deepEqual(refine(fast(A), fast(B), o)?.map(big), refBranch.refine(A, B, o), `refine ${o}`);
+    compared++;
+  }
+  ok(compared > 3000, `only ${compared} comparisons`);
 });
