@@ -57,14 +57,20 @@ export interface ExploreEnv extends CallEnv {
   live: Uint16Array;
   limit: number;
   hasLoops: boolean;
-  /** Registers each instruction reads and writes (bit masks). */
-  useDef: readonly (readonly [number, number])[];
+  /** Registers each instruction reads (bit masks). */
+  uses: Uint16Array;
+  /** Registers each instruction writes (bit masks). */
+  defs: Uint16Array;
   /** Instructions on a cycle of the control-flow graph. */
   onCycle: Uint8Array;
   /** Instructions whose fields were checked already. */
   fieldsChecked: Uint8Array;
   /** Map for an `lddw` at logical index i with fd `imm`. */
   mapFor(index: number, fd: number): MapInfo | undefined;
+  /** Set by a conditional jump that goes both ways: where the other path starts. */
+  forkPc: number;
+  /** Its state (valid while forkPc >= 0). */
+  forkSt: MachineState | undefined;
 }
 
 /**
@@ -85,6 +91,43 @@ interface Checkpoint {
   readonly wroteRegs: number;
   readonly wroteLo: number;
   readonly wroteHi: number;
+  /**
+   * Constant registers another state must match (see constSignature), for
+   * the exact comparison while the checkpoint is in progress and for the
+   * covering comparison once it is complete; -1 until computed.
+   */
+  exactMask: number;
+  exactHash: number;
+  doneMask: number;
+  doneHash: number;
+}
+
+/**
+ * The registers among `regs` that hold a known number in `st` (a state
+ * that covers another must have the same numbers there), and a hash of
+ * their values. Comparing hashes first skips most states that cannot cover
+ * the current one without calling `subsumes`.
+ */
+function constMask(st: MachineState, regs: number): number {
+  let mask = 0;
+  for (let r = 0; r < 10; r++) {
+    if ((regs & (1 << r)) === 0) continue;
+    const v = st.regs[r];
+    if (v.kind === "scalar" && v.val.mHi === 0 && v.val.mLo === 0) mask |= 1 << r;
+  }
+  return mask;
+}
+
+/** Hash of the known numbers in registers `mask`; NaN when one of them is not a known number. */
+function constHash(st: MachineState, mask: number): number {
+  let h = 0x811c9dc5;
+  for (let r = 0; r < 10; r++) {
+    if ((mask & (1 << r)) === 0) continue;
+    const v = st.regs[r];
+    if (v.kind !== "scalar" || v.val.mHi !== 0 || v.val.mLo !== 0) return NaN;
+    h = Math.imul(h ^ v.val.vLo, 0x01000193) ^ v.val.vHi;
+  }
+  return h;
 }
 
 interface Path {
@@ -97,49 +140,43 @@ interface Path {
   wroteHi: number;
 }
 
-const SLOTS = 64;
-
-function markRegRead(path: Path, r: number): void {
-  const bit = 1 << r;
-  if (path.wroteRegs & bit) return;
-  for (let cp = path.parent; cp; cp = cp.parent) {
-    if (cp.readRegs & bit) return;
-    cp.readRegs |= bit;
-    if (cp.wroteRegs & bit) return;
+/**
+ * Marks registers (bit set) as read by the path: on every checkpoint up the
+ * chain until one already has the mark, or the path wrote the register
+ * after it. One walk for all the registers.
+ */
+function markRegsRead(path: Path, regs: number): void {
+  let need = regs & ~path.wroteRegs;
+  for (let cp = path.parent; cp !== null && need !== 0; cp = cp.parent) {
+    need &= ~cp.readRegs; // marked here means marked further up too
+    cp.readRegs |= need;
+    need &= ~cp.wroteRegs;
   }
 }
 
-function markSlotRead(path: Path, s: number): void {
-  if (s < 32) {
-    const bit = 1 << s;
-    if (path.wroteLo & bit) return;
-    for (let cp = path.parent; cp; cp = cp.parent) {
-      if (cp.readLo & bit) return;
-      cp.readLo |= bit;
-      if (cp.wroteLo & bit) return;
-    }
-  } else {
-    const bit = 1 << (s - 32);
-    if (path.wroteHi & bit) return;
-    for (let cp = path.parent; cp; cp = cp.parent) {
-      if (cp.readHi & bit) return;
-      cp.readHi |= bit;
-      if (cp.wroteHi & bit) return;
-    }
+/** Marks stack slots (bit sets for slots 0-31 and 32-63) as read, like markRegsRead. */
+function markSlotsRead(path: Path, lo: number, hi: number): void {
+  let needLo = lo & ~path.wroteLo, needHi = hi & ~path.wroteHi;
+  for (let cp = path.parent; cp !== null && (needLo | needHi) !== 0; cp = cp.parent) {
+    needLo &= ~cp.readLo;
+    needHi &= ~cp.readHi;
+    cp.readLo |= needLo;
+    cp.readHi |= needHi;
+    needLo &= ~cp.wroteLo;
+    needHi &= ~cp.wroteHi;
   }
 }
 
-/** A pruned path would have read what the state that covers it read. */
-function inheritReads(path: Path, from: Checkpoint): void {
-  for (let r = 0; r < 10; r++) if (from.readRegs & (1 << r)) markRegRead(path, r);
-  for (let s = 0; s < SLOTS; s++) {
-    if (((s < 32 ? from.readLo >>> s : from.readHi >>> (s - 32)) & 1) !== 0) markSlotRead(path, s);
-  }
+/** Bits from..to (inclusive, 0-31) set. */
+function bitRange(from: number, to: number): number {
+  return to - from === 31 ? -1 : (((1 << (to - from + 1)) - 1) << from);
 }
 
 /** Explores all paths; throws VerifyError at the first error. Returns instructions processed. */
 export function explore(env: ExploreEnv): number {
   const { program, cfg } = env;
+  const prunePoint = cfg.prunePoint, onCycle = env.onCycle, live = env.live;
+  const uses = env.uses, defs = env.defs;
   const explored: (Checkpoint[] | undefined)[] = new Array(program.insns.length);
   const pending: Path[] = [];
   let processed = 0;
@@ -155,18 +192,14 @@ export function explore(env: ExploreEnv): number {
   let active: Path = cur;
   env.slots = {
     read(from, to) {
-      for (let s = from; s <= to; s++) markSlotRead(active, s);
+      const lo = from < 32 ? bitRange(from, to < 32 ? to : 31) : 0;
+      const hi = to >= 32 ? bitRange(from < 32 ? 0 : from - 32, to - 32) : 0;
+      markSlotsRead(active, lo, hi);
     },
     write(slot) {
       if (slot < 32) active.wroteLo |= 1 << slot;
       else active.wroteHi |= 1 << (slot - 32);
     },
-  };
-
-  const finish = (cp: Checkpoint | null) => {
-    for (let c = cp; c; c = c.parent) {
-      if (--c.branches > 0) break;
-    }
   };
 
   while (cur) {
@@ -181,12 +214,23 @@ export function explore(env: ExploreEnv): number {
           : `too many paths: more than ${env.limit} instructions simulated`,
       );
     }
-    if (cfg.prunePoint[pc]) {
-      const list = explored[pc] ??= [];
+    if (prunePoint[pc] === 1) {
+      let list = explored[pc];
+      if (list === undefined) list = explored[pc] = [];
       let pruned: Checkpoint | undefined;
-      for (const cp of list) {
+      // The current state's hash for the last mask asked (states at one pc mostly share it).
+      let hashMask = -1, curHash = 0;
+      for (let i = 0; i < list.length; i++) {
+        const cp = list[i];
         if (cp.branches > 0) {
-          if (env.onCycle[pc] && subsumes(cp.state, cur.st, env.live[pc], true)) {
+          if (onCycle[pc] === 0) continue;
+          if (cp.exactMask < 0) {
+            cp.exactMask = constMask(cp.state, live[pc]);
+            cp.exactHash = constHash(cp.state, cp.exactMask);
+          }
+          if (cp.exactMask !== hashMask) curHash = constHash(cur.st, hashMask = cp.exactMask);
+          if (cp.exactHash !== curHash) continue;
+          if (subsumes(cp.state, cur.st, live[pc], true)) {
             fail(
               "back-edge",
               pc,
@@ -195,13 +239,21 @@ export function explore(env: ExploreEnv): number {
           }
           continue;
         }
-        if (subsumes(cp.state, cur.st, cp.readRegs & env.live[pc], false, cp.readLo, cp.readHi)) {
+        if (cp.doneMask < 0) {
+          cp.doneMask = constMask(cp.state, cp.readRegs & live[pc]);
+          cp.doneHash = constHash(cp.state, cp.doneMask);
+        }
+        if (cp.doneMask !== hashMask) curHash = constHash(cur.st, hashMask = cp.doneMask);
+        if (cp.doneHash !== curHash) continue;
+        if (subsumes(cp.state, cur.st, cp.readRegs & live[pc], false, cp.readLo, cp.readHi)) {
           pruned = cp;
           break;
         }
       }
       if (pruned) {
-        inheritReads(cur, pruned);
+        // The pruned path would have read what the state that covers it read.
+        markRegsRead(cur, pruned.readRegs);
+        markSlotsRead(cur, pruned.readLo, pruned.readHi);
         finish(cur.parent);
         cur = pending.pop();
         continue;
@@ -217,6 +269,10 @@ export function explore(env: ExploreEnv): number {
           wroteRegs: cur.wroteRegs,
           wroteLo: cur.wroteLo,
           wroteHi: cur.wroteHi,
+          exactMask: -1,
+          exactHash: 0,
+          doneMask: -1,
+          doneHash: 0,
         };
         list.push(cp);
         cur.parent = cp;
@@ -226,25 +282,26 @@ export function explore(env: ExploreEnv): number {
       }
     }
     active = cur;
-    const [uses, defs] = env.useDef[pc];
-    for (let r = 0; uses >> r; r++) if (uses & (1 << r)) markRegRead(cur, r);
+    if ((uses[pc] & ~cur.wroteRegs) !== 0) markRegsRead(cur, uses[pc]);
+    env.forkPc = -1;
     const next = step(env, cur);
-    cur.wroteRegs |= defs;
-    if (next === "exit") {
+    cur.wroteRegs |= defs[pc];
+    if (next < 0) {
       finish(cur.parent);
       cur = pending.pop();
       continue;
     }
-    if (next.fork) {
+    if (env.forkPc >= 0) {
       if (cur.parent) cur.parent.branches++;
       pending.push({
-        pc: next.fork.pc,
-        st: next.fork.st,
+        pc: env.forkPc,
+        st: env.forkSt!,
         parent: cur.parent,
         wroteRegs: cur.wroteRegs,
         wroteLo: cur.wroteLo,
         wroteHi: cur.wroteHi,
       });
+      env.forkSt = undefined;
       if (pending.length > MAX_PENDING) {
         fail(
           env.hasLoops ? "back-edge" : "too-complex",
@@ -255,45 +312,45 @@ export function explore(env: ExploreEnv): number {
         );
       }
     }
-    cur.pc = next.pc;
-    if (next.st) cur.st = next.st;
+    cur.pc = next;
   }
   return processed;
 }
 
-type StepResult = "exit" | {
-  pc: number;
-  st?: MachineState;
-  fork?: { pc: number; st: MachineState };
-};
+/** A path ended: checkpoints whose paths are all explored become complete. */
+function finish(cp: Checkpoint | null): void {
+  for (let c = cp; c !== null; c = c.parent) {
+    if (--c.branches > 0) break;
+  }
+}
 
-function step(env: ExploreEnv, path: Path): StepResult {
+/** Simulates one instruction; returns the next pc, or -1 at exit (a fork is left in env). */
+function step(env: ExploreEnv, path: Path): number {
   const p = env.program;
   const pc = path.pc;
   const insn = p.insns[pc];
-  if (!env.fieldsChecked[pc]) {
+  if (env.fieldsChecked[pc] === 0) {
     // Reserved fields are checked when a path first gets here, as the kernel does.
     const why = encodingProblem(insn);
     if (why) fail("invalid-opcode", pc, why);
     env.fieldsChecked[pc] = 1;
   }
   const st = path.st;
-  const cls = op.bpfClass(insn.code);
-  switch (cls) {
+  switch (insn.code & 0x07) {
     case op.BPF_ALU:
     case op.BPF_ALU64:
       execAlu(env, st, insn);
-      return { pc: pc + 1 };
+      return pc + 1;
     case op.BPF_LDX:
       execLoad(env, st, insn);
-      return { pc: pc + 1 };
+      return pc + 1;
     case op.BPF_ST:
     case op.BPF_STX:
       execStore(env, st, insn);
-      return { pc: pc + 1 };
+      return pc + 1;
     case op.BPF_LD:
       execLd(env, st, insn, pc);
-      return { pc: pc + 1 };
+      return pc + 1;
     default:
       return execJump(env, st, insn, pc);
   }
@@ -447,17 +504,17 @@ function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void
   st.regs[0] = UNKNOWN_SCALAR;
 }
 
-function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): StepResult {
+function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): number {
   const p = env.program;
   const cls = op.bpfClass(insn.code);
   const o = op.bpfOp(insn.code);
   const target = (off: number) => jumpTarget(p, pc, off);
   switch (o) {
     case op.BPF_JA:
-      return { pc: target(cls === op.BPF_JMP32 ? insn.imm : insn.off) };
+      return target(cls === op.BPF_JMP32 ? insn.imm : insn.off);
     case op.BPF_EXIT:
       checkExit(env, st, pc);
-      return "exit";
+      return -1;
     case op.BPF_CALL:
       if (insn.src !== 0) {
         fail(
@@ -469,7 +526,7 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): St
         );
       }
       execHelperCall(env, st, insn.imm);
-      return { pc: pc + 1 };
+      return pc + 1;
     case op.BPF_JCOND:
       return fail("invalid-opcode", pc, "may_goto is not supported by this verifier");
   }
@@ -507,13 +564,14 @@ function updateLinked(st: MachineState, regNo: number, val: Scalar): void {
   st.forEachValue((x) => (x.kind === "scalar" && x.id === id ? { ...x, val } : x));
 }
 
+/** A conditional jump: the next pc, and a fork in env when both ways are possible. */
 function condJump(
-  _env: ExploreEnv,
+  env: ExploreEnv,
   st: MachineState,
   insn: Insn,
   pc: number,
   targetPc: number,
-): StepResult {
+): number {
   const jmp32 = op.bpfClass(insn.code) === op.BPF_JMP32;
   const o = op.bpfOp(insn.code);
   const useX = op.bpfSrc(insn.code) === op.BPF_X;
@@ -522,8 +580,8 @@ function condJump(
 
   if (isPointer(dst) || isPointer(src)) {
     const decided = pointerBranch(dst, src, o, jmp32);
-    if (decided === 1) return { pc: targetPc };
-    if (decided === 0) return { pc: pc + 1 };
+    if (decided === 1) return targetPc;
+    if (decided === 0) return pc + 1;
     const other = st.clone();
     if (
       !jmp32 && !useX && insn.imm === 0 && dst.maybeNull && (o === op.BPF_JEQ || o === op.BPF_JNE)
@@ -533,12 +591,14 @@ function condJump(
       markNullCheck(other, dst.id, jumpIsNull);
       markNullCheck(st, dst.id, !jumpIsNull);
     }
-    return { pc: pc + 1, fork: { pc: targetPc, st: other } };
+    env.forkPc = targetPc;
+    env.forkSt = other;
+    return pc + 1;
   }
 
   const taken = branchTaken(dst.val, src.val, o, jmp32);
-  if (taken === 1) return { pc: targetPc };
-  if (taken === 0) return { pc: pc + 1 };
+  if (taken === 1) return targetPc;
+  if (taken === 0) return pc + 1;
   const other = st.clone();
   const exact = !jmp32 || jmp32IsExact(dst.val, src.val, o);
   if (exact) {
@@ -546,7 +606,9 @@ function condJump(
     const neg = negateJump(o);
     if (neg >= 0) applyRefine(st, insn, useX, dst.val, src.val, neg);
   }
-  return { pc: pc + 1, fork: { pc: targetPc, st: other } };
+  env.forkPc = targetPc;
+  env.forkSt = other;
+  return pc + 1;
 }
 
 /**

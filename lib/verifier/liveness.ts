@@ -62,21 +62,32 @@ export function useDef(
   return [0, 0];
 }
 
-/** Live-in register masks per logical instruction. */
-export function liveRegisters(
+/** Registers each instruction reads (`uses`) and writes (`defs`), as bit masks. */
+export function registerUse(
   p: ProgramView,
-  cfg: Cfg,
   helpers: ReadonlyMap<number, HelperProto>,
-): Uint16Array {
+): { uses: Uint16Array; defs: Uint16Array } {
   const n = p.insns.length;
-  const use = new Uint16Array(n), def = new Uint16Array(n), live = new Uint16Array(n);
-  for (let i = 0; i < n; i++) [use[i], def[i]] = useDef(p, i, helpers);
+  const uses = new Uint16Array(n), defs = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const ud = useDef(p, i, helpers);
+    uses[i] = ud[0];
+    defs[i] = ud[1];
+  }
+  return { uses, defs };
+}
+
+/** Live-in register masks per logical instruction. */
+export function liveRegisters(cfg: Cfg, use: Uint16Array, def: Uint16Array): Uint16Array {
+  const n = use.length;
+  const live = new Uint16Array(n);
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
       let out = 0;
-      for (const s of cfg.succ[i]) out |= live[s];
+      const succ = cfg.succ[i];
+      for (let k = 0; k < succ.length; k++) out |= live[succ[k]];
       const v = use[i] | (out & ~def[i]);
       if (v !== live[i]) {
         live[i] = v;

@@ -227,24 +227,21 @@ export function entryState(): MachineState {
 
 /**
  * Ids of maybe-NULL pointers and references must correspond one to one
- * between two states for one to stand in for the other.
+ * between two states for one to stand in for the other. The pairs found so
+ * far in the current comparison (few: a list beats a map).
  */
-class IdMap {
-  private fwd?: Map<number, number>;
-  private back?: Map<number, number>;
-  check(a: number, b: number): boolean {
-    if (a === 0 || b === 0) return a === b;
-    this.fwd ??= new Map();
-    this.back ??= new Map();
-    const f = this.fwd.get(a);
-    const g = this.back.get(b);
-    if (f === undefined && g === undefined) {
-      this.fwd.set(a, b);
-      this.back.set(b, a);
-      return true;
-    }
-    return f === b && g === a;
-  }
+const idFrom: number[] = [], idTo: number[] = [];
+let idPairs = 0;
+
+/** Is old id `a` the counterpart of current id `b`? (Records the pair on first sight.) */
+function idsMatch(a: number, b: number): boolean {
+  if (a === 0 || b === 0) return a === b;
+  for (let i = 0; i < idPairs; i++) if (idFrom[i] === a) return idTo[i] === b;
+  for (let i = 0; i < idPairs; i++) if (idTo[i] === b) return false;
+  idFrom[idPairs] = a;
+  idTo[idPairs] = b;
+  idPairs++;
+  return true;
 }
 
 /**
@@ -252,7 +249,8 @@ class IdMap {
  * `old` was fully explored without error, `cur` then needs no exploration.
  * `live` says which registers may still be read; `slotsLo`/`slotsHi` (bit
  * sets of 8-byte stack slots 0-31 and 32-63; all when absent) which stack
- * slots.
+ * slots. States share register values and stack arrays until one changes
+ * them, so shared parts are compared by identity first.
  */
 export function subsumes(
   old: MachineState,
@@ -262,51 +260,68 @@ export function subsumes(
   slotsLo = -1,
   slotsHi = -1,
 ): boolean {
-  const slotLive = (slot: number) =>
-    ((slot < 32 ? slotsLo >>> slot : slotsHi >>> (slot - 32)) & 1) !== 0;
+  const oRegs = old.regs, cRegs = cur.regs;
   // Cheap first: a number known exactly in `old` must be the same number in `cur`.
   for (let r = 0; r < 10; r++) {
-    if (!(live & (1 << r))) continue;
-    const o = old.regs[r], c = cur.regs[r];
+    if ((live & (1 << r)) === 0) continue;
+    const o = oRegs[r], c = cRegs[r];
+    if (o === c) continue;
     if (o.kind !== c.kind && o.kind !== "uninit") return false;
     if (
       o.kind === "scalar" && isConst(o.val) &&
       (!isConst(c.val) || c.val.vHi !== o.val.vHi || c.val.vLo !== o.val.vLo)
     ) return false;
   }
-  const ids = new IdMap();
+  idPairs = 0;
   for (let r = 0; r < 10; r++) {
-    if (!(live & (1 << r))) continue;
-    if (!regSubsumes(old.regs[r], cur.regs[r], ids, exact)) return false;
+    if ((live & (1 << r)) === 0) continue;
+    if (!regSubsumes(oRegs[r], cRegs[r], exact)) return false;
   }
-  for (let i = 0; i < STACK_SIZE; i++) {
-    if (!slotLive(i >> 3)) {
-      i |= 7; // the whole slot is never read from here on
-      continue;
+  const os = old.stack, cs = cur.stack;
+  // Live slots in ascending order: slot = half * 32 + bit.
+  for (let half = 0; half < 2; half++) {
+    let bits = half === 0 ? slotsLo : slotsHi;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      const slot = half * 32 + 31 - Math.clz32(low);
+      if (os !== cs) {
+        for (let i = slot * 8; i < slot * 8 + 8; i++) {
+          const o = os[i], c = cs[i];
+          if (o === c) continue;
+          if (exact) return false;
+          if (o === StackByte.Invalid) continue;
+          if (o === StackByte.Misc && c === StackByte.Zero) continue;
+          if (
+            o === StackByte.Misc && c === StackByte.Spill && cur.spills[slot]?.kind === "scalar"
+          ) {
+            continue;
+          }
+          return false;
+        }
+      }
     }
-    const o = old.stack[i], c = cur.stack[i];
-    if (o === c) continue;
-    if (exact) return false;
-    if (o === StackByte.Invalid) continue;
-    if (o === StackByte.Misc && (c === StackByte.Zero)) continue;
-    if (o === StackByte.Misc && c === StackByte.Spill && cur.spills[i >> 3]?.kind === "scalar") {
-      continue;
-    }
-    return false;
   }
-  for (let s = 0; s < old.spills.length; s++) {
-    const o = old.spills[s];
-    if (!o || !slotLive(s)) continue;
-    if (old.stack[s * 8] !== StackByte.Spill) continue;
-    const c = cur.spills[s];
-    if (!c || cur.stack[s * 8] !== StackByte.Spill) return false;
-    if (!regSubsumes(o, c, ids, exact)) return false;
+  // Saved registers, in the same slot order.
+  for (let half = 0; half < 2; half++) {
+    let bits = half === 0 ? slotsLo : slotsHi;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      const s = half * 32 + 31 - Math.clz32(low);
+      const o = old.spills[s];
+      if (o === undefined || os[s * 8] !== StackByte.Spill) continue;
+      const c = cur.spills[s];
+      if (c === undefined || cs[s * 8] !== StackByte.Spill) return false;
+      if (!regSubsumes(o, c, exact)) return false;
+    }
   }
   if (old.refs.size !== cur.refs.size) return false;
-  for (const [id] of old.refs) {
+  if (old.refs.size === 0) return true;
+  for (const id of old.refs.keys()) {
     let matched = false;
-    for (const [cid] of cur.refs) {
-      if (ids.check(id, cid)) {
+    for (const cid of cur.refs.keys()) {
+      if (idsMatch(id, cid)) {
         matched = true;
         break;
       }
@@ -316,16 +331,21 @@ export function subsumes(
   return true;
 }
 
-function regSubsumes(o: Reg, c: Reg, ids: IdMap, exact: boolean): boolean {
+function regSubsumes(o: Reg, c: Reg, exact: boolean): boolean {
   if (o.kind === "uninit") return exact ? c.kind === "uninit" : true;
+  if (o === c) {
+    // The same value: only the ids must correspond.
+    if (o.kind === "scalar") return o.id === 0 || idsMatch(o.id, o.id);
+    return idsMatch(o.id, o.id) && idsMatch(o.refId, o.refId);
+  }
   if (o.kind !== c.kind) return false;
   if (o.kind === "scalar") {
-    if (exact) return scalarEquals(o.val, c.val) && ids.check(o.id, c.id);
+    if (exact) return scalarEquals(o.val, c.val) && idsMatch(o.id, c.id);
     // Scalar ids only matter for linked bounds; a fresh id in cur is fine.
-    return scalarContains(o.val, c.val) && (o.id === 0 || ids.check(o.id, c.id));
+    return scalarContains(o.val, c.val) && (o.id === 0 || idsMatch(o.id, c.id));
   }
   if (o.off !== c.off || o.maybeNull !== c.maybeNull || o.map !== c.map) return false;
   if (o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted) return false;
-  if (!ids.check(o.id, c.id) || !ids.check(o.refId, c.refId)) return false;
+  if (!idsMatch(o.id, c.id) || !idsMatch(o.refId, c.refId)) return false;
   return exact ? scalarEquals(o.val, c.val) : scalarContains(o.val, c.val);
 }

@@ -13,7 +13,7 @@ import { buildCfg, onCycle } from "./cfg.ts";
 import { VerifyError } from "./errors.ts";
 import { explore, type ExploreEnv } from "./explore.ts";
 import { loadTimeProblem } from "./isa_check.ts";
-import { liveRegisters, useDef } from "./liveness.ts";
+import { liveRegisters, registerUse } from "./liveness.ts";
 import { type ProgramView, programView } from "./program.ts";
 import type {
   Diagnostic,
@@ -175,11 +175,15 @@ function exploreEnv(
   const gpl = GPL_LICENSES.has(options.license ?? "GPL");
   const cycles = onCycle(cfg.succ);
   let ids = 0;
+  const { uses, defs } = registerUse(p, helpers);
   return {
     program: p,
     cfg,
-    live: liveRegisters(p, cfg, helpers),
-    useDef: p.insns.map((_, i) => useDef(p, i, helpers)),
+    live: liveRegisters(cfg, uses, defs),
+    uses,
+    defs,
+    forkPc: -1,
+    forkSt: undefined,
     limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
     hasLoops: cycles.includes(1),
     onCycle: cycles,
