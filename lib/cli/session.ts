@@ -8,6 +8,7 @@ import { slotOffsets } from "../../bytecode/encode.ts";
 import type { Insn } from "../../bytecode/insn.ts";
 import type { BuiltProgram } from "../dsl/builder.ts";
 import type { MapDef } from "../dsl/maps.ts";
+import { patched } from "../dsl/origin.ts";
 import {
   attachKprobe,
   attachRawTracepoint,
@@ -62,7 +63,7 @@ export interface LoadOptions {
 /** Replaces each map reference's placeholder with an fd (or any number, for dumps). */
 export function patchMapFds(p: BuiltProgram, fdOf: (map: MapDef) => number): Insn[] {
   const insns = p.insns.slice();
-  for (const ref of p.mapRefs) insns[ref.index] = { ...insns[ref.index], imm: fdOf(ref.map) };
+  for (const ref of p.mapRefs) insns[ref.index] = patched(insns[ref.index], { imm: fdOf(ref.map) });
   return insns;
 }
 

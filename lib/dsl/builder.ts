@@ -10,7 +10,7 @@ import type { Insn } from "../../bytecode/insn.ts";
 import type { AluOp, JmpOp, SizeName } from "../../bytecode/opcodes.ts";
 import type { ProgTypeName } from "../../bytecode/prog_types.ts";
 import type { MapDef } from "./maps.ts";
-import { callerOrigin } from "./origin.ts";
+import { captureOrigin, patched, withOrigin } from "./origin.ts";
 import { type Operand, r10, Reg } from "./registers.ts";
 
 /** Where a program attaches. */
@@ -104,8 +104,8 @@ export class ProgramBuilder {
 
   /** Appends raw instructions: the escape hatch for library users. */
   emit(...insns: Insn[]): this {
-    const origin = callerOrigin();
-    for (const insn of insns) this.insns.push(origin ? { ...insn, origin } : insn);
+    const origin = captureOrigin();
+    for (const insn of insns) this.insns.push(withOrigin({ ...insn }, origin));
     return this;
   }
 
@@ -280,7 +280,7 @@ export class ProgramBuilder {
         throw new Error(`${this.name}: label ${label.name} is never bound`);
       }
       const off = slots[label.position] - slots[index] - 1;
-      insns[index] = { ...insns[index], off };
+      insns[index] = patched(insns[index], { off });
     }
     const maps = [...new Set(this.#mapRefs.map((r) => r.map))];
     return {

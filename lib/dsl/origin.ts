@@ -3,9 +3,11 @@
  * bytecode package, as "tools/runqlat.ts:42". Diagnostics print it so a
  * mistake names the tool line that produced the instruction.
  *
- * This runs for every emitted instruction, on the tool's start-up path, so it
- * asks V8 for structured call sites (no stack text to format and parse), a
- * few frames deep, and remembers the answer per call-site position.
+ * Every emitted instruction gets one, on the tool's start-up path, and almost
+ * none is ever read (only diagnostics and `-v` logs read them). So capturing
+ * is split from resolving: {@link captureOrigin} only records V8's raw call
+ * sites, a few frames deep (~5 us); turning them into "file:line" (~15 us)
+ * happens when `origin` is first read.
  */
 const INTERNAL = [
   new URL("./", import.meta.url).pathname, // lib/dsl
@@ -28,18 +30,79 @@ const V8Error = Error as V8ErrorConstructor;
 /** Deep enough to get out of the DSL's own frames (Probe macro -> builder -> emit). */
 const FRAMES = 12;
 
-export function callerOrigin(): string | undefined {
-  const savedPrepare = V8Error.prepareStackTrace;
+/** A call stack captured by {@link captureOrigin}; `origin` resolves it once, on first read. */
+export class CapturedOrigin {
+  /** Holds V8's unformatted stack until `origin` is read. */
+  #holder: { stack?: unknown } | undefined;
+  #origin: string | undefined;
+
+  constructor(holder: { stack?: unknown }) {
+    this.#holder = holder;
+  }
+
+  /** "tools/runqlat.ts:42", or undefined when every captured frame is inside the DSL. */
+  get origin(): string | undefined {
+    const holder = this.#holder;
+    if (holder) {
+      this.#holder = undefined;
+      this.#origin = firstOutsideFrame(holder);
+    }
+    return this.#origin;
+  }
+}
+
+/**
+ * Records the current call stack, cheaply: V8 keeps it unformatted until
+ * someone reads it. `skip` and the frames above it are left out.
+ */
+export function captureOrigin(skip: (...args: never[]) => unknown = captureOrigin): CapturedOrigin {
   const savedLimit = V8Error.stackTraceLimit;
-  V8Error.prepareStackTrace = (_e, frames) => frames;
   V8Error.stackTraceLimit = FRAMES;
-  const holder: { stack?: CallSite[] } = {};
-  Error.captureStackTrace(holder, callerOrigin);
-  const frames = holder.stack;
-  V8Error.prepareStackTrace = savedPrepare;
+  const holder: { stack?: unknown } = {};
+  Error.captureStackTrace(holder, skip);
   V8Error.stackTraceLimit = savedLimit;
+  return new CapturedOrigin(holder);
+}
+
+/**
+ * `insn` with an `origin` read from `captured` when first asked for. It is an
+ * own enumerable accessor, so `{ ...insn }` copies the resolved text, and a
+ * consumer sees an ordinary `origin?: string` field.
+ */
+export function withOrigin<T extends object>(insn: T, captured: CapturedOrigin): T {
+  return Object.defineProperty(insn, "origin", {
+    get: () => captured.origin,
+    set(this: T, value: string | undefined) {
+      Object.defineProperty(this, "origin", { value, writable: true, enumerable: true });
+    },
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/** A copy of `insn` with `changes` applied that keeps a lazy `origin` lazy (a spread would resolve it). */
+export function patched<T extends object>(insn: T, changes: Partial<T>): T {
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(insn)) as T;
+  return Object.assign(copy, changes);
+}
+
+/** The origin of the code calling the caller, resolved now. */
+export function callerOrigin(): string | undefined {
+  return captureOrigin(callerOrigin).origin;
+}
+
+/** Formats a captured stack as structured call sites (V8 formats on first read of `stack`). */
+function firstOutsideFrame(holder: { stack?: unknown }): string | undefined {
+  const savedPrepare = V8Error.prepareStackTrace;
+  V8Error.prepareStackTrace = (_e, frames) => frames;
+  let frames: unknown;
+  try {
+    frames = holder.stack;
+  } finally {
+    V8Error.prepareStackTrace = savedPrepare;
+  }
   if (!Array.isArray(frames)) return undefined;
-  for (const frame of frames) {
+  for (const frame of frames as CallSite[]) {
     const name = frame.getFileName();
     // V8 names a file by path, or by file:// URL on some embedders
     const file = name?.startsWith("file://") ? new URL(name).pathname : name;
