@@ -42,6 +42,16 @@ function swapWords(bytes: Uint8Array): Uint32Array {
   return words;
 }
 
+/** Types of one kind whose names share a prefix, as far as findIdByPrefix has walked. */
+interface PrefixFamily {
+  /** Kind number. */
+  kind: number;
+  prefix: Uint8Array;
+  /** Ids of the members among types 1..walkedTo, in id order. */
+  ids: number[];
+  walkedTo: number;
+}
+
 /** Parsed BTF: a lazily built index over the type section plus on-demand decoding. */
 export class Btf {
   /** The type section as 32-bit words in host order (BTF types are word-sized records). */
@@ -59,6 +69,8 @@ export class Btf {
   /** Word index of the header of type #indexed + 1. */
   #nextWord = 0;
   readonly #idCache = new Map<string, number | undefined>();
+  /** findIdByPrefix's records, by "KIND:prefix". */
+  readonly #families = new Map<string, PrefixFamily>();
   readonly #typeCache = new Map<number, BtfType>();
 
   private constructor(words: Uint32Array, strings: Uint8Array) {
@@ -281,6 +293,68 @@ export class Btf {
     found ??= fwd;
     this.#idCache.set(key, found);
     return found;
+  }
+
+  /**
+   * The same answer as `findId(name, kind)`, cheaper when many names sharing
+   * `prefix` are looked up (tracepoint typedefs `btf_trace_*`, functions
+   * `__traceiter_*`): the first look-up of a family walks the types only as
+   * far as its name, recording every type of `kind` whose name starts with
+   * `prefix` on the way; later look-ups check those records first and
+   * resume the walk where it stopped. So the names of several tracepoints
+   * cost one walk, not one each.
+   */
+  findIdByPrefix(
+    name: string,
+    kind: Exclude<BtfKindName, "VOID">,
+    prefix: string,
+  ): number | undefined {
+    if (!name.startsWith(prefix)) return this.findId(name, kind);
+    const key = `${kind}:${name}`;
+    if (this.#idCache.has(key)) return this.#idCache.get(key);
+    const familyKey = `${kind}:${prefix}`;
+    let family = this.#families.get(familyKey);
+    if (!family) {
+      family = { kind: BtfKind[kind], prefix: encoder.encode(prefix), ids: [], walkedTo: 0 };
+      this.#families.set(familyKey, family);
+    }
+    const needle = encoder.encode(name);
+    const words = this.#words;
+    const typeStart = this.#typeStart;
+    let found = family.ids.find((id) => this.#nameEquals(words[typeStart[id]], needle));
+    found ??= this.#walkFamily(family, needle);
+    this.#idCache.set(key, found);
+    return found;
+  }
+
+  /**
+   * Walks on from where `family` stopped, recording its members, until one is
+   * named `needle` (returns its id) or the types end.
+   */
+  #walkFamily(family: PrefixFamily, needle: Uint8Array): number | undefined {
+    const words = this.#words;
+    const strings = this.#strings;
+    const typeStart = this.#typeStart;
+    const { kind, prefix, ids } = family;
+    const prefixLength = prefix.length;
+    let indexed = this.#indexed;
+    for (let id = family.walkedTo + 1;; id++) {
+      if (id > indexed && (indexed = this.#indexUpTo(id + INDEX_CHUNK)) < id) {
+        family.walkedTo = id - 1;
+        return undefined;
+      }
+      const p = typeStart[id];
+      if (((words[p + 1] >>> 24) & 0x1f) !== kind) continue;
+      const nameOff = words[p];
+      let i = 0;
+      while (i < prefixLength && strings[nameOff + i] === prefix[i]) i++;
+      if (i < prefixLength || nameOff === 0) continue;
+      ids.push(id);
+      if (this.#nameEquals(nameOff, needle)) {
+        family.walkedTo = id;
+        return id;
+      }
+    }
   }
 
   /** Like {@link findId} but throws a one-line error naming what is missing. */

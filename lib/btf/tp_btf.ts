@@ -46,9 +46,24 @@ export interface TpBtfTarget {
  * ```
  */
 export function tpBtfTarget(tpName: string, btf: Btf = Btf.vmlinux()): TpBtfTarget {
+  let known = targetsByBtf.get(btf);
+  if (!known) targetsByBtf.set(btf, known = new Map());
+  let target = known.get(tpName);
+  if (!target) known.set(tpName, target = lookUpTarget(tpName, btf));
+  // A copy, so a caller that edits its answer does not edit the next caller's.
+  return { typedefId: target.typedefId, params: target.params.map((p) => ({ ...p })) };
+}
+
+/**
+ * Answers of tpBtfTarget: a tool builds its programs and our verifier checks
+ * them, both asking for the same tracepoints.
+ */
+const targetsByBtf = new WeakMap<Btf, Map<string, TpBtfTarget>>();
+
+function lookUpTarget(tpName: string, btf: Btf): TpBtfTarget {
   const name = tpName.includes(":") ? tpName.slice(tpName.indexOf(":") + 1) : tpName;
   const typedefName = `btf_trace_${name}`;
-  const typedefId = btf.findId(typedefName, "TYPEDEF");
+  const typedefId = btf.findIdByPrefix(typedefName, "TYPEDEF", "btf_trace_");
   if (typedefId === undefined) {
     throw new Error(
       `BTF: no typedef ${typedefName}: '${name}' is not a tracepoint of this kernel (or BTF lacks it)`,
@@ -88,8 +103,8 @@ function namesFromKernelFunction(
   name: string,
   argTypes: number[],
 ): string[] | undefined {
-  for (const fn of [`__traceiter_${name}`, `__bpf_trace_${name}`]) {
-    const id = btf.findId(fn, "FUNC");
+  for (const prefix of ["__traceiter_", "__bpf_trace_"]) {
+    const id = btf.findIdByPrefix(prefix + name, "FUNC", prefix);
     if (id === undefined) continue;
     const protoId = btf.funcProtoOf(id);
     const proto = protoId === undefined ? undefined : btf.type(protoId);

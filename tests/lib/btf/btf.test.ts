@@ -77,3 +77,39 @@ Deno.test("layout: legacy INT-encoded bitfields and bitfields across units", () 
   const hi = btf.field("packed", "hi");
   assert.deepEqual([hi.offset, hi.size, hi.bitOffset, hi.bitSize], [3, 2, 6, 4]);
 });
+
+Deno.test("findIdByPrefix answers as findId, in any order of look-ups", () => {
+  const w = new BtfWriter();
+  const int = w.addInt("int", 4, { signed: true });
+  const proto = w.addFuncProto(int, [{ name: "x", typeId: int }]);
+  w.addFunc("__traceiter_a", proto);
+  w.addTypedef("__traceiter_b", int); // same name, other kind
+  w.addFunc("__traceiter_b", proto);
+  w.addFunc("__traceiter_a", proto); // a later duplicate
+  w.addFunc("__trace", proto); // shorter than the prefix
+  w.addFunc("__traceiter_", proto); // just the prefix
+  w.addFunc("x__traceiter_c", proto);
+  w.addFunc("__traceiter_c", proto);
+  const blob = w.build();
+  const names = [
+    "__traceiter_a",
+    "__traceiter_b",
+    "__traceiter_c",
+    "__traceiter_",
+    "__traceiter_zz",
+  ];
+  const expected = Btf.fromBytes(blob);
+  const orders = [names, names.toReversed(), [names[2], names[0], names[4], names[1], names[3]]];
+  for (const order of orders) {
+    const btf = Btf.fromBytes(blob);
+    for (const name of order) {
+      assert.equal(btf.findIdByPrefix(name, "FUNC", "__traceiter_"), expected.findId(name, "FUNC"));
+      assert.equal(
+        btf.findIdByPrefix(name, "TYPEDEF", "__traceiter_"),
+        expected.findId(name, "TYPEDEF"),
+      );
+    }
+    // a name outside the family is an ordinary look-up
+    assert.equal(btf.findIdByPrefix("__trace", "FUNC", "__traceiter_"), 7);
+  }
+});
