@@ -61,28 +61,75 @@ let libc: Libc | undefined;
 /** The libbpf symbols, opening the library (and checking its version) on first use. */
 export function bpf(): Libbpf {
   if (libbpf) return libbpf;
-  let lib: Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>;
-  try {
-    lib = Deno.dlopen(Deno.env.get("BPFTK_LIBBPF") ?? "libbpf.so.1", LIBBPF_SYMBOLS);
-  } catch (e) {
+  const path = Deno.env.get("BPFTK_LIBBPF") ?? "libbpf.so.1";
+  const cannotLoad = (e: unknown) => {
     const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new LibraryMissingError(`cannot load libbpf.so.1 (${why}): ${LIBBPF_INSTALL_HINT}`);
+    return new LibraryMissingError(`cannot load libbpf.so.1 (${why}): ${LIBBPF_INSTALL_HINT}`);
+  };
+  let version: Deno.DynamicLibrary<typeof VERSION_SYMBOLS>;
+  try {
+    version = Deno.dlopen(path, VERSION_SYMBOLS);
+  } catch (e) {
+    throw cannotLoad(e);
   }
-  const major = lib.symbols.libbpf_major_version();
-  const minor = lib.symbols.libbpf_minor_version();
+  opened.push(version);
+  const major = version.symbols.libbpf_major_version();
+  const minor = version.symbols.libbpf_minor_version();
   if (major < MIN_LIBBPF.major) {
     throw new LibraryMissingError(
       `libbpf ${major}.${minor} is too old (need ${MIN_LIBBPF.major}.${MIN_LIBBPF.minor} or newer): ${LIBBPF_INSTALL_HINT}`,
     );
   }
-  libbpf = lib.symbols;
+  libbpf = lazySymbols(path, LIBBPF_SYMBOLS, cannotLoad);
   return libbpf;
 }
 
+const VERSION_SYMBOLS = {
+  libbpf_major_version: LIBBPF_SYMBOLS.libbpf_major_version,
+  libbpf_minor_version: LIBBPF_SYMBOLS.libbpf_minor_version,
+} as const;
+
 /** The libc symbols. */
 export function c(): Libc {
-  if (!libc) libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+  if (!libc) libc = lazySymbols("libc.so.6", LIBC_SYMBOLS, (e) => e);
   return libc;
+}
+
+/** Libraries opened by lazySymbols, kept for the life of the process. */
+const opened: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
+
+/**
+ * A library's symbols, each bound on first use. Deno prepares every declared
+ * FFI symbol when the library is opened (~0.15 ms each, all of them on the
+ * start-up path), and a tool calls only a few of the ones declared here. A
+ * symbol is bound by opening the library again with just that symbol (the
+ * dynamic loader has it already: only a reference count changes).
+ */
+function lazySymbols<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  declarations: S,
+  onError: (e: unknown) => unknown,
+): Deno.DynamicLibrary<S>["symbols"] {
+  const symbols = {} as Deno.DynamicLibrary<S>["symbols"];
+  for (const name of Object.keys(declarations)) {
+    Object.defineProperty(symbols, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        let lib: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
+        try {
+          lib = Deno.dlopen(path, { [name]: declarations[name] });
+        } catch (e) {
+          throw onError(e);
+        }
+        opened.push(lib);
+        const fn = lib.symbols[name];
+        Object.defineProperty(symbols, name, { value: fn, enumerable: true });
+        return fn;
+      },
+    });
+  }
+  return symbols;
 }
 
 /** The version of the libbpf in use, "1.1". */
