@@ -94,22 +94,18 @@ function leak(env: AluEnv, why: string): void {
 
 /** Executes an ALU or ALU64 instruction. */
 export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
-  const cls = op.bpfClass(insn.code);
-  const w = cls === op.BPF_ALU64 ? 64 : 32;
-  const o = op.bpfOp(insn.code);
-  const useX = op.bpfSrc(insn.code) === op.BPF_X;
+  const code = insn.code;
+  const w = (code & 0x07) === op.BPF_ALU64 ? 64 : 32;
+  const o = code & 0xf0;
+  const useX = (code & 0x08) !== 0;
   const d = insn.dst;
   const pc = env.pc;
+  const regs = st.regs;
 
   if (o === op.BPF_MOV) {
     if (d === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
     if (!useX) {
-      writeReg(
-        st,
-        d,
-        scalarReg(w === 64 ? known(insn.imm) : known(insn.imm >>> 0)),
-        pc,
-      );
+      regs[d] = scalarReg(w === 64 ? known(insn.imm) : known(insn.imm >>> 0));
       return;
     }
     const src = readReg(st, insn.src, pc);
@@ -120,23 +116,27 @@ export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
         let id = src.id;
         if (id === 0) {
           id = env.nextId();
-          st.regs[insn.src] = { ...src, id };
+          regs[insn.src] = scalarReg(src.val, id);
         }
-        writeReg(st, d, { ...src, id }, pc);
+        regs[d] = scalarReg(src.val, id);
       } else {
-        writeReg(st, d, src, pc);
+        regs[d] = src;
       }
       return;
     }
     if (isPointer(src)) {
-      leak(
-        env,
-        `w${d} = w${insn.src} copies the low half of a pointer (${regTypeName(src)}) into a number`,
-      );
-      writeReg(st, d, scalarReg(zext32(unknown(32))), pc);
+      if (!env.allowPointerLeaks) {
+        leak(
+          env,
+          `w${d} = w${insn.src} copies the low half of a pointer (${
+            regTypeName(src)
+          }) into a number`,
+        );
+      }
+      regs[d] = scalarReg(zext32(unknown(32)));
       return;
     }
-    writeReg(st, d, scalarReg(zext32(low32(src.val))), pc);
+    regs[d] = scalarReg(zext32(low32(src.val)));
     return;
   }
 
@@ -152,23 +152,23 @@ export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
       );
     }
     if (o === op.BPF_END) {
-      writeReg(st, d, UNKNOWN_SCALAR, pc);
+      regs[d] = UNKNOWN_SCALAR;
       return;
     }
-    writeReg(st, d, scalarOp(st, "neg", dst.val, known(0), w), pc);
+    regs[d] = scalarOp("neg", dst.val, known(0), w);
     return;
   }
 
-  const src = useX ? readReg(st, insn.src, pc) : scalarReg(known(insn.imm));
-  if (!isPointer(dst) && !isPointer(src)) {
-    const name = OP_NAME[o] ?? "other";
-    writeReg(st, d, scalarOp(st, name, dst.val, src.val, w), pc);
+  const src = useX ? readReg(st, insn.src, pc) : undefined;
+  if (dst.kind === "scalar" && (src === undefined || src.kind === "scalar")) {
+    const b = src === undefined ? known(insn.imm) : src.val;
+    regs[d] = scalarOp(OP_NAME[o] ?? "other", dst.val, b, w);
     return;
   }
-  writeReg(st, d, pointerArith(env, insn, dst, src, w), pc);
+  regs[d] = pointerArith(env, insn, dst, src ?? scalarReg(known(insn.imm)), w);
 }
 
-function scalarOp(_st: MachineState, name: ScalarOp, a: Scalar, b: Scalar, w: 32 | 64): Reg {
+function scalarOp(name: ScalarOp, a: Scalar, b: Scalar, w: 32 | 64): Reg {
   if (w === 64) {
     const r = aluOp(name, a, b, 64);
     return r ? scalarReg(r) : UNKNOWN_SCALAR;
@@ -192,7 +192,7 @@ function movSignExtend(env: AluEnv, st: MachineState, insn: Insn, src: Reg, w: 3
   } else {
     v = w === 64 ? signedRange(-half, half - 1) : unknown(64);
   }
-  writeReg(st, insn.dst, scalarReg(v), env.pc);
+  st.regs[insn.dst] = scalarReg(v);
 }
 
 /** Scalar id or pointer arithmetic. */

@@ -238,7 +238,9 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
       return undefined;
   }
   if (isEmpty(A) || isEmpty(B)) return undefined;
-  const ra = sync(A, 64), rb = sync(B, 64);
+  // A constant operand that is still consistent is unchanged (bounds only
+  // shrink, and a constant's are a single point): no need to sync it.
+  const ra = isConst(a) ? a : sync(A, 64), rb = isConst(b) ? b : sync(B, 64);
   if (isEmpty(ra) || isEmpty(rb)) return undefined;
   return [ra, rb];
 }

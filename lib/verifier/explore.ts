@@ -21,6 +21,7 @@ import type { Cfg } from "./cfg.ts";
 import { fail } from "./errors.ts";
 import { encodingProblem } from "./isa_check.ts";
 import { load, store } from "./memory.ts";
+import { finish, markRegsRead, markSlotsRead, type PathMarks, PruneStates } from "./prune.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
 import {
   isConst,
@@ -39,7 +40,6 @@ import {
   type Reg,
   regTypeName,
   scalarReg,
-  subsumes,
   UNINIT,
   UNKNOWN_SCALAR,
 } from "./state.ts";
@@ -47,8 +47,6 @@ import type { MapInfo } from "./types.ts";
 
 /** Kernel limit on pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ). */
 const MAX_PENDING = 8192;
-/** Explored states kept per instruction (older ones still prune; new ones are not added). */
-const MAX_STATES_PER_INSN = 32;
 
 /** Everything the exploration needs. */
 export interface ExploreEnv extends CallEnv {
@@ -67,104 +65,17 @@ export interface ExploreEnv extends CallEnv {
   fieldsChecked: Uint8Array;
   /** Map for an `lddw` at logical index i with fd `imm`. */
   mapFor(index: number, fd: number): MapInfo | undefined;
+  /** Immediates of conditional jumps as scalars, by instruction (filled on first use). */
+  imms: (Scalar | undefined)[];
   /** Set by a conditional jump that goes both ways: where the other path starts. */
   forkPc: number;
   /** Its state (valid while forkPc >= 0). */
   forkSt: MachineState | undefined;
 }
 
-/**
- * A state kept at a prune point. Like the kernel, it records which registers
- * and stack slots the paths explored from it read before overwriting
- * (`readRegs`, `readSlots`); once it is complete, only those need to match
- * for another state to be pruned.
- */
-interface Checkpoint {
-  readonly state: MachineState;
-  branches: number;
-  readonly parent: Checkpoint | null;
-  readRegs: number;
-  /** Stack slots 0-31 and 32-63 read, as bit sets. */
-  readLo: number;
-  readHi: number;
-  /** What the path wrote between the parent checkpoint and this one. */
-  readonly wroteRegs: number;
-  readonly wroteLo: number;
-  readonly wroteHi: number;
-  /**
-   * Constant registers another state must match (see constSignature), for
-   * the exact comparison while the checkpoint is in progress and for the
-   * covering comparison once it is complete; -1 until computed.
-   */
-  exactMask: number;
-  exactHash: number;
-  doneMask: number;
-  doneHash: number;
-}
-
-/**
- * The registers among `regs` that hold a known number in `st` (a state
- * that covers another must have the same numbers there), and a hash of
- * their values. Comparing hashes first skips most states that cannot cover
- * the current one without calling `subsumes`.
- */
-function constMask(st: MachineState, regs: number): number {
-  let mask = 0;
-  for (let r = 0; r < 10; r++) {
-    if ((regs & (1 << r)) === 0) continue;
-    const v = st.regs[r];
-    if (v.kind === "scalar" && v.val.mHi === 0 && v.val.mLo === 0) mask |= 1 << r;
-  }
-  return mask;
-}
-
-/** Hash of the known numbers in registers `mask`; NaN when one of them is not a known number. */
-function constHash(st: MachineState, mask: number): number {
-  let h = 0x811c9dc5;
-  for (let r = 0; r < 10; r++) {
-    if ((mask & (1 << r)) === 0) continue;
-    const v = st.regs[r];
-    if (v.kind !== "scalar" || v.val.mHi !== 0 || v.val.mLo !== 0) return NaN;
-    h = Math.imul(h ^ v.val.vLo, 0x01000193) ^ v.val.vHi;
-  }
-  return h;
-}
-
-interface Path {
+interface Path extends PathMarks {
   pc: number;
   st: MachineState;
-  parent: Checkpoint | null;
-  /** Written since `parent` (reads of these need not be marked further up). */
-  wroteRegs: number;
-  wroteLo: number;
-  wroteHi: number;
-}
-
-/**
- * Marks registers (bit set) as read by the path: on every checkpoint up the
- * chain until one already has the mark, or the path wrote the register
- * after it. One walk for all the registers.
- */
-function markRegsRead(path: Path, regs: number): void {
-  let need = regs & ~path.wroteRegs;
-  for (let cp = path.parent; cp !== null && need !== 0; cp = cp.parent) {
-    need &= ~cp.readRegs; // marked here means marked further up too
-    cp.readRegs |= need;
-    need &= ~cp.wroteRegs;
-  }
-}
-
-/** Marks stack slots (bit sets for slots 0-31 and 32-63) as read, like markRegsRead. */
-function markSlotsRead(path: Path, lo: number, hi: number): void {
-  let needLo = lo & ~path.wroteLo, needHi = hi & ~path.wroteHi;
-  for (let cp = path.parent; cp !== null && (needLo | needHi) !== 0; cp = cp.parent) {
-    needLo &= ~cp.readLo;
-    needHi &= ~cp.readHi;
-    cp.readLo |= needLo;
-    cp.readHi |= needHi;
-    needLo &= ~cp.wroteLo;
-    needHi &= ~cp.wroteHi;
-  }
 }
 
 /** Bits from..to (inclusive, 0-31) set. */
@@ -177,7 +88,7 @@ export function explore(env: ExploreEnv): number {
   const { program, cfg } = env;
   const prunePoint = cfg.prunePoint, onCycle = env.onCycle, live = env.live;
   const uses = env.uses, defs = env.defs;
-  const explored: (Checkpoint[] | undefined)[] = new Array(program.insns.length);
+  const explored: (PruneStates | undefined)[] = new Array(program.insns.length);
   const pending: Path[] = [];
   let processed = 0;
   let cur: Path | undefined = {
@@ -215,41 +126,8 @@ export function explore(env: ExploreEnv): number {
       );
     }
     if (prunePoint[pc] === 1) {
-      let list = explored[pc];
-      if (list === undefined) list = explored[pc] = [];
-      let pruned: Checkpoint | undefined;
-      // The current state's hash for the last mask asked (states at one pc mostly share it).
-      let hashMask = -1, curHash = 0;
-      for (let i = 0; i < list.length; i++) {
-        const cp = list[i];
-        if (cp.branches > 0) {
-          if (onCycle[pc] === 0) continue;
-          if (cp.exactMask < 0) {
-            cp.exactMask = constMask(cp.state, live[pc]);
-            cp.exactHash = constHash(cp.state, cp.exactMask);
-          }
-          if (cp.exactMask !== hashMask) curHash = constHash(cur.st, hashMask = cp.exactMask);
-          if (cp.exactHash !== curHash) continue;
-          if (subsumes(cp.state, cur.st, live[pc], true)) {
-            fail(
-              "back-edge",
-              pc,
-              "infinite loop: the program returns here in exactly the same state",
-            );
-          }
-          continue;
-        }
-        if (cp.doneMask < 0) {
-          cp.doneMask = constMask(cp.state, cp.readRegs & live[pc]);
-          cp.doneHash = constHash(cp.state, cp.doneMask);
-        }
-        if (cp.doneMask !== hashMask) curHash = constHash(cur.st, hashMask = cp.doneMask);
-        if (cp.doneHash !== curHash) continue;
-        if (subsumes(cp.state, cur.st, cp.readRegs & live[pc], false, cp.readLo, cp.readHi)) {
-          pruned = cp;
-          break;
-        }
-      }
+      const states = explored[pc] ??= new PruneStates(pc, live[pc], onCycle[pc] === 1);
+      const pruned = states.covering(cur.st);
       if (pruned) {
         // The pruned path would have read what the state that covers it read.
         markRegsRead(cur, pruned.readRegs);
@@ -258,23 +136,8 @@ export function explore(env: ExploreEnv): number {
         cur = pending.pop();
         continue;
       }
-      if (list.length < MAX_STATES_PER_INSN) {
-        const cp: Checkpoint = {
-          state: cur.st.clone(),
-          branches: 1,
-          parent: cur.parent,
-          readRegs: 0,
-          readLo: 0,
-          readHi: 0,
-          wroteRegs: cur.wroteRegs,
-          wroteLo: cur.wroteLo,
-          wroteHi: cur.wroteHi,
-          exactMask: -1,
-          exactHash: 0,
-          doneMask: -1,
-          doneHash: 0,
-        };
-        list.push(cp);
+      const cp = states.keep(cur);
+      if (cp) {
         cur.parent = cp;
         cur.wroteRegs = 0;
         cur.wroteLo = 0;
@@ -315,13 +178,6 @@ export function explore(env: ExploreEnv): number {
     cur.pc = next;
   }
   return processed;
-}
-
-/** A path ended: checkpoints whose paths are all explored become complete. */
-function finish(cp: Checkpoint | null): void {
-  for (let c = cp; c !== null; c = c.parent) {
-    if (--c.branches > 0) break;
-  }
 }
 
 /** Simulates one instruction; returns the next pc, or -1 at exit (a fork is left in env). */
@@ -505,13 +361,14 @@ function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void
 }
 
 function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): number {
-  const p = env.program;
-  const cls = op.bpfClass(insn.code);
-  const o = op.bpfOp(insn.code);
-  const target = (off: number) => jumpTarget(p, pc, off);
+  const o = insn.code & 0xf0;
   switch (o) {
     case op.BPF_JA:
-      return target(cls === op.BPF_JMP32 ? insn.imm : insn.off);
+      return jumpTarget(
+        env.program,
+        pc,
+        (insn.code & 0x07) === op.BPF_JMP32 ? insn.imm : insn.off,
+      );
     case op.BPF_EXIT:
       checkExit(env, st, pc);
       return -1;
@@ -530,7 +387,7 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
     case op.BPF_JCOND:
       return fail("invalid-opcode", pc, "may_goto is not supported by this verifier");
   }
-  return condJump(env, st, insn, pc, target(insn.off));
+  return condJump(env, st, insn, pc, jumpTarget(env.program, pc, insn.off));
 }
 
 function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {
@@ -552,16 +409,12 @@ function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {
   }
 }
 
-/** Applies `fn` to the register and to every copy sharing its id. */
+/** Gives the register, and every copy sharing its id, the value `val`. */
 function updateLinked(st: MachineState, regNo: number, val: Scalar): void {
   const r = st.regs[regNo];
   if (r.kind !== "scalar") return;
-  if (r.id === 0) {
-    st.regs[regNo] = { ...r, val };
-    return;
-  }
-  const id = r.id;
-  st.forEachValue((x) => (x.kind === "scalar" && x.id === id ? { ...x, val } : x));
+  if (r.id === 0) st.regs[regNo] = scalarReg(val);
+  else st.setLinkedScalars(r.id, val);
 }
 
 /** A conditional jump: the next pc, and a fork in env when both ways are possible. */
@@ -572,14 +425,15 @@ function condJump(
   pc: number,
   targetPc: number,
 ): number {
-  const jmp32 = op.bpfClass(insn.code) === op.BPF_JMP32;
-  const o = op.bpfOp(insn.code);
-  const useX = op.bpfSrc(insn.code) === op.BPF_X;
+  const jmp32 = (insn.code & 0x07) === op.BPF_JMP32;
+  const o = insn.code & 0xf0;
+  const useX = (insn.code & 0x08) !== 0;
   const dst = readReg(st, insn.dst, pc);
-  const src: Reg = useX ? readReg(st, insn.src, pc) : scalarReg(known(insn.imm));
+  const src = useX ? readReg(st, insn.src, pc) : undefined;
+  const srcVal = src === undefined ? immScalar(env, pc, insn.imm) : src.val;
 
-  if (isPointer(dst) || isPointer(src)) {
-    const decided = pointerBranch(dst, src, o, jmp32);
+  if (dst.kind !== "scalar" || (src !== undefined && src.kind !== "scalar")) {
+    const decided = pointerBranch(dst, src ?? scalarReg(srcVal), o, jmp32);
     if (decided === 1) return targetPc;
     if (decided === 0) return pc + 1;
     const other = st.clone();
@@ -596,15 +450,15 @@ function condJump(
     return pc + 1;
   }
 
-  const taken = branchTaken(dst.val, src.val, o, jmp32);
+  const taken = branchTaken(dst.val, srcVal, o, jmp32);
   if (taken === 1) return targetPc;
   if (taken === 0) return pc + 1;
   const other = st.clone();
-  const exact = !jmp32 || jmp32IsExact(dst.val, src.val, o);
+  const exact = !jmp32 || jmp32IsExact(dst.val, srcVal, o);
   if (exact) {
-    applyRefine(other, insn, useX, dst.val, src.val, o);
+    applyRefine(other, insn, useX, dst.val, srcVal, o);
     const neg = negateJump(o);
-    if (neg >= 0) applyRefine(st, insn, useX, dst.val, src.val, neg);
+    if (neg >= 0) applyRefine(st, insn, useX, dst.val, srcVal, neg);
   }
   env.forkPc = targetPc;
   env.forkSt = other;
@@ -645,8 +499,11 @@ function applyRefine(
 function markNullCheck(st: MachineState, id: number, isNull: boolean): void {
   if (id === 0) return;
   if (isNull) st.dropRef(id);
-  st.forEachValue((r) => {
-    if (r.id !== id || !isPointer(r)) return r;
-    return isNull ? scalarReg(known(0)) : { ...r, maybeNull: false };
-  });
+  st.replacePointers(id, (r) => isNull ? scalarReg(known(0)) : { ...r, maybeNull: false });
+}
+
+/** The immediate of the jump at `pc` as a scalar (made once per instruction). */
+function immScalar(env: ExploreEnv, pc: number, imm: number): Scalar {
+  if (imm >= 0 && imm < 256) return known(imm);
+  return env.imms[pc] ??= known(imm);
 }

@@ -42,10 +42,8 @@ import {
   tnumAnd,
   tnumArshift,
   tnumCast,
-  tnumIntersect,
   tnumLshift,
   tnumOr,
-  tnumRange,
   tnumRshift,
   tnumSetUnknown,
   tnumSub,
@@ -191,6 +189,12 @@ function makeKnown(hi: number, lo: number, w: Width): Scalar {
 const SMALL: Scalar[] = [];
 for (let i = 0; i < 256; i++) SMALL.push(makeKnown(0, i, 64));
 
+/** For the shared constants 0-255 (see `known`): the value; otherwise -1. */
+export function sharedConstIndex(s: Scalar): number {
+  const v = s.vLo;
+  return v < 256 && SMALL[v] === s ? v : -1;
+}
+
 /** Exactly the 64-bit value hi:lo, taken modulo 2^w. */
 export function knownHalves(hi: number, lo: number, w: Width = 64): Scalar {
   if (lo < 256 && (hi === 0 || w === 32)) return SMALL[lo];
@@ -290,89 +294,132 @@ export function sync(s: Scalar, w: Width): Scalar {
   return r;
 }
 
-/** Bounds from the tnum: its smallest and largest members, signed and unsigned. */
-function boundsFromTnum(r: Mut, w: Width): void {
-  let xHi: number, xLo: number, yHi: number, yLo: number;
-  if (w === 64) {
-    // value | (mask & sign bit), and value | (mask & ~sign bit)
-    xHi = r.vHi | (r.mHi & S64_MIN_HI);
-    xLo = r.vLo;
-    yHi = r.vHi | (r.mHi & S64_MAX_HI);
-    yLo = (r.vLo | r.mLo) >>> 0;
-  } else {
-    xLo = (r.vLo | (r.mLo & 0x8000_0000)) >>> 0;
-    yLo = (r.vLo | (r.mLo & 0x7fff_ffff)) >>> 0;
-    xHi = (xLo | 0) >> 31;
-    yHi = (yLo | 0) >> 31;
-  }
-  if (ltS(r.sminHi, r.sminLo, xHi, xLo)) {
-    r.sminHi = xHi;
-    r.sminLo = xLo;
-  }
-  if (ltS(yHi, yLo, r.smaxHi, r.smaxLo)) {
-    r.smaxHi = yHi;
-    r.smaxLo = yLo;
-  }
-  if (ltU(r.uminHi, r.uminLo, r.vHi, r.vLo)) {
-    r.uminHi = r.vHi;
-    r.uminLo = r.vLo;
-  }
-  const topHi = r.vHi | r.mHi, topLo = (r.vLo | r.mLo) >>> 0;
-  if (ltU(topHi, topLo, r.umaxHi, r.umaxLo)) {
-    r.umaxHi = topHi;
-    r.umaxLo = topLo;
-  }
-}
-
-const RANGE: Tnum = { vHi: 0, vLo: 0, mHi: 0, mLo: 0 };
-
+/*
+ * syncInPlace is the verifier's hottest arithmetic, run while V8 is still
+ * interpreting: it works on local variables with the 64-bit comparisons
+ * written out (see int64.ts for the forms):
+ *   a < b unsigned:  aHi !== bHi ? (aHi >>> 0) < (bHi >>> 0) : aLo < bLo
+ *   a < b signed:    aHi !== bHi ? aHi < bHi : aLo < bLo
+ */
 function syncInPlace(r: Mut, w: Width): void {
-  boundsFromTnum(r, w);
-  // Learn sign from signed bounds: if they do not cross the sign boundary,
-  // signed and unsigned bounds describe the same interval.
-  if (r.sminHi >= 0 || r.smaxHi < 0) {
-    // [max(smin, umin), min(smax, umax)], read unsigned
-    let loHi = hiU(r.sminHi, w), loLo = r.sminLo;
-    if (ltU(loHi, loLo, r.uminHi, r.uminLo)) {
-      loHi = r.uminHi;
-      loLo = r.uminLo;
+  let vHi = r.vHi, vLo = r.vLo, mHi = r.mHi, mLo = r.mLo;
+  let uminHi = r.uminHi, uminLo = r.uminLo, umaxHi = r.umaxHi, umaxLo = r.umaxLo;
+  let sminHi = r.sminHi, sminLo = r.sminLo, smaxHi = r.smaxHi, smaxLo = r.smaxLo;
+  for (let pass = 0;; pass++) {
+    // Bounds from the tnum: its smallest and largest members, signed and
+    // unsigned: value | (mask & sign bit), value | (mask & ~sign bit),
+    // value, and value | mask.
+    let xHi: number, xLo: number, yHi: number, yLo: number;
+    if (w === 64) {
+      xHi = vHi | (mHi & S64_MIN_HI);
+      xLo = vLo;
+      yHi = vHi | (mHi & S64_MAX_HI);
+      yLo = (vLo | mLo) >>> 0;
+    } else {
+      xLo = (vLo | (mLo & 0x8000_0000)) >>> 0;
+      yLo = (vLo | (mLo & 0x7fff_ffff)) >>> 0;
+      xHi = (xLo | 0) >> 31;
+      yHi = (yLo | 0) >> 31;
     }
-    let hiHi = hiU(r.smaxHi, w), hiLo = r.smaxLo;
-    if (ltU(r.umaxHi, r.umaxLo, hiHi, hiLo)) {
-      hiHi = r.umaxHi;
-      hiLo = r.umaxLo;
+    if (sminHi !== xHi ? sminHi < xHi : sminLo < xLo) {
+      sminHi = xHi;
+      sminLo = xLo;
     }
-    setU(r, loHi, loLo, hiHi, hiLo);
-    setS(r, hiS(loHi, loLo, w), loLo, hiS(hiHi, hiLo, w), hiLo);
-  } else if (hiS(r.umaxHi, r.umaxLo, w) >= 0) {
-    // umax below the sign bit: everything is non-negative.
-    r.sminHi = r.uminHi;
-    r.sminLo = r.uminLo;
-    const smaxU = hiU(r.smaxHi, w);
-    if (ltU(smaxU, r.smaxLo, r.umaxHi, r.umaxLo)) {
-      r.umaxHi = smaxU;
-      r.umaxLo = r.smaxLo;
+    if (yHi !== smaxHi ? yHi < smaxHi : yLo < smaxLo) {
+      smaxHi = yHi;
+      smaxLo = yLo;
     }
-    r.smaxHi = r.umaxHi;
-    r.smaxLo = r.umaxLo;
-  } else if (hiS(r.uminHi, r.uminLo, w) < 0) {
-    // umin at or above the sign bit: everything is negative.
-    const sminU = hiU(r.sminHi, w);
-    if (ltU(r.uminHi, r.uminLo, sminU, r.sminLo)) {
-      r.uminHi = sminU;
-      r.uminLo = r.sminLo;
+    if (uminHi !== vHi ? (uminHi >>> 0) < (vHi >>> 0) : uminLo < vLo) {
+      uminHi = vHi;
+      uminLo = vLo;
     }
-    r.sminHi = hiS(r.uminHi, r.uminLo, w);
-    r.sminLo = r.uminLo;
-    r.smaxHi = hiS(r.umaxHi, r.umaxLo, w);
-    r.smaxLo = r.umaxLo;
+    const topHi = vHi | mHi, topLo = (vLo | mLo) >>> 0;
+    if (topHi !== umaxHi ? (topHi >>> 0) < (umaxHi >>> 0) : topLo < umaxLo) {
+      umaxHi = topHi;
+      umaxLo = topLo;
+    }
+    if (pass === 1) break;
+
+    // Learn sign from signed bounds: if they do not cross the sign boundary,
+    // signed and unsigned bounds describe the same interval.
+    if (sminHi >= 0 || smaxHi < 0) {
+      // [max(smin, umin), min(smax, umax)], read unsigned
+      let loHi = w === 64 ? sminHi : 0, loLo = sminLo;
+      if (loHi !== uminHi ? (loHi >>> 0) < (uminHi >>> 0) : loLo < uminLo) {
+        loHi = uminHi;
+        loLo = uminLo;
+      }
+      let hiHi = w === 64 ? smaxHi : 0, hiLo = smaxLo;
+      if (umaxHi !== hiHi ? (umaxHi >>> 0) < (hiHi >>> 0) : umaxLo < hiLo) {
+        hiHi = umaxHi;
+        hiLo = umaxLo;
+      }
+      uminHi = loHi;
+      uminLo = loLo;
+      umaxHi = hiHi;
+      umaxLo = hiLo;
+      sminHi = w === 64 ? loHi : (loLo | 0) >> 31;
+      sminLo = loLo;
+      smaxHi = w === 64 ? hiHi : (hiLo | 0) >> 31;
+      smaxLo = hiLo;
+    } else if ((w === 64 ? umaxHi : (umaxLo | 0) >> 31) >= 0) {
+      // umax below the sign bit: everything is non-negative.
+      sminHi = uminHi;
+      sminLo = uminLo;
+      const smaxU = w === 64 ? smaxHi : 0;
+      if (smaxU !== umaxHi ? (smaxU >>> 0) < (umaxHi >>> 0) : smaxLo < umaxLo) {
+        umaxHi = smaxU;
+        umaxLo = smaxLo;
+      }
+      smaxHi = umaxHi;
+      smaxLo = umaxLo;
+    } else if ((w === 64 ? uminHi : (uminLo | 0) >> 31) < 0) {
+      // umin at or above the sign bit: everything is negative.
+      const sminU = w === 64 ? sminHi : 0;
+      if (uminHi !== sminU ? (uminHi >>> 0) < (sminU >>> 0) : uminLo < sminLo) {
+        uminHi = sminU;
+        uminLo = sminLo;
+      }
+      sminHi = w === 64 ? uminHi : (uminLo | 0) >> 31;
+      sminLo = uminLo;
+      smaxHi = w === 64 ? umaxHi : (umaxLo | 0) >> 31;
+      smaxLo = umaxLo;
+    }
+
+    // umin > umax: contradictory, nothing more to learn.
+    if (umaxHi !== uminHi ? (umaxHi >>> 0) < (uminHi >>> 0) : umaxLo < uminLo) break;
+    // The tnum of [umin, umax] (the common high bits are known), intersected.
+    const chiHi = uminHi ^ umaxHi, chiLo = (uminLo ^ umaxLo) >>> 0;
+    const bits = chiHi !== 0 ? 64 - Math.clz32(chiHi) : 32 - Math.clz32(chiLo);
+    let rvHi = 0, rvLo = 0, rmHi = -1, rmLo = M32;
+    if (bits <= 63) {
+      rmHi = bits > 32 ? (2 ** (bits - 32) - 1) | 0 : 0;
+      rmLo = bits >= 32 ? M32 : 2 ** bits - 1;
+      rvHi = uminHi & ~rmHi;
+      rvLo = (uminLo & ~rmLo) >>> 0;
+    }
+    const orHi = vHi | rvHi, orLo = vLo | rvLo;
+    mHi &= rmHi;
+    mLo = (mLo & rmLo) >>> 0;
+    vHi = orHi & ~mHi;
+    vLo = (orLo & ~mLo) >>> 0;
+    if (w === 32) {
+      vHi = 0;
+      mHi = 0;
+    }
   }
-  if (leU(r.uminHi, r.uminLo, r.umaxHi, r.umaxLo)) {
-    tnumRange(RANGE, r.uminHi, r.uminLo, r.umaxHi, r.umaxLo);
-    tnumIntersect(r, r, RANGE);
-    if (w === 32) tnumCast(r, r, 4);
-    boundsFromTnum(r, w);
-  }
+  r.vHi = vHi;
+  r.vLo = vLo;
+  r.mHi = mHi;
+  r.mLo = mLo;
+  r.uminHi = uminHi;
+  r.uminLo = uminLo;
+  r.umaxHi = umaxHi;
+  r.umaxLo = umaxLo;
+  r.sminHi = sminHi;
+  r.sminLo = sminLo;
+  r.smaxHi = smaxHi;
+  r.smaxLo = smaxLo;
 }
 
 /** The low 32 bits of a 64-bit scalar, as a 32-bit scalar. */

@@ -17,6 +17,7 @@ import {
   scalarContains,
   scalarEquals,
   scalarToString,
+  sharedConstIndex,
   unknown,
 } from "./scalar.ts";
 
@@ -71,10 +72,18 @@ const ZERO = known(0);
 /** The uninitialized register. */
 export const UNINIT: Reg = makeReg("uninit", ZERO, 0);
 
-/** A scalar register. */
+/** A scalar register (shared for small constants and unknowns: registers are immutable). */
 export function scalarReg(val: Scalar, id = 0): Reg {
+  if (id === 0) {
+    if (val === UNKNOWN_64) return UNKNOWN_SCALAR;
+    const i = sharedConstIndex(val);
+    if (i >= 0) return SMALL_REGS[i] ??= makeReg("scalar", val, 0);
+  }
   return makeReg("scalar", val, id);
 }
+
+const UNKNOWN_64 = unknown(64);
+const SMALL_REGS: Reg[] = [];
 
 /**
  * Every register value has all fields, in one order: one object shape for
@@ -96,7 +105,7 @@ function makeReg(kind: RegKind, val: Scalar, id: number): Reg {
 }
 
 /** An unknown 64-bit number. */
-export const UNKNOWN_SCALAR: Reg = scalarReg(unknown());
+export const UNKNOWN_SCALAR: Reg = makeReg("scalar", UNKNOWN_64, 0);
 
 /** A pointer register with a zero offset. */
 export function pointerReg(kind: RegKind, extra: Partial<Reg> = {}): Reg {
@@ -204,6 +213,38 @@ export class MachineState {
     for (let i = 0; i < this.spills.length; i++) {
       const s = this.spills[i];
       if (!s) continue;
+      const t = fn(s);
+      if (t === s) continue;
+      this.ownStack();
+      this.spills[i] = t;
+    }
+  }
+
+  /** Scalars (registers and saved) with scalar id `id` get the value `val`. */
+  setLinkedScalars(id: number, val: Scalar): void {
+    const regs = this.regs;
+    for (let i = 0; i < regs.length; i++) {
+      const r = regs[i];
+      if (r.id === id && r.kind === "scalar") regs[i] = scalarReg(val, id);
+    }
+    for (let i = 0; i < this.spills.length; i++) {
+      const s = this.spills[i];
+      if (s === undefined || s.id !== id || s.kind !== "scalar") continue;
+      this.ownStack();
+      this.spills[i] = scalarReg(val, id);
+    }
+  }
+
+  /** Pointers (registers and saved) with id `id` are replaced by `fn(pointer)`. */
+  replacePointers(id: number, fn: (r: Reg) => Reg): void {
+    const regs = this.regs;
+    for (let i = 0; i < regs.length; i++) {
+      const r = regs[i];
+      if (r.id === id && isPointer(r)) regs[i] = fn(r);
+    }
+    for (let i = 0; i < this.spills.length; i++) {
+      const s = this.spills[i];
+      if (s === undefined || s.id !== id || !isPointer(s)) continue;
       const t = fn(s);
       if (t === s) continue;
       this.ownStack();

@@ -182,6 +182,7 @@ function exploreEnv(
     live: liveRegisters(cfg, uses, defs),
     uses,
     defs,
+    imms: new Array(p.insns.length),
     forkPc: -1,
     forkSt: undefined,
     limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
