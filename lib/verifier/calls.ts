@@ -10,6 +10,7 @@
  */
 
 import type { HelperArg, HelperProto } from "../../bytecode/helpers.ts";
+import type { MapInfo } from "./types.ts";
 import type { MapTypeName, ProgTypeName } from "../../bytecode/prog_types.ts";
 import { MAX_VAR_OFF, readReg } from "./alu.ts";
 import { fail } from "./errors.ts";
@@ -149,50 +150,67 @@ export function helperAllowed(h: HelperProto, progType: ProgTypeName): boolean {
   return h.availability === "tracing" && TRACING.has(progType);
 }
 
+/** `bpf_<name> argument <r>`, for messages. */
+function argName(h: HelperProto, r: number): string {
+  return `bpf_${h.name} argument ${r}`;
+}
+
+/** Fails: argument register r holds the wrong kind of value. */
+function wrongArg(pc: number, h: HelperProto, r: number, reg: Reg, expected: string): never {
+  return fail(
+    "bad-helper-arg",
+    pc,
+    `${argName(h, r)}: R${r} is ${regTypeName(reg)}, expected ${expected}`,
+  );
+}
+
+/** Fails with a message about argument r. */
+function badArg(pc: number, h: HelperProto, r: number, why: string): never {
+  return fail("bad-helper-arg", pc, `${argName(h, r)}: ${why}`);
+}
+
 /** Checks and executes `call imm` (a helper call). */
 export function execHelperCall(env: CallEnv, st: MachineState, id: number): void {
   const pc = env.pc;
   const h = env.helpers.get(id);
   if (!h || h.name === "unspec") fail("unknown-helper", pc, `there is no helper with id ${id}`);
-  const name = `bpf_${h.name}`;
   if (!helperAllowed(h, env.progType)) {
-    fail("helper-not-allowed", pc, `${env.progType} programs cannot call ${name} (helper ${id})`);
+    fail(
+      "helper-not-allowed",
+      pc,
+      `${env.progType} programs cannot call bpf_${h.name} (helper ${id})`,
+    );
   }
   if (h.gplOnly && !env.gpl) {
     fail(
       "helper-not-allowed",
       pc,
-      `${name} may only be called by GPL-compatible programs (license)`,
+      `bpf_${h.name} may only be called by GPL-compatible programs (license)`,
     );
   }
   let map: Reg["map"];
   let released: Reg | undefined;
   let allocSize: number | undefined;
   let constKey: number | undefined;
-  for (let i = 0; i < h.args.length; i++) {
+  const args = h.args;
+  for (let i = 0; i < args.length; i++) {
     const r = i + 1;
-    const kind = h.args[i];
-    const nullable = h.nullableArgs?.includes(i) ?? false;
+    const kind = args[i];
     const reg = readReg(st, r, pc);
-    const what = `${name} argument ${r}`;
-    const want = (expected: string): never =>
-      fail("bad-helper-arg", pc, `${what}: R${r} is ${regTypeName(reg)}, expected ${expected}`);
     switch (kind) {
       case "anything":
         break;
       case "const_map_ptr":
-        if (reg.kind !== "map_ptr") want("a map (lddw map)");
+        if (reg.kind !== "map_ptr") wrongArg(pc, h, r, reg, "a map (lddw map)");
         map = reg.map;
         break;
       case "map_key":
       case "map_value":
       case "uninit_map_value": {
-        if (!map) fail("bad-helper-arg", pc, `${what}: no map argument before it`);
-        if (nullable && reg.kind === "scalar" && isZero(reg.val)) {
-          break;
-        }
-        if (!isPointer(reg)) want("a pointer to a buffer (stack or map value)");
-        if (reg.maybeNull) want("a pointer checked against NULL");
+        if (!map) badArg(pc, h, r, "no map argument before it");
+        if (reg.kind === "scalar" && isZero(reg.val) && nullableArg(h, i)) break;
+        if (!isPointer(reg)) wrongArg(pc, h, r, reg, "a pointer to a buffer (stack or map value)");
+        if (reg.maybeNull) wrongArg(pc, h, r, reg, "a pointer checked against NULL");
         const size = kind === "map_key" ? map.keySize : map.valueSize;
         if (kind === "map_key") constKey = constantKey(st, reg, size);
         helperMem(
@@ -202,7 +220,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
           reg,
           known(size),
           kind === "uninit_map_value" ? "write" : "read",
-          what,
+          h,
           kind === "map_key",
         );
         break;
@@ -212,104 +230,116 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
       case "uninit_mem": {
         if (h.releasesArg === i) {
           if (reg.kind !== "ringbuf_mem" || reg.maybeNull || reg.refId === 0) {
-            want("a ring buffer record from bpf_ringbuf_reserve, checked against NULL");
+            wrongArg(
+              pc,
+              h,
+              r,
+              reg,
+              "a ring buffer record from bpf_ringbuf_reserve, checked against NULL",
+            );
           }
           if (reg.off !== 0 || !isZero(reg.val)) {
-            fail(
-              "bad-helper-arg",
-              pc,
-              `${what}: pass the record pointer itself, not an offset into it`,
-            );
+            badArg(pc, h, r, "pass the record pointer itself, not an offset into it");
           }
           released = reg;
           break;
         }
-        const next = h.args[i + 1];
+        const next = args[i + 1];
         if (next !== "const_size" && next !== "const_size_or_zero") {
-          fail(
-            "bad-helper-arg",
-            pc,
-            `${what}: unsupported argument layout (memory without a size)`,
-          );
+          badArg(pc, h, r, "unsupported argument layout (memory without a size)");
         }
         const sizeReg = readReg(st, r + 1, pc);
-        const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", name);
+        const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", h);
         const isNull = reg.kind === "scalar" && isZero(reg.val);
-        if (isNull && (kind === "mem_or_null" || nullable)) {
-          if (umaxNum(size) !== 0) want("a buffer (NULL needs size 0)");
+        if (isNull && (kind === "mem_or_null" || nullableArg(h, i))) {
+          if (umaxNum(size) !== 0) wrongArg(pc, h, r, reg, "a buffer (NULL needs size 0)");
           i++;
           break;
         }
-        if (!isPointer(reg)) want("a pointer to a buffer (stack, map value or ring buffer record)");
-        if (reg.maybeNull) want("a pointer checked against NULL");
+        if (!isPointer(reg)) {
+          wrongArg(pc, h, r, reg, "a pointer to a buffer (stack, map value or ring buffer record)");
+        }
+        if (reg.maybeNull) wrongArg(pc, h, r, reg, "a pointer checked against NULL");
         const access = kind === "uninit_mem" ? "write" : "read";
-        helperMem(env, st, r, reg, size, access, what);
+        helperMem(env, st, r, reg, size, access, h);
         i++; // the size argument is done
         break;
       }
       case "const_size":
       case "const_size_or_zero":
-        fail("bad-helper-arg", pc, `${what}: a size without a buffer before it`);
+        badArg(pc, h, r, "a size without a buffer before it");
         break;
       case "ctx":
-        if (reg.kind !== "ctx") want("the context (R1 at entry)");
+        if (reg.kind !== "ctx") wrongArg(pc, h, r, reg, "the context (R1 at entry)");
         if (reg.off !== 0 || !isZero(reg.val)) {
-          fail("bad-helper-arg", pc, `${what}: pass the context itself, not an offset into it`);
+          badArg(pc, h, r, "pass the context itself, not an offset into it");
         }
         break;
-      case "btf_id": {
-        const struct = BTF_ARG_STRUCT.get(id);
-        if (!struct) {
-          fail(
-            "bad-helper-arg",
-            pc,
-            `${what}: typed kernel pointer arguments of ${name} are not supported`,
-          );
-        }
-        if (reg.kind === "scalar" && nullable && isZero(reg.val)) {
-          break;
-        }
-        if (reg.kind !== "btf_id" || reg.struct !== struct) want(`a pointer to struct ${struct}`);
-        if (reg.maybeNull && !nullable) want(`a pointer to struct ${struct} checked against NULL`);
-        if (!reg.trusted) {
-          fail(
-            "bad-helper-arg",
-            pc,
-            `${what}: a pointer read from kernel memory is not trusted; use bpf_get_current_task_btf() or a tracepoint argument`,
-          );
-        }
-        if (reg.off !== 0) {
-          fail("bad-helper-arg", pc, `${what}: pass the struct pointer itself, not an offset`);
-        }
+      case "btf_id":
+        checkBtfArg(pc, h, id, i, reg);
         break;
-      }
       case "const_alloc_size_or_zero":
-        if (reg.kind !== "scalar") want("a constant size");
-        if (!isConst(reg.val)) {
-          fail("bad-helper-arg", pc, `${what}: the size must be a known constant`);
-        }
+        if (reg.kind !== "scalar") wrongArg(pc, h, r, reg, "a constant size");
+        if (!isConst(reg.val)) badArg(pc, h, r, "the size must be a known constant");
         allocSize = constNumU(reg.val);
         break;
       default:
-        fail(
-          "bad-helper-arg",
+        badArg(
           pc,
-          `${what}: argument kind ${kind satisfies HelperArg} is not supported by this verifier`,
+          h,
+          r,
+          `argument kind ${kind satisfies HelperArg} is not supported by this verifier`,
         );
     }
   }
-  checkMapCompat(env, id, name, map);
+  if (map) checkMapCompat(env, id, h, map);
 
   if (released) releaseRef(st, released.refId);
-  for (let r = 1; r <= 5; r++) st.regs[r] = UNINIT;
-  st.regs[0] = returnValue(env, st, h, id, name, map, allocSize);
+  const regs = st.regs;
+  regs[1] =
+    regs[2] =
+    regs[3] =
+    regs[4] =
+    regs[5] =
+      UNINIT;
+  regs[0] = returnValue(env, st, h, id, map, allocSize);
   // Like the kernel, an array lookup with a constant key in range cannot fail.
   if (
     id === 1 && map && (map.type === "array" || map.type === "percpu_array") &&
     constKey !== undefined && constKey < map.maxEntries
   ) {
-    st.regs[0] = { ...st.regs[0], maybeNull: false, id: 0 };
+    regs[0] = { ...regs[0], maybeNull: false, id: 0 };
   }
+}
+
+function nullableArg(h: HelperProto, i: number): boolean {
+  return h.nullableArgs !== undefined && h.nullableArgs.includes(i);
+}
+
+/** A typed kernel pointer argument (ARG_PTR_TO_BTF_ID). */
+function checkBtfArg(pc: number, h: HelperProto, id: number, i: number, reg: Reg): void {
+  const r = i + 1;
+  const nullable = nullableArg(h, i);
+  const struct = BTF_ARG_STRUCT.get(id);
+  if (!struct) {
+    badArg(pc, h, r, `typed kernel pointer arguments of bpf_${h.name} are not supported`);
+  }
+  if (reg.kind === "scalar" && nullable && isZero(reg.val)) return;
+  if (reg.kind !== "btf_id" || reg.struct !== struct) {
+    wrongArg(pc, h, r, reg, `a pointer to struct ${struct}`);
+  }
+  if (reg.maybeNull && !nullable) {
+    wrongArg(pc, h, r, reg, `a pointer to struct ${struct} checked against NULL`);
+  }
+  if (!reg.trusted) {
+    badArg(
+      pc,
+      h,
+      r,
+      "a pointer read from kernel memory is not trusted; use bpf_get_current_task_btf() or a tracepoint argument",
+    );
+  }
+  if (reg.off !== 0) badArg(pc, h, r, "pass the struct pointer itself, not an offset");
 }
 
 /**
@@ -334,8 +364,9 @@ function constantKey(st: MachineState, key: Reg, keySize: number): number | unde
 }
 
 /** The kernel's check_mem_size_reg for ARG_CONST_SIZE(_OR_ZERO). */
-function checkSize(env: CallEnv, r: number, reg: Reg, zeroOk: boolean, name: string): Scalar {
+function checkSize(env: CallEnv, r: number, reg: Reg, zeroOk: boolean, h: HelperProto): Scalar {
   const pc = env.pc;
+  const name = `bpf_${h.name}`;
   if (reg.kind !== "scalar") {
     fail(
       "bad-helper-arg",
@@ -368,15 +399,14 @@ function checkSize(env: CallEnv, r: number, reg: Reg, zeroOk: boolean, name: str
   return s;
 }
 
-function checkMapCompat(env: CallEnv, id: number, name: string, map: Reg["map"]): void {
-  if (!map) return;
+function checkMapCompat(env: CallEnv, id: number, h: HelperProto, map: MapInfo): void {
   const allowed = HELPER_MAPS.get(id);
   const ok = allowed ? allowed.includes(map.type) : !SPECIAL_MAPS.has(map.type);
   if (!ok) {
     fail(
       "bad-helper-arg",
       env.pc,
-      `${name} cannot take a ${map.type} map${map.name ? ` (${map.name})` : ""}`,
+      `bpf_${h.name} cannot take a ${map.type} map${map.name ? ` (${map.name})` : ""}`,
     );
   }
 }
@@ -392,7 +422,6 @@ function returnValue(
   st: MachineState,
   h: HelperProto,
   id: number,
-  name: string,
   map: Reg["map"],
   allocSize: number | undefined,
 ): Reg {
@@ -404,7 +433,7 @@ function returnValue(
     case "void":
       return UNINIT;
     case "map_value_or_null":
-      if (!map) fail("bad-helper-arg", env.pc, `${name} returns a map value but got no map`);
+      if (!map) fail("bad-helper-arg", env.pc, `bpf_${h.name} returns a map value but got no map`);
       return pointerReg("map_value", { map, maybeNull: true, id: env.nextId() });
     case "alloc_mem_or_null": {
       const ref = env.nextId();
@@ -425,6 +454,6 @@ function returnValue(
   return fail(
     "bad-helper-arg",
     env.pc,
-    `${name}: its return type (${h.ret}) is not supported by this verifier`,
+    `bpf_${h.name}: its return type (${h.ret}) is not supported by this verifier`,
   );
 }

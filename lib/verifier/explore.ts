@@ -78,17 +78,13 @@ interface Path extends PathMarks {
   st: MachineState;
 }
 
-/** Bits from..to (inclusive, 0-31) set. */
-function bitRange(from: number, to: number): number {
-  return to - from === 31 ? -1 : (((1 << (to - from + 1)) - 1) << from);
-}
-
 /** Explores all paths; throws VerifyError at the first error. Returns instructions processed. */
 export function explore(env: ExploreEnv): number {
-  const { program, cfg } = env;
-  const prunePoint = cfg.prunePoint, onCycle = env.onCycle, live = env.live;
-  const uses = env.uses, defs = env.defs;
-  const explored: (PruneStates | undefined)[] = new Array(program.insns.length);
+  const insns = env.program.insns;
+  const prunePoint = env.cfg.prunePoint, onCycle = env.onCycle, live = env.live;
+  const uses = env.uses, defs = env.defs, fieldsChecked = env.fieldsChecked;
+  const limit = env.limit;
+  const explored: (PruneStates | undefined)[] = new Array(insns.length);
   const pending: Path[] = [];
   let processed = 0;
   let cur: Path | undefined = {
@@ -99,36 +95,14 @@ export function explore(env: ExploreEnv): number {
     wroteLo: 0,
     wroteHi: 0,
   };
-  // Stack reads and whole-slot writes reported by the memory checks.
-  let active: Path = cur;
-  env.slots = {
-    read(from, to) {
-      const lo = from < 32 ? bitRange(from, to < 32 ? to : 31) : 0;
-      const hi = to >= 32 ? bitRange(from < 32 ? 0 : from - 32, to - 32) : 0;
-      markSlotsRead(active, lo, hi);
-    },
-    write(slot) {
-      if (slot < 32) active.wroteLo |= 1 << slot;
-      else active.wroteHi |= 1 << (slot - 32);
-    },
-  };
-
-  while (cur) {
+  while (cur !== undefined) {
     const pc = cur.pc;
     env.pc = pc;
-    if (++processed > env.limit) {
-      fail(
-        env.hasLoops ? "back-edge" : "too-complex",
-        pc,
-        env.hasLoops
-          ? `a loop is not provably bounded: still running after ${env.limit} simulated instructions`
-          : `too many paths: more than ${env.limit} instructions simulated`,
-      );
-    }
+    if (++processed > limit) tooLong(env, pc);
     if (prunePoint[pc] === 1) {
       const states = explored[pc] ??= new PruneStates(pc, live[pc], onCycle[pc] === 1);
       const pruned = states.covering(cur.st);
-      if (pruned) {
+      if (pruned !== undefined) {
         // The pruned path would have read what the state that covers it read.
         markRegsRead(cur, pruned.readRegs);
         markSlotsRead(cur, pruned.readLo, pruned.readHi);
@@ -137,86 +111,98 @@ export function explore(env: ExploreEnv): number {
         continue;
       }
       const cp = states.keep(cur);
-      if (cp) {
+      if (cp !== undefined) {
         cur.parent = cp;
         cur.wroteRegs = 0;
         cur.wroteLo = 0;
         cur.wroteHi = 0;
       }
     }
-    active = cur;
-    if ((uses[pc] & ~cur.wroteRegs) !== 0) markRegsRead(cur, uses[pc]);
-    env.forkPc = -1;
-    const next = step(env, cur);
-    cur.wroteRegs |= defs[pc];
-    if (next < 0) {
-      finish(cur.parent);
-      cur = pending.pop();
-      continue;
+    // Stack reads and whole-slot writes are marked by the memory checks.
+    env.marks = cur;
+    const used = uses[pc];
+    if ((used & ~cur.wroteRegs) !== 0) markRegsRead(cur, used);
+    const insn = insns[pc];
+    if (fieldsChecked[pc] === 0) {
+      // Reserved fields are checked when a path first gets here, as the kernel does.
+      const why = encodingProblem(insn);
+      if (why) fail("invalid-opcode", pc, why);
+      fieldsChecked[pc] = 1;
     }
-    if (env.forkPc >= 0) {
-      if (cur.parent) cur.parent.branches++;
-      pending.push({
-        pc: env.forkPc,
-        st: env.forkSt!,
-        parent: cur.parent,
-        wroteRegs: cur.wroteRegs,
-        wroteLo: cur.wroteLo,
-        wroteHi: cur.wroteHi,
-      });
-      env.forkSt = undefined;
-      if (pending.length > MAX_PENDING) {
-        fail(
-          env.hasLoops ? "back-edge" : "too-complex",
-          pc,
-          `more than ${MAX_PENDING} pending branches: ${
-            env.hasLoops ? "the loop is too long to verify" : "too many paths"
-          }`,
-        );
+    const st = cur.st;
+    // Dispatch on the instruction class (literal cases make a jump table).
+    switch (insn.code & 0x07) {
+      case 0x04: // BPF_ALU
+      case 0x07: // BPF_ALU64
+        execAlu(env, st, insn);
+        break;
+      case 0x01: // BPF_LDX
+        execLoad(env, st, insn);
+        break;
+      case 0x02: // BPF_ST
+      case 0x03: // BPF_STX
+        execStore(env, st, insn);
+        break;
+      case 0x00: // BPF_LD
+        execLd(env, st, insn, pc);
+        break;
+      default: { // BPF_JMP, BPF_JMP32
+        env.forkPc = -1;
+        const next = execJump(env, st, insn, pc);
+        cur.wroteRegs |= defs[pc];
+        if (next < 0) {
+          finish(cur.parent);
+          cur = pending.pop();
+          continue;
+        }
+        if (env.forkPc >= 0) {
+          if (cur.parent !== null) cur.parent.branches++;
+          pending.push({
+            pc: env.forkPc,
+            st: env.forkSt!,
+            parent: cur.parent,
+            wroteRegs: cur.wroteRegs,
+            wroteLo: cur.wroteLo,
+            wroteHi: cur.wroteHi,
+          });
+          env.forkSt = undefined;
+          if (pending.length > MAX_PENDING) tooManyBranches(env, pc);
+        }
+        cur.pc = next;
+        continue;
       }
     }
-    cur.pc = next;
+    cur.wroteRegs |= defs[pc];
+    cur.pc = pc + 1;
   }
   return processed;
 }
 
-/** Simulates one instruction; returns the next pc, or -1 at exit (a fork is left in env). */
-function step(env: ExploreEnv, path: Path): number {
-  const p = env.program;
-  const pc = path.pc;
-  const insn = p.insns[pc];
-  if (env.fieldsChecked[pc] === 0) {
-    // Reserved fields are checked when a path first gets here, as the kernel does.
-    const why = encodingProblem(insn);
-    if (why) fail("invalid-opcode", pc, why);
-    env.fieldsChecked[pc] = 1;
-  }
-  const st = path.st;
-  switch (insn.code & 0x07) {
-    case op.BPF_ALU:
-    case op.BPF_ALU64:
-      execAlu(env, st, insn);
-      return pc + 1;
-    case op.BPF_LDX:
-      execLoad(env, st, insn);
-      return pc + 1;
-    case op.BPF_ST:
-    case op.BPF_STX:
-      execStore(env, st, insn);
-      return pc + 1;
-    case op.BPF_LD:
-      execLd(env, st, insn, pc);
-      return pc + 1;
-    default:
-      return execJump(env, st, insn, pc);
-  }
+function tooLong(env: ExploreEnv, pc: number): never {
+  return fail(
+    env.hasLoops ? "back-edge" : "too-complex",
+    pc,
+    env.hasLoops
+      ? `a loop is not provably bounded: still running after ${env.limit} simulated instructions`
+      : `too many paths: more than ${env.limit} instructions simulated`,
+  );
+}
+
+function tooManyBranches(env: ExploreEnv, pc: number): never {
+  return fail(
+    env.hasLoops ? "back-edge" : "too-complex",
+    pc,
+    `more than ${MAX_PENDING} pending branches: ${
+      env.hasLoops ? "the loop is too long to verify" : "too many paths"
+    }`,
+  );
 }
 
 /** Bytes per access, indexed by the size bits >> 3 (W, H, B, DW). */
 const SIZE_BYTES = [4, 2, 1, 8];
 
 function sizeBytes(code: number): number {
-  return SIZE_BYTES[op.bpfSize(code) >> 3];
+  return SIZE_BYTES[(code >> 3) & 3];
 }
 
 function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
@@ -224,7 +210,7 @@ function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
   readReg(st, insn.src, pc);
   if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
   const size = sizeBytes(insn.code);
-  const sx = op.bpfMode(insn.code) === op.BPF_MEMSX;
+  const sx = (insn.code & 0xe0) === op.BPF_MEMSX;
   const base = st.regs[insn.src];
   if (sx && base.kind !== "stack" && base.kind !== "map_value" && base.kind !== "ringbuf_mem") {
     fail(
@@ -244,14 +230,14 @@ function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
 function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
   const pc = env.pc;
   const size = sizeBytes(insn.code);
-  if (op.bpfClass(insn.code) === op.BPF_ST) {
+  if ((insn.code & 0x07) === op.BPF_ST) {
     readReg(st, insn.dst, pc);
     store(env, st, insn.dst, insn.off, size, { imm: insn.imm });
     return;
   }
   const value = readReg(st, insn.src, pc);
   readReg(st, insn.dst, pc);
-  if (op.bpfMode(insn.code) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
+  if ((insn.code & 0xe0) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
   store(env, st, insn.dst, insn.off, size, { reg: value });
 }
 

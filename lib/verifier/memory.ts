@@ -11,7 +11,8 @@
 import { fail } from "./errors.ts";
 import { ctxAccess, type CtxRules } from "./ctx_access.ts";
 import { MAX_VAR_OFF } from "./alu.ts";
-import { toBigS } from "./int64.ts";
+import { toBigS, TWO32 } from "./int64.ts";
+import { markSlotsRead, type PathMarks } from "./prune.ts";
 import {
   constNum,
   isConst,
@@ -36,6 +37,7 @@ import {
   STACK_SIZE,
   StackByte,
 } from "./state.ts";
+import type { HelperProto } from "../../bytecode/helpers.ts";
 import type { DiagnosticCode, KernelTypes } from "./types.ts";
 
 /** What memory checks need besides the state. */
@@ -47,19 +49,34 @@ export interface MemEnv {
   gpl: boolean;
   /** A fresh id (for pointers that must be checked against NULL). */
   nextId(): number;
-  /** Told which stack slots (8-byte, 0 = fp-512) are read, and which are overwritten whole. */
-  slots?: SlotLiveness;
+  /**
+   * The path being explored: stack slots (8 bytes, 0 = fp-512) read are
+   * marked on its checkpoints, slots overwritten whole on the path (for
+   * state pruning).
+   */
+  marks?: PathMarks;
 }
 
-/** Receives stack slot reads and whole-slot writes (for state pruning). */
-export interface SlotLiveness {
-  read(from: number, to: number): void;
-  write(slot: number): void;
+/** Bits from..to (inclusive, 0-31) set. */
+function bitRange(from: number, to: number): number {
+  return to - from === 31 ? -1 : (((1 << (to - from + 1)) - 1) << from);
 }
 
 /** Marks the slots holding stack bytes [from, to) as read. */
 function slotsRead(env: MemEnv, from: number, to: number): void {
-  if (env.slots && to > from) env.slots.read(from >> 3, (to - 1) >> 3);
+  if (env.marks === undefined || to <= from) return;
+  const first = from >> 3, last = (to - 1) >> 3;
+  const lo = first < 32 ? bitRange(first, last < 32 ? last : 31) : 0;
+  const hi = last >= 32 ? bitRange(first < 32 ? 0 : first - 32, last - 32) : 0;
+  markSlotsRead(env.marks, lo, hi);
+}
+
+/** Notes that the path overwrote a whole slot. */
+function slotWritten(env: MemEnv, slot: number): void {
+  const m = env.marks;
+  if (m === undefined) return;
+  if (slot < 32) m.wroteLo |= 1 << slot;
+  else m.wroteHi |= 1 << (slot - 32);
 }
 
 /** A store's value: a register, or an immediate (BPF_ST). */
@@ -302,7 +319,12 @@ function stackAccess(
   value: StoreValue | undefined,
 ): Reg | undefined {
   const pc = env.pc;
-  const { lo, hi, known: isKnown } = offsetRange(base, off);
+  const v = base.val;
+  const fixed = base.off + off;
+  const isKnown = v.mHi === 0 && v.mLo === 0;
+  // Doubles: exact for every offset that passes the checks below.
+  const lo = (isKnown ? v.vHi * TWO32 + v.vLo : v.sminHi * TWO32 + v.sminLo) + fixed;
+  const hi = isKnown ? lo : v.smaxHi * TWO32 + v.smaxLo + fixed;
   if (!isKnown && (smaxNum(base.val) >= MAX_VAR_OFF || sminNum(base.val) <= -MAX_VAR_OFF)) {
     fail(
       "stack-out-of-bounds",
@@ -320,12 +342,10 @@ function stackAccess(
     );
   }
   // The kernel insists on aligned stack accesses.
-  const t = base.val;
-  const fixed = base.off + off;
   if (size > 1) {
     // Only the low bits matter: the low half is enough.
     const mask = size - 1;
-    if ((t.mLo & mask) !== 0 || ((t.vLo + fixed) & mask) !== 0) {
+    if ((v.mLo & mask) !== 0 || ((v.vLo + fixed) & mask) !== 0) {
       fail("stack-out-of-bounds", pc, `misaligned stack access at fp${fmtOff(lo)} size ${size}`);
     }
   }
@@ -346,7 +366,7 @@ function scrubSlot(st: MachineState, slot: number): void {
   for (let i = slot * 8; i < slot * 8 + 8; i++) {
     if (st.stack[i] === StackByte.Spill) st.stack[i] = byteKind;
   }
-  st.spills[slot] = undefined;
+  st.clearSpill(slot);
 }
 
 function stackWrite(
@@ -360,37 +380,29 @@ function stackWrite(
   const slot = at >> 3;
   const aligned8 = size === 8 && (at & 7) === 0;
   const reg = "reg" in value ? value.reg : undefined;
-  if (reg && isPointer(reg) && size !== 8) {
+  const imm = reg === undefined ? (value as { imm: number }).imm : 0;
+  if (reg !== undefined && reg.kind !== "scalar" && size !== 8) {
     fail(
       "pointer-leak",
       env.pc,
       `a ${size}-byte store of a pointer (${regTypeName(reg)}) keeps only part of it`,
     );
   }
-  for (let s = at >> 3; s <= (at + size - 1) >> 3; s++) scrubSlot(st, s);
-  if (aligned8) env.slots?.write(slot);
-  if (aligned8 && reg) {
-    // Saving a whole register: remembered with its type and bounds.
-    st.spills[slot] = reg;
-    st.stack.fill(StackByte.Spill, at, at + 8);
-    return;
+  for (let s = slot; s <= (at + size - 1) >> 3; s++) {
+    if (st.spills[s] !== undefined) scrubSlot(st, s);
   }
-  if (aligned8 && "imm" in value) {
-    st.spills[slot] = scalarReg(known(value.imm));
-    st.stack.fill(StackByte.Spill, at, at + 8);
-    return;
-  }
-  if ((at & 7) === 0 && (!reg || reg.kind === "scalar")) {
-    // A narrow number stored at the start of a slot is remembered too (the
+  if (aligned8) slotWritten(env, slot);
+  if ((at & 7) === 0 && (reg === undefined || aligned8 || reg.kind === "scalar")) {
+    // Saving a whole register: remembered with its type and bounds. A
+    // narrow number stored at the start of a slot is remembered too (the
     // kernel tracks it as a partial spill): its bytes are the first `size`.
-    st.spills[slot] = reg ?? scalarReg(known((value as { imm: number }).imm));
+    st.setSpill(slot, reg ?? scalarReg(known(imm)));
     st.stack.fill(StackByte.Spill, at, at + size);
     return;
   }
-  const zero = "imm" in value
-    ? lowBytesZero(value.imm < 0 ? -1 : 0, value.imm >>> 0, size)
-    : reg!.kind === "scalar" && isConst(reg!.val) &&
-      lowBytesZero(reg!.val.vHi, reg!.val.vLo, size);
+  const zero = reg === undefined
+    ? lowBytesZero(imm < 0 ? -1 : 0, imm >>> 0, size)
+    : reg.kind === "scalar" && isConst(reg.val) && lowBytesZero(reg.val.vHi, reg.val.vLo, size);
   st.stack.fill(zero ? StackByte.Zero : StackByte.Misc, at, at + size);
   return undefined;
 }
@@ -399,6 +411,20 @@ function stackWrite(
 function lowBytesZero(hi: number, lo: number, size: number): boolean {
   if (size === 8) return hi === 0 && lo === 0;
   return size === 4 ? lo === 0 : (lo & (2 ** (size * 8) - 1)) === 0;
+}
+
+/** Do stack bytes [from, to) hold only written numbers (no gap, no pointer)? */
+function plainData(st: MachineState, from: number, to: number): boolean {
+  const stack = st.stack;
+  const invalid = stack.indexOf(StackByte.Invalid, from);
+  if (invalid >= 0 && invalid < to) return false;
+  const part = stack.indexOf(StackByte.PointerPart, from);
+  if (part >= 0 && part < to) return false;
+  for (let s = from >> 3; s <= (to - 1) >> 3; s++) {
+    const saved = st.spills[s];
+    if (saved !== undefined && saved.kind !== "scalar") return false;
+  }
+  return true;
 }
 
 /** How many bytes of a slot a saved register covers (from the slot's start). */
@@ -502,6 +528,11 @@ function stackVarAccess(
   return undefined;
 }
 
+/** `bpf_<name> argument <r>`, for messages. */
+function argLabel(helper: HelperProto, r: number): string {
+  return `bpf_${helper.name} argument ${r}`;
+}
+
 /**
  * Checks that a helper may read (`write` false) or write `size` bytes at the
  * pointer in `reg`; for stack memory, marks written bytes initialized.
@@ -516,7 +547,7 @@ export function helperMem(
   reg: Reg,
   size: Scalar,
   access: "read" | "write",
-  what: string,
+  helper: HelperProto,
   identityKey = false,
 ): void {
   const pc = env.pc;
@@ -534,19 +565,24 @@ export function helperMem(
         fail(
           "stack-out-of-bounds",
           pc,
-          `${what}: ${maxSize} bytes at fp${fmtOff(lo)} go outside the ${STACK_SIZE}-byte frame`,
+          `${argLabel(helper, regNo)}: ${maxSize} bytes at fp${
+            fmtOff(lo)
+          } go outside the ${STACK_SIZE}-byte frame`,
         );
       }
       const from = STACK_SIZE + lo, to = STACK_SIZE + hi + maxSize;
       if (access === "read") {
         slotsRead(env, from, to);
+        // Usually every byte is plain written data: native scans say so
+        // quickly; otherwise the byte loop finds the first problem.
+        if (plainData(st, from, to)) return;
         for (let i = from; i < to; i++) {
           const b = st.stack[i];
           if (b === StackByte.Invalid) {
             fail(
               "uninit-stack",
               pc,
-              `${what}: fp${i - STACK_SIZE} (byte ${
+              `${argLabel(helper, regNo)}: fp${i - STACK_SIZE} (byte ${
                 i - from
               } of the buffer at R${regNo}) was never written`,
             );
@@ -558,7 +594,9 @@ export function helperMem(
           if (b === StackByte.PointerPart || (saved && isPointer(saved))) {
             leakOrFail(
               env,
-              `${what}: the buffer at R${regNo} holds a pointer at fp${i - STACK_SIZE}`,
+              `${argLabel(helper, regNo)}: the buffer at R${regNo} holds a pointer at fp${
+                i - STACK_SIZE
+              }`,
             );
           }
         }
@@ -571,7 +609,7 @@ export function helperMem(
         const saved = st.spills[s];
         if (saved === undefined) continue;
         const whole = s * 8 >= from && s * 8 + 8 <= to && isKnown;
-        st.spills[s] = undefined;
+        st.clearSpill(s);
         for (let i = s * 8; i < s * 8 + 8; i++) {
           if (st.stack[i] === StackByte.Spill) {
             st.stack[i] = isPointer(saved) && !whole ? StackByte.PointerPart : StackByte.Misc;
@@ -588,7 +626,11 @@ export function helperMem(
     }
     case "map_value": {
       if (access === "write" && ((reg.map!.flags ?? 0) & 0x80)) {
-        fail("bad-helper-arg", pc, `${what}: map ${reg.map!.name ?? ""} is read-only to programs`);
+        fail(
+          "bad-helper-arg",
+          pc,
+          `${argLabel(helper, regNo)}: map ${reg.map!.name ?? ""} is read-only to programs`,
+        );
       }
       regionCheck(pc, regNo, reg, 0, maxSize, reg.map!.valueSize, "map-out-of-bounds", "map value");
       return;
@@ -609,7 +651,7 @@ export function helperMem(
       fail(
         "bad-helper-arg",
         pc,
-        `${what}: R${regNo} is ${
+        `${argLabel(helper, regNo)}: R${regNo} is ${
           regTypeName(reg)
         }, expected a pointer to the stack, a map value or a ring buffer record`,
       );

@@ -163,6 +163,9 @@ export const STACK_SIZE = 512;
 export class MachineState {
   /** True while `stack` and `spills` are shared with a copy (copy on write). */
   #shared = false;
+  /** Slots 0-31 and 32-63 holding a saved register (so updates visit only those). */
+  #spillLo = 0;
+  #spillHi = 0;
 
   constructor(
     /** R0-R10. */
@@ -183,7 +186,40 @@ export class MachineState {
     const c = new MachineState(this.regs.slice(), this.stack, this.spills, this.refs);
     this.#shared = true;
     c.#shared = true;
+    c.#spillLo = this.#spillLo;
+    c.#spillHi = this.#spillHi;
     return c;
+  }
+
+  /** Saves a register in a stack slot (call ownStack() first). */
+  setSpill(slot: number, r: Reg): void {
+    this.spills[slot] = r;
+    if (slot < 32) this.#spillLo |= 1 << slot;
+    else this.#spillHi |= 1 << (slot - 32);
+  }
+
+  /** Forgets the register saved in a stack slot (call ownStack() first). */
+  clearSpill(slot: number): void {
+    this.spills[slot] = undefined;
+    if (slot < 32) this.#spillLo &= ~(1 << slot);
+    else this.#spillHi &= ~(1 << (slot - 32));
+  }
+
+  /** Replaces saved registers with `fn(saved)`, visiting only occupied slots. */
+  #mapSpills(fn: (r: Reg) => Reg): void {
+    for (let half = 0; half < 2; half++) {
+      let bits = half === 0 ? this.#spillLo : this.#spillHi;
+      while (bits !== 0) {
+        const low = bits & -bits;
+        bits ^= low;
+        const i = half * 32 + 31 - Math.clz32(low);
+        const s = this.spills[i]!;
+        const t = fn(s);
+        if (t === s) continue;
+        this.ownStack();
+        this.spills[i] = t;
+      }
+    }
   }
 
   /** Makes the stack this state's own before a change. */
@@ -210,14 +246,7 @@ export class MachineState {
   /** Every register and spilled register, for updates by id. */
   forEachValue(fn: (r: Reg) => Reg): void {
     for (let i = 0; i < this.regs.length; i++) this.regs[i] = fn(this.regs[i]);
-    for (let i = 0; i < this.spills.length; i++) {
-      const s = this.spills[i];
-      if (!s) continue;
-      const t = fn(s);
-      if (t === s) continue;
-      this.ownStack();
-      this.spills[i] = t;
-    }
+    this.#mapSpills(fn);
   }
 
   /** Scalars (registers and saved) with scalar id `id` get the value `val`. */
@@ -227,12 +256,7 @@ export class MachineState {
       const r = regs[i];
       if (r.id === id && r.kind === "scalar") regs[i] = scalarReg(val, id);
     }
-    for (let i = 0; i < this.spills.length; i++) {
-      const s = this.spills[i];
-      if (s === undefined || s.id !== id || s.kind !== "scalar") continue;
-      this.ownStack();
-      this.spills[i] = scalarReg(val, id);
-    }
+    this.#mapSpills((s) => s.id === id && s.kind === "scalar" ? scalarReg(val, id) : s);
   }
 
   /** Pointers (registers and saved) with id `id` are replaced by `fn(pointer)`. */
@@ -242,14 +266,7 @@ export class MachineState {
       const r = regs[i];
       if (r.id === id && isPointer(r)) regs[i] = fn(r);
     }
-    for (let i = 0; i < this.spills.length; i++) {
-      const s = this.spills[i];
-      if (s === undefined || s.id !== id || !isPointer(s)) continue;
-      const t = fn(s);
-      if (t === s) continue;
-      this.ownStack();
-      this.spills[i] = t;
-    }
+    this.#mapSpills((s) => s.id === id && isPointer(s) ? fn(s) : s);
   }
 }
 
