@@ -260,7 +260,7 @@ function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): 
   const val = isKnown ? constNum(off) : 0;
   const sum = ptr.off + (o === op.BPF_ADD ? val : -val);
   if (isKnown && sum >= -(2 ** 31) && sum < 2 ** 31) {
-    out = { ...ptr, off: sum };
+    out = { ...ptr, off: sum | 0 }; // an int32 (kept a small integer)
   } else if (o === op.BPF_ADD) {
     out = { ...ptr, val: add64Scalar(ptr.val, off) };
   } else {
@@ -272,24 +272,29 @@ function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): 
 
 /** The kernel's check_reg_sane_offset. */
 function saneOffset(pc: number, v: Scalar, fixed: number, ptr: Reg): void {
-  const name = regTypeName(ptr);
   // Doubles: exact near the limit, and ordered beyond it.
   const lim = MAX_VAR_OFF;
   if (isConst(v)) {
     const x = constNum(v);
     if (x >= lim || x <= -lim) {
       const exact = toBigS(v.vHi, v.vLo);
-      fail("pointer-arithmetic", pc, `math between ${name} pointer and ${exact} is not allowed`);
+      fail(
+        "pointer-arithmetic",
+        pc,
+        `math between ${regTypeName(ptr)} pointer and ${exact} is not allowed`,
+      );
     }
   }
   if (fixed >= MAX_VAR_OFF || fixed <= -MAX_VAR_OFF) {
-    fail("pointer-arithmetic", pc, `${name} pointer offset ${fixed} is not allowed`);
+    fail("pointer-arithmetic", pc, `${regTypeName(ptr)} pointer offset ${fixed} is not allowed`);
   }
   if (noSignedMin(v)) {
     fail(
       "pointer-arithmetic",
       pc,
-      `math between ${name} pointer and a number with no lower bound is not allowed: bound it first`,
+      `math between ${
+        regTypeName(ptr)
+      } pointer and a number with no lower bound is not allowed: bound it first`,
     );
   }
   const smin = sminNum(v);
@@ -297,7 +302,7 @@ function saneOffset(pc: number, v: Scalar, fixed: number, ptr: Reg): void {
     fail(
       "pointer-arithmetic",
       pc,
-      `value ${toBigS(v.sminHi, v.sminLo)} makes the ${name} pointer go out of bounds`,
+      `value ${toBigS(v.sminHi, v.sminLo)} makes the ${regTypeName(ptr)} pointer go out of bounds`,
     );
   }
 }

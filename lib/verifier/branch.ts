@@ -9,7 +9,7 @@
 
 import * as op from "../../bytecode/opcodes.ts";
 import { add64, leS, leU, ltS, ltU, R, sub64 } from "./int64.ts";
-import { isConst, isEmpty, low32, type Scalar, sync } from "./scalar.ts";
+import { isConst, isEmpty, low32, type Scalar, scalarCopy, sync } from "./scalar.ts";
 import { tnumIntersect } from "./tnum.ts";
 
 /** Outcome of a comparison: 1 always taken, 0 never taken, -1 either. */
@@ -167,7 +167,8 @@ function lowerSmax(A: Mut, xHi: number, xLo: number): void {
  * caller keeps the unrefined values, which is always safe).
  */
 export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] | undefined {
-  const A: Mut = { ...a }, B: Mut = { ...b };
+  const A = scalarCopy(a);
+  let B = scalarCopy(b);
   switch (opcode) {
     case op.BPF_JEQ: {
       if (((a.vHi ^ b.vHi) & ~a.mHi & ~b.mHi) !== 0) return undefined;
@@ -177,12 +178,12 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
       raiseSmin(A, b.sminHi, b.sminLo);
       lowerSmax(A, b.smaxHi, b.smaxLo);
       tnumIntersect(A, a, b);
-      Object.assign(B, A);
+      B = scalarCopy(A);
       break;
     }
     case op.BPF_JGT:
       // b.umin >= U64_MAX or a.umax === 0: nothing to learn
-      if ((b.uminHi === -1 && b.uminLo === 0xffff_ffff) || (a.umaxHi === 0 && a.umaxLo === 0)) {
+      if ((b.uminHi === -1 && b.uminLo === -1) || (a.umaxHi === 0 && a.umaxLo === 0)) {
         return undefined;
       }
       add64(b.uminHi, b.uminLo, 0, 1);
@@ -195,7 +196,7 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
       lowerUmax(B, a.umaxHi, a.umaxLo);
       break;
     case op.BPF_JLT:
-      if ((b.umaxHi === 0 && b.umaxLo === 0) || (a.uminHi === -1 && a.uminLo === 0xffff_ffff)) {
+      if ((b.umaxHi === 0 && b.umaxLo === 0) || (a.uminHi === -1 && a.uminLo === -1)) {
         return undefined;
       }
       sub64(b.umaxHi, b.umaxLo, 0, 1);
@@ -209,7 +210,7 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
       break;
     case op.BPF_JSGT:
       // b.smin >= S64_MAX or a.smax <= S64_MIN: nothing to learn
-      if ((b.sminHi === 0x7fff_ffff && b.sminLo === 0xffff_ffff) || isS64Min(a.smaxHi, a.smaxLo)) {
+      if ((b.sminHi === 0x7fff_ffff && b.sminLo === -1) || isS64Min(a.smaxHi, a.smaxLo)) {
         return undefined;
       }
       add64(b.sminHi, b.sminLo, 0, 1);
@@ -222,7 +223,7 @@ export function refine(a: Scalar, b: Scalar, opcode: number): [Scalar, Scalar] |
       lowerSmax(B, a.smaxHi, a.smaxLo);
       break;
     case op.BPF_JSLT:
-      if (isS64Min(b.smaxHi, b.smaxLo) || (a.sminHi === 0x7fff_ffff && a.sminLo === 0xffff_ffff)) {
+      if (isS64Min(b.smaxHi, b.smaxLo) || (a.sminHi === 0x7fff_ffff && a.sminLo === -1)) {
         return undefined;
       }
       sub64(b.smaxHi, b.smaxLo, 0, 1);
@@ -260,7 +261,7 @@ export function jmp32IsExact(a: Scalar, b: Scalar, opcode: number): boolean {
     opcode === op.BPF_JSLE;
   const fits = (s: Scalar) =>
     signed
-      ? leS(-1, 0x8000_0000, s.sminHi, s.sminLo) && leS(s.smaxHi, s.smaxLo, 0, 0x7fff_ffff)
+      ? leS(-1, -0x8000_0000, s.sminHi, s.sminLo) && leS(s.smaxHi, s.smaxLo, 0, 0x7fff_ffff)
       : s.umaxHi === 0;
   return fits(a) && fits(b);
 }

@@ -4,6 +4,10 @@
  * instructions no path reaches. Loops are allowed here; whether they are
  * bounded is decided by the path exploration (as in the privileged kernel).
  *
+ * Every instruction has at most two successors (the next one, and a jump
+ * target), kept in typed arrays: this runs once per program at tool start,
+ * while V8 is cold, so it avoids an array per instruction.
+ *
  * @module
  */
 
@@ -17,12 +21,16 @@ export interface CfgProblem {
   message: string;
 }
 
-/** Successor lists and the jump targets (where explored states are kept). */
+/** Successors and the jump targets (where explored states are kept). */
 export interface Cfg {
-  /** Successors of each logical instruction (empty for exit). */
-  readonly succ: readonly number[][];
+  /** The instruction each one falls through to, or -1 (exit, goto, the last one). */
+  readonly next: Int32Array;
+  /** The instruction each one may jump (or call) to, or -1. */
+  readonly jump: Int32Array;
   /** Instructions reached by a jump or following a conditional jump: prune points. */
   readonly prunePoint: Uint8Array;
+  /** Some jump goes backwards: only then can the graph have a cycle. */
+  readonly backJump: boolean;
 }
 
 /** Is this a conditional jump (not ja, call, exit, may_goto)? */
@@ -35,68 +43,52 @@ export function isCondJump(code: number): boolean {
 
 /** Builds the CFG and reports its problems (all of them, not just the first). */
 export function buildCfg(p: ProgramView): { cfg: Cfg; problems: CfgProblem[] } {
-  const n = p.insns.length;
-  const succ: number[][] = [];
+  const insns = p.insns;
+  const n = insns.length;
+  const next = new Int32Array(n).fill(-1);
+  const jump = new Int32Array(n).fill(-1);
   const prunePoint = new Uint8Array(n);
   const problems: CfgProblem[] = [];
-  const slot = (i: number) => p.slotOf[i];
-  const to = (i: number, off: number): number | undefined => {
-    const t = jumpTarget(p, i, off);
-    if (t >= 0) return t;
-    const dest = slot(i) + 1 + off;
-    problems.push({
-      code: "jump-out-of-range",
-      at: i,
-      message: t === -2
-        ? `jump into the middle of the lddw at slot ${dest - 1}`
-        : `jump out of range: from slot ${slot(i)} to slot ${dest} (program has ${p.slots} slots)`,
-    });
-    return undefined;
-  };
+  let backJump = false;
   for (let i = 0; i < n; i++) {
-    const { code, off, imm, src } = p.insns[i];
-    const cls = op.bpfClass(code);
-    const o = op.bpfOp(code);
-    const next = i + 1 < n ? [i + 1] : [];
-    if (cls === op.BPF_JMP || cls === op.BPF_JMP32) {
-      if (o === op.BPF_EXIT) {
-        succ.push([]);
-        continue;
-      }
-      if (o === op.BPF_CALL) {
-        const s = [...next];
-        if (src === op.BPF_PSEUDO_CALL) {
-          const t = to(i, imm);
-          if (t !== undefined) s.push(t);
-        }
-        succ.push(s);
-        continue;
-      }
-      if (o === op.BPF_JA) {
-        const t = to(i, cls === op.BPF_JMP32 ? imm : off);
-        if (t !== undefined) prunePoint[t] = 1;
-        succ.push(t === undefined ? [] : [t]);
-        continue;
-      }
-      const t = to(i, off);
-      const s = [...next];
-      if (t !== undefined) {
-        prunePoint[t] = 1;
-        s.push(t);
-      }
-      if (i + 1 < n) prunePoint[i + 1] = 1;
-      succ.push(s);
+    const code = insns[i].code;
+    const cls = code & 0x07;
+    if (cls !== op.BPF_JMP && cls !== op.BPF_JMP32) {
+      if (i + 1 < n) next[i] = i + 1;
       continue;
     }
-    succ.push(next);
+    const o = code & 0xf0;
+    if (o === op.BPF_EXIT) continue;
+    let off: number;
+    if (o === op.BPF_CALL) {
+      if (i + 1 < n) next[i] = i + 1;
+      if (insns[i].src !== op.BPF_PSEUDO_CALL) continue;
+      off = insns[i].imm;
+    } else if (o === op.BPF_JA) {
+      off = cls === op.BPF_JMP32 ? insns[i].imm : insns[i].off;
+    } else {
+      // Conditional (and may_goto): both ways; the next instruction is a prune point too.
+      if (i + 1 < n) {
+        next[i] = i + 1;
+        prunePoint[i + 1] = 1;
+      }
+      off = insns[i].off;
+    }
+    const t = jumpTarget(p, i, off);
+    if (t < 0) {
+      problems.push(jumpProblem(p, i, off, t));
+      continue;
+    }
+    jump[i] = t;
+    if (t <= i) backJump = true;
+    if (o !== op.BPF_CALL) prunePoint[t] = 1;
   }
   if (n === 0) {
     problems.push({ code: "no-exit", at: 0, message: "the program is empty" });
-    return { cfg: { succ, prunePoint }, problems };
+    return { cfg: { next, jump, prunePoint, backJump }, problems };
   }
-  const last = p.insns[n - 1];
-  const lastCls = op.bpfClass(last.code);
-  const lastOp = op.bpfOp(last.code);
+  const lastCode = insns[n - 1].code;
+  const lastCls = lastCode & 0x07, lastOp = lastCode & 0xf0;
   const endsOk = (lastCls === op.BPF_JMP && (lastOp === op.BPF_EXIT || lastOp === op.BPF_JA)) ||
     (lastCls === op.BPF_JMP32 && lastOp === op.BPF_JA);
   if (!endsOk) {
@@ -108,39 +100,35 @@ export function buildCfg(p: ProgramView): { cfg: Cfg; problems: CfgProblem[] } {
   }
   // Reachability from the first instruction.
   const seen = new Uint8Array(n);
-  const work = [0];
+  const work = new Int32Array(n);
+  let top = 0;
+  work[top++] = 0;
   seen[0] = 1;
-  while (work.length) {
-    const i = work.pop()!;
-    for (const s of succ[i]) {
-      if (!seen[s]) {
-        seen[s] = 1;
-        work.push(s);
-      }
+  while (top > 0) {
+    const i = work[--top];
+    const a = next[i], b = jump[i];
+    if (a >= 0 && seen[a] === 0) {
+      seen[a] = 1;
+      work[top++] = a;
+    }
+    if (b >= 0 && seen[b] === 0) {
+      seen[b] = 1;
+      work[top++] = b;
     }
   }
-  for (let i = 0; i < n; i++) {
-    if (seen[i]) continue;
-    let j = i;
-    while (j + 1 < n && !seen[j + 1]) j++;
-    problems.push({
-      code: "unreachable-insn",
-      at: i,
-      message: j === i
-        ? `unreachable instruction (slot ${slot(i)})`
-        : `unreachable instructions (slots ${slot(i)}-${slot(j)})`,
-    });
-    i = j;
-  }
+  if (seen.indexOf(0) >= 0) unreachable(p, seen, problems);
   // Every reachable instruction must be able to reach an exit.
   if (!problems.length) {
     const canExit = new Uint8Array(n);
-    let changed = true;
-    for (let i = 0; i < n; i++) if (succ[i].length === 0 && isExit(p, i)) canExit[i] = 1;
-    while (changed) {
+    for (let i = 0; i < n; i++) {
+      if (next[i] < 0 && jump[i] < 0 && isExit(insns[i].code)) canExit[i] = 1;
+    }
+    for (let changed = true; changed;) {
       changed = false;
       for (let i = n - 1; i >= 0; i--) {
-        if (!canExit[i] && succ[i].some((s) => canExit[s])) {
+        if (canExit[i] === 1) continue;
+        const a = next[i], b = jump[i];
+        if ((a >= 0 && canExit[a] === 1) || (b >= 0 && canExit[b] === 1)) {
           canExit[i] = 1;
           changed = true;
         }
@@ -157,65 +145,103 @@ export function buildCfg(p: ProgramView): { cfg: Cfg; problems: CfgProblem[] } {
       }
     }
   }
-  return { cfg: { succ, prunePoint }, problems };
+  return { cfg: { next, jump, prunePoint, backJump }, problems };
 }
 
-function isExit(p: ProgramView, i: number): boolean {
-  const c = p.insns[i].code;
-  return op.bpfClass(c) === op.BPF_JMP && op.bpfOp(c) === op.BPF_EXIT;
+/** The problem with a jump from i by `off` slots that does not land on an instruction. */
+function jumpProblem(p: ProgramView, i: number, off: number, t: number): CfgProblem {
+  const slot = p.slotOf[i];
+  const dest = slot + 1 + off;
+  return {
+    code: "jump-out-of-range",
+    at: i,
+    message: t === -2
+      ? `jump into the middle of the lddw at slot ${dest - 1}`
+      : `jump out of range: from slot ${slot} to slot ${dest} (program has ${p.slots} slots)`,
+  };
+}
+
+/** Reports each run of instructions no path reaches. */
+function unreachable(p: ProgramView, seen: Uint8Array, problems: CfgProblem[]): void {
+  const n = seen.length;
+  for (let i = 0; i < n; i++) {
+    if (seen[i]) continue;
+    let j = i;
+    while (j + 1 < n && !seen[j + 1]) j++;
+    problems.push({
+      code: "unreachable-insn",
+      at: i,
+      message: j === i
+        ? `unreachable instruction (slot ${p.slotOf[i]})`
+        : `unreachable instructions (slots ${p.slotOf[i]}-${p.slotOf[j]})`,
+    });
+    i = j;
+  }
+}
+
+function isExit(code: number): boolean {
+  return (code & 0x07) === op.BPF_JMP && (code & 0xf0) === op.BPF_EXIT;
 }
 
 /**
  * Instructions on a cycle of the graph (Tarjan's strongly connected
  * components). Only there can a path come back to a state it is still
- * exploring, so only there is the infinite-loop check needed.
+ * exploring, so only there is the infinite-loop check needed. Without a
+ * backward jump there is no cycle.
  */
-export function onCycle(succ: readonly number[][]): Uint8Array {
-  const n = succ.length;
+export function onCycle(cfg: Cfg): Uint8Array {
+  const n = cfg.next.length;
+  const result = new Uint8Array(n);
+  if (!cfg.backJump) return result;
   const index = new Int32Array(n).fill(-1);
   const low = new Int32Array(n);
   const onStack = new Uint8Array(n);
-  const result = new Uint8Array(n);
-  const stack: number[] = [];
+  const stack = new Int32Array(n);
+  let sp = 0;
+  // Iterative DFS: a frame is a node and how many of its successors were visited (0-2).
+  const frameNode = new Int32Array(n), frameEdge = new Int8Array(n);
   let counter = 0;
   for (let root = 0; root < n; root++) {
     if (index[root] >= 0) continue;
-    // Iterative DFS: frames of (node, next successor position).
-    const frames: [number, number][] = [[root, 0]];
+    let fp = 0;
+    frameNode[fp] = root;
+    frameEdge[fp++] = 0;
     index[root] = low[root] = counter++;
-    stack.push(root);
+    stack[sp++] = root;
     onStack[root] = 1;
-    while (frames.length) {
-      const frame = frames[frames.length - 1];
-      const [v, i] = frame;
-      if (i < succ[v].length) {
-        frame[1]++;
-        const w = succ[v][i];
+    while (fp > 0) {
+      const v = frameNode[fp - 1];
+      const e = frameEdge[fp - 1];
+      if (e < 2) {
+        frameEdge[fp - 1] = e + 1;
+        const w = e === 0 ? cfg.next[v] : cfg.jump[v];
+        if (w < 0) continue;
         if (index[w] < 0) {
           index[w] = low[w] = counter++;
-          stack.push(w);
+          stack[sp++] = w;
           onStack[w] = 1;
-          frames.push([w, 0]);
+          frameNode[fp] = w;
+          frameEdge[fp++] = 0;
         } else if (onStack[w]) {
           low[v] = Math.min(low[v], index[w]);
         }
         continue;
       }
-      frames.pop();
-      if (frames.length) {
-        const u = frames[frames.length - 1][0];
+      fp--;
+      if (fp > 0) {
+        const u = frameNode[fp - 1];
         low[u] = Math.min(low[u], low[v]);
       }
       if (low[v] === index[v]) {
-        const members: number[] = [];
+        // v roots a component: it is a cycle when it has several members or a self loop.
+        const first = sp;
         let w: number;
         do {
-          w = stack.pop()!;
+          w = stack[--sp];
           onStack[w] = 0;
-          members.push(w);
         } while (w !== v);
-        const cyclic = members.length > 1 || succ[v].includes(v);
-        if (cyclic) { for (const m of members) result[m] = 1; }
+        const cyclic = first - sp > 1 || cfg.next[v] === v || cfg.jump[v] === v;
+        if (cyclic) { for (let k = sp; k < first; k++) result[stack[k]] = 1; }
       }
     }
   }

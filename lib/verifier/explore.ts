@@ -232,13 +232,13 @@ function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
   const size = sizeBytes(insn.code);
   if ((insn.code & 0x07) === op.BPF_ST) {
     readReg(st, insn.dst, pc);
-    store(env, st, insn.dst, insn.off, size, { imm: insn.imm });
+    store(env, st, insn.dst, insn.off, size, insn.imm);
     return;
   }
   const value = readReg(st, insn.src, pc);
   readReg(st, insn.dst, pc);
   if ((insn.code & 0xe0) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
-  store(env, st, insn.dst, insn.off, size, { reg: value });
+  store(env, st, insn.dst, insn.off, size, value);
 }
 
 function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, size: number): void {
@@ -263,7 +263,7 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
   }
   // Atomics need natural alignment everywhere.
   const fixed = base.off + insn.off;
-  if (!isConst(base.val) || (fixed + (base.val.vLo | 0)) % size !== 0) {
+  if (!isConst(base.val) || (fixed + base.val.vLo) % size !== 0) {
     fail(
       base.kind === "stack" ? "stack-out-of-bounds" : "map-out-of-bounds",
       pc,
@@ -274,7 +274,7 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
   if (old.kind !== "scalar") {
     fail("pointer-leak", pc, `atomic operation on a saved pointer (${regTypeName(old)})`);
   }
-  store(env, st, insn.dst, insn.off, size, { reg: scalarReg(unknownOfSize(size)) });
+  store(env, st, insn.dst, insn.off, size, scalarReg(unknownOfSize(size)));
   const fetched = scalarReg(unknownOfSize(size));
   if (cmpxchg) st.regs[0] = fetched;
   else if (insn.imm & op.BPF_FETCH) writeReg(st, insn.src, fetched, pc);
@@ -285,7 +285,7 @@ function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void
     if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
     switch (insn.src) {
       case 0: {
-        st.regs[insn.dst] = scalarReg(knownHalves((insn.imm2 ?? 0) | 0, insn.imm >>> 0));
+        st.regs[insn.dst] = scalarReg(knownHalves((insn.imm2 ?? 0) | 0, insn.imm | 0));
         return;
       }
       case op.BPF_PSEUDO_MAP_FD:
@@ -377,6 +377,17 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
 }
 
 function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {
+  if (st.refs.size !== 0) unreleased(env, st, pc);
+  const r0 = st.regs[0];
+  if (r0.kind === "uninit") {
+    fail("bad-return-value", pc, "R0 is not set at exit: the program must return a value");
+  }
+  if (isPointer(r0)) {
+    fail("bad-return-value", pc, `R0 is a pointer (${regTypeName(r0)}) at exit: return a number`);
+  }
+}
+
+function unreleased(env: ExploreEnv, st: MachineState, pc: number): void {
   for (const [id, at] of st.refs) {
     fail(
       "unreleased-reference",
@@ -385,13 +396,6 @@ function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {
         env.program.slotOf[at]
       } (reference ${id}) is neither submitted nor discarded on this path`,
     );
-  }
-  const r0 = st.regs[0];
-  if (r0.kind === "uninit") {
-    fail("bad-return-value", pc, "R0 is not set at exit: the program must return a value");
-  }
-  if (isPointer(r0)) {
-    fail("bad-return-value", pc, `R0 is a pointer (${regTypeName(r0)}) at exit: return a number`);
   }
 }
 

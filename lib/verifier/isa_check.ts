@@ -31,10 +31,6 @@ export function loadTimeProblem(insn: Insn): string | undefined {
 export function encodingProblem(insn: Insn): string | undefined {
   const { code, dst, src, off, imm } = insn;
   const cls = op.bpfClass(code);
-  const regs = (...r: number[]) => {
-    for (const x of r) if (x > MAX_REG) return `R${x} is not a register (R0-R10)`;
-    return undefined;
-  };
   switch (cls) {
     case op.BPF_ALU:
     case op.BPF_ALU64:
@@ -81,6 +77,13 @@ export function encodingProblem(insn: Insn): string | undefined {
     }
   }
   return `unknown opcode 0x${hex(code)}`;
+}
+
+/** Why register numbers a and b are not registers (R0-R10), if they are not. */
+function regs(a: number, b = 0): string | undefined {
+  if (a > MAX_REG) return `R${a} is not a register (R0-R10)`;
+  if (b > MAX_REG) return `R${b} is not a register (R0-R10)`;
+  return undefined;
 }
 
 function hex(n: number): string {

@@ -11,7 +11,7 @@
 import { fail } from "./errors.ts";
 import { ctxAccess, type CtxRules } from "./ctx_access.ts";
 import { MAX_VAR_OFF } from "./alu.ts";
-import { toBigS, TWO32 } from "./int64.ts";
+import { toBigS, toNumS } from "./int64.ts";
 import { markSlotsRead, type PathMarks } from "./prune.ts";
 import {
   constNum,
@@ -79,8 +79,8 @@ function slotWritten(env: MemEnv, slot: number): void {
   else m.wroteHi |= 1 << (slot - 32);
 }
 
-/** A store's value: a register, or an immediate (BPF_ST). */
-export type StoreValue = { reg: Reg } | { imm: number };
+/** A store's value: a register's, or an immediate (BPF_ST, a number). */
+export type StoreValue = Reg | number;
 
 const leakOrFail = (env: MemEnv, why: string) => {
   if (!env.allowPointerLeaks) fail("pointer-leak", env.pc, why);
@@ -128,10 +128,10 @@ function access(
     const code: DiagnosticCode = base.kind === "btf_id" ? "invalid-mem-access" : "null-map-value";
     fail(code, pc, `R${r} is ${regTypeName(base)}: compare it with 0 before using it`);
   }
-  if (write && "reg" in value && isPointer(value.reg) && base.kind !== "stack") {
+  if (write && typeof value !== "number" && isPointer(value) && base.kind !== "stack") {
     leakOrFail(
       env,
-      `storing a pointer (${regTypeName(value.reg)}) into ${
+      `storing a pointer (${regTypeName(value)}) into ${
         regTypeName(base)
       } memory exposes a kernel address`,
     );
@@ -265,7 +265,7 @@ function ctxMem(
       `variable context offsets are not allowed (${describeReg(base)})`,
     );
   }
-  if (value && "imm" in value) {
+  if (typeof value === "number") {
     fail("ctx-out-of-bounds", pc, "immediate stores into the context are not allowed");
   }
   const ans = ctxAccess(env.ctx, off, size, value !== undefined);
@@ -323,8 +323,8 @@ function stackAccess(
   const fixed = base.off + off;
   const isKnown = v.mHi === 0 && v.mLo === 0;
   // Doubles: exact for every offset that passes the checks below.
-  const lo = (isKnown ? v.vHi * TWO32 + v.vLo : v.sminHi * TWO32 + v.sminLo) + fixed;
-  const hi = isKnown ? lo : v.smaxHi * TWO32 + v.smaxLo + fixed;
+  const lo = (isKnown ? toNumS(v.vHi, v.vLo) : toNumS(v.sminHi, v.sminLo)) + fixed;
+  const hi = isKnown ? lo : toNumS(v.smaxHi, v.smaxLo) + fixed;
   if (!isKnown && (smaxNum(base.val) >= MAX_VAR_OFF || sminNum(base.val) <= -MAX_VAR_OFF)) {
     fail(
       "stack-out-of-bounds",
@@ -379,8 +379,8 @@ function stackWrite(
   st.ownStack();
   const slot = at >> 3;
   const aligned8 = size === 8 && (at & 7) === 0;
-  const reg = "reg" in value ? value.reg : undefined;
-  const imm = reg === undefined ? (value as { imm: number }).imm : 0;
+  const reg = typeof value === "number" ? undefined : value;
+  const imm = typeof value === "number" ? value : 0;
   if (reg !== undefined && reg.kind !== "scalar" && size !== 8) {
     fail(
       "pointer-leak",
@@ -401,7 +401,7 @@ function stackWrite(
     return;
   }
   const zero = reg === undefined
-    ? lowBytesZero(imm < 0 ? -1 : 0, imm >>> 0, size)
+    ? lowBytesZero(imm < 0 ? -1 : 0, imm | 0, size)
     : reg.kind === "scalar" && isConst(reg.val) && lowBytesZero(reg.val.vHi, reg.val.vLo, size);
   st.stack.fill(zero ? StackByte.Zero : StackByte.Misc, at, at + size);
   return undefined;
@@ -518,7 +518,7 @@ function stackVarAccess(
     }
     return scalarReg(unknownOfSize(size));
   }
-  if ("reg" in value && isPointer(value.reg)) {
+  if (typeof value !== "number" && isPointer(value)) {
     fail("pointer-leak", pc, "storing a pointer at a variable stack offset is not allowed");
   }
   // Any byte in range may or may not be written: data stays data, saved

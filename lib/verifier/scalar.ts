@@ -29,6 +29,7 @@ import {
   sar64,
   shl64,
   shr64,
+  SIGN,
   sub64,
   toBigS,
   toBigU,
@@ -58,8 +59,8 @@ export type Width = 32 | 64;
  * A set of numbers: all values x with the tnum (`vHi:vLo` known-1 bits,
  * `mHi:mLo` unknown bits) matching, `umin <= x <= umax` unsigned and
  * `smin <= x <= smax` signed (at the scalar's width). Each bound is a pair
- * of halves: `hi` a signed int32, `lo` an unsigned uint32. A 32-bit scalar
- * has its unsigned values zero-extended and its signed bounds sign-extended.
+ * of int32 halves (see int64.ts). A 32-bit scalar has its unsigned values
+ * zero-extended and its signed bounds sign-extended.
  *
  * Shared and immutable once made: never change a Scalar in place.
  */
@@ -95,6 +96,11 @@ function blank(): Mut {
   };
 }
 
+/** A copy that the caller may change (before sharing it). */
+export function scalarCopy(s: Scalar): { -readonly [K in keyof Scalar]: number } {
+  return copy(s);
+}
+
 function copy(s: Scalar): Mut {
   const r = blank();
   r.vHi = s.vHi;
@@ -113,7 +119,6 @@ function copy(s: Scalar): Mut {
 }
 
 const S64_MIN_HI = -0x8000_0000, S64_MAX_HI = 0x7fff_ffff;
-const M32 = 0xffff_ffff;
 
 function setU(r: Mut, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
   r.uminHi = minHi;
@@ -131,23 +136,23 @@ function setS(r: Mut, minHi: number, minLo: number, maxHi: number, maxLo: number
 
 /** Unsigned bounds: everything at width w. */
 function fullU(r: Mut, w: Width): void {
-  setU(r, 0, 0, w === 64 ? -1 : 0, M32);
+  setU(r, 0, 0, w === 64 ? -1 : 0, -1);
 }
 
 /** Signed bounds: everything at width w. */
 function fullS(r: Mut, w: Width): void {
-  if (w === 64) setS(r, S64_MIN_HI, 0, S64_MAX_HI, M32);
-  else setS(r, -1, 0x8000_0000, 0, 0x7fff_ffff);
+  if (w === 64) setS(r, S64_MIN_HI, 0, S64_MAX_HI, -1);
+  else setS(r, -1, SIGN, 0, 0x7fff_ffff);
 }
 
 /** Does the signed value (a 64-bit pair) fit the signed range of width w? */
 function fitsS(hi: number, lo: number, w: Width): boolean {
-  return w === 64 || hi === (lo | 0) >> 31;
+  return w === 64 || hi === lo >> 31;
 }
 
 /** The high half of a value seen as signed at width w (w = 32 sign-extends the low half). */
 function hiS(hi: number, lo: number, w: Width): number {
-  return w === 64 ? hi : (lo | 0) >> 31;
+  return w === 64 ? hi : lo >> 31;
 }
 
 /** The high half of a value seen as unsigned at width w. */
@@ -164,7 +169,7 @@ const UNKNOWN_64: Scalar = (() => {
 })();
 const UNKNOWN_32: Scalar = (() => {
   const r = blank();
-  r.mLo = M32;
+  r.mLo = -1;
   fullU(r, 32);
   fullS(r, 32);
   return r;
@@ -192,25 +197,26 @@ for (let i = 0; i < 256; i++) SMALL.push(makeKnown(0, i, 64));
 /** For the shared constants 0-255 (see `known`): the value; otherwise -1. */
 export function sharedConstIndex(s: Scalar): number {
   const v = s.vLo;
-  return v < 256 && SMALL[v] === s ? v : -1;
+  return v >= 0 && v < 256 && SMALL[v] === s ? v : -1;
 }
 
 /** Exactly the 64-bit value hi:lo, taken modulo 2^w. */
 export function knownHalves(hi: number, lo: number, w: Width = 64): Scalar {
-  if (lo < 256 && (hi === 0 || w === 32)) return SMALL[lo];
+  if (lo >= 0 && lo < 256 && (hi === 0 || w === 32)) return SMALL[lo];
   return makeKnown(hi, lo, w);
 }
 
 /** Exactly `x`, a safe integer (negative numbers as their two's complement), modulo 2^w. */
 export function known(x: number, w: Width = 64): Scalar {
   if (x >= 0 && x < 256) return SMALL[x];
-  return knownHalves(Math.floor(x / TWO32) | 0, x >>> 0, w);
+  return knownHalves(Math.floor(x / TWO32) | 0, x | 0, w);
 }
 
 const OF_SIZE: Scalar[] = [1, 2, 3, 4, 5, 6, 7].map((bytes) => {
   const r = blank();
-  const maxHi = bytes > 4 ? 2 ** (bytes * 8 - 32) - 1 : 0;
-  const maxLo = bytes >= 4 ? M32 : 2 ** (bytes * 8) - 1;
+  // `| 0`: field values must be small integers (see int64.ts), never doubles.
+  const maxHi = bytes > 4 ? (2 ** (bytes * 8 - 32) - 1) | 0 : 0;
+  const maxLo = bytes >= 4 ? -1 : (2 ** (bytes * 8) - 1) | 0;
   r.mHi = maxHi;
   r.mLo = maxLo;
   setU(r, 0, 0, maxHi, maxLo);
@@ -226,7 +232,7 @@ export function unknownOfSize(bytes: number): Scalar {
 /** Every value in [lo, hi] (safe integers) when read as signed numbers at width w. */
 export function signedRange(lo: number, hi: number, w: Width = 64): Scalar {
   const r = copy(unknown(w));
-  setS(r, Math.floor(lo / TWO32) | 0, lo >>> 0, Math.floor(hi / TWO32) | 0, hi >>> 0);
+  setS(r, Math.floor(lo / TWO32) | 0, lo | 0, Math.floor(hi / TWO32) | 0, hi | 0);
   syncInPlace(r, w);
   return r;
 }
@@ -297,9 +303,10 @@ export function sync(s: Scalar, w: Width): Scalar {
 /*
  * syncInPlace is the verifier's hottest arithmetic, run while V8 is still
  * interpreting: it works on local variables with the 64-bit comparisons
- * written out (see int64.ts for the forms):
- *   a < b unsigned:  aHi !== bHi ? (aHi >>> 0) < (bHi >>> 0) : aLo < bLo
- *   a < b signed:    aHi !== bHi ? aHi < bHi : aLo < bLo
+ * written out (see int64.ts; the halves are int32, `^ SIGN` flips the sign
+ * bit so that unsigned order becomes signed order):
+ *   a < b unsigned:  aHi !== bHi ? (aHi ^ SIGN) < (bHi ^ SIGN) : (aLo ^ SIGN) < (bLo ^ SIGN)
+ *   a < b signed:    aHi !== bHi ? aHi < bHi : (aLo ^ SIGN) < (bLo ^ SIGN)
  */
 function syncInPlace(r: Mut, w: Width): void {
   let vHi = r.vHi, vLo = r.vLo, mHi = r.mHi, mLo = r.mLo;
@@ -311,30 +318,30 @@ function syncInPlace(r: Mut, w: Width): void {
     // value, and value | mask.
     let xHi: number, xLo: number, yHi: number, yLo: number;
     if (w === 64) {
-      xHi = vHi | (mHi & S64_MIN_HI);
+      xHi = vHi | (mHi & SIGN);
       xLo = vLo;
       yHi = vHi | (mHi & S64_MAX_HI);
-      yLo = (vLo | mLo) >>> 0;
+      yLo = vLo | mLo;
     } else {
-      xLo = (vLo | (mLo & 0x8000_0000)) >>> 0;
-      yLo = (vLo | (mLo & 0x7fff_ffff)) >>> 0;
-      xHi = (xLo | 0) >> 31;
-      yHi = (yLo | 0) >> 31;
+      xLo = vLo | (mLo & SIGN);
+      yLo = vLo | (mLo & 0x7fff_ffff);
+      xHi = xLo >> 31;
+      yHi = yLo >> 31;
     }
-    if (sminHi !== xHi ? sminHi < xHi : sminLo < xLo) {
+    if (sminHi !== xHi ? sminHi < xHi : (sminLo ^ SIGN) < (xLo ^ SIGN)) {
       sminHi = xHi;
       sminLo = xLo;
     }
-    if (yHi !== smaxHi ? yHi < smaxHi : yLo < smaxLo) {
+    if (yHi !== smaxHi ? yHi < smaxHi : (yLo ^ SIGN) < (smaxLo ^ SIGN)) {
       smaxHi = yHi;
       smaxLo = yLo;
     }
-    if (uminHi !== vHi ? (uminHi >>> 0) < (vHi >>> 0) : uminLo < vLo) {
+    if (uminHi !== vHi ? (uminHi ^ SIGN) < (vHi ^ SIGN) : (uminLo ^ SIGN) < (vLo ^ SIGN)) {
       uminHi = vHi;
       uminLo = vLo;
     }
-    const topHi = vHi | mHi, topLo = (vLo | mLo) >>> 0;
-    if (topHi !== umaxHi ? (topHi >>> 0) < (umaxHi >>> 0) : topLo < umaxLo) {
+    const topHi = vHi | mHi, topLo = vLo | mLo;
+    if (topHi !== umaxHi ? (topHi ^ SIGN) < (umaxHi ^ SIGN) : (topLo ^ SIGN) < (umaxLo ^ SIGN)) {
       umaxHi = topHi;
       umaxLo = topLo;
     }
@@ -345,12 +352,12 @@ function syncInPlace(r: Mut, w: Width): void {
     if (sminHi >= 0 || smaxHi < 0) {
       // [max(smin, umin), min(smax, umax)], read unsigned
       let loHi = w === 64 ? sminHi : 0, loLo = sminLo;
-      if (loHi !== uminHi ? (loHi >>> 0) < (uminHi >>> 0) : loLo < uminLo) {
+      if (loHi !== uminHi ? (loHi ^ SIGN) < (uminHi ^ SIGN) : (loLo ^ SIGN) < (uminLo ^ SIGN)) {
         loHi = uminHi;
         loLo = uminLo;
       }
       let hiHi = w === 64 ? smaxHi : 0, hiLo = smaxLo;
-      if (umaxHi !== hiHi ? (umaxHi >>> 0) < (hiHi >>> 0) : umaxLo < hiLo) {
+      if (umaxHi !== hiHi ? (umaxHi ^ SIGN) < (hiHi ^ SIGN) : (umaxLo ^ SIGN) < (hiLo ^ SIGN)) {
         hiHi = umaxHi;
         hiLo = umaxLo;
       }
@@ -358,51 +365,53 @@ function syncInPlace(r: Mut, w: Width): void {
       uminLo = loLo;
       umaxHi = hiHi;
       umaxLo = hiLo;
-      sminHi = w === 64 ? loHi : (loLo | 0) >> 31;
+      sminHi = w === 64 ? loHi : loLo >> 31;
       sminLo = loLo;
-      smaxHi = w === 64 ? hiHi : (hiLo | 0) >> 31;
+      smaxHi = w === 64 ? hiHi : hiLo >> 31;
       smaxLo = hiLo;
-    } else if ((w === 64 ? umaxHi : (umaxLo | 0) >> 31) >= 0) {
+    } else if ((w === 64 ? umaxHi : umaxLo >> 31) >= 0) {
       // umax below the sign bit: everything is non-negative.
       sminHi = uminHi;
       sminLo = uminLo;
       const smaxU = w === 64 ? smaxHi : 0;
-      if (smaxU !== umaxHi ? (smaxU >>> 0) < (umaxHi >>> 0) : smaxLo < umaxLo) {
+      if (smaxU !== umaxHi ? (smaxU ^ SIGN) < (umaxHi ^ SIGN) : (smaxLo ^ SIGN) < (umaxLo ^ SIGN)) {
         umaxHi = smaxU;
         umaxLo = smaxLo;
       }
       smaxHi = umaxHi;
       smaxLo = umaxLo;
-    } else if ((w === 64 ? uminHi : (uminLo | 0) >> 31) < 0) {
+    } else if ((w === 64 ? uminHi : uminLo >> 31) < 0) {
       // umin at or above the sign bit: everything is negative.
       const sminU = w === 64 ? sminHi : 0;
-      if (uminHi !== sminU ? (uminHi >>> 0) < (sminU >>> 0) : uminLo < sminLo) {
+      if (uminHi !== sminU ? (uminHi ^ SIGN) < (sminU ^ SIGN) : (uminLo ^ SIGN) < (sminLo ^ SIGN)) {
         uminHi = sminU;
         uminLo = sminLo;
       }
-      sminHi = w === 64 ? uminHi : (uminLo | 0) >> 31;
+      sminHi = w === 64 ? uminHi : uminLo >> 31;
       sminLo = uminLo;
-      smaxHi = w === 64 ? umaxHi : (umaxLo | 0) >> 31;
+      smaxHi = w === 64 ? umaxHi : umaxLo >> 31;
       smaxLo = umaxLo;
     }
 
     // umin > umax: contradictory, nothing more to learn.
-    if (umaxHi !== uminHi ? (umaxHi >>> 0) < (uminHi >>> 0) : umaxLo < uminLo) break;
+    if (
+      umaxHi !== uminHi ? (umaxHi ^ SIGN) < (uminHi ^ SIGN) : (umaxLo ^ SIGN) < (uminLo ^ SIGN)
+    ) break;
     // The tnum of [umin, umax] (the common high bits are known), intersected.
-    const chiHi = uminHi ^ umaxHi, chiLo = (uminLo ^ umaxLo) >>> 0;
+    const chiHi = uminHi ^ umaxHi, chiLo = uminLo ^ umaxLo;
     const bits = chiHi !== 0 ? 64 - Math.clz32(chiHi) : 32 - Math.clz32(chiLo);
-    let rvHi = 0, rvLo = 0, rmHi = -1, rmLo = M32;
+    let rvHi = 0, rvLo = 0, rmHi = -1, rmLo = -1;
     if (bits <= 63) {
       rmHi = bits > 32 ? (2 ** (bits - 32) - 1) | 0 : 0;
-      rmLo = bits >= 32 ? M32 : 2 ** bits - 1;
+      rmLo = bits >= 32 ? -1 : (2 ** bits - 1) | 0;
       rvHi = uminHi & ~rmHi;
-      rvLo = (uminLo & ~rmLo) >>> 0;
+      rvLo = uminLo & ~rmLo;
     }
     const orHi = vHi | rvHi, orLo = vLo | rvLo;
     mHi &= rmHi;
-    mLo = (mLo & rmLo) >>> 0;
+    mLo &= rmLo;
     vHi = orHi & ~mHi;
-    vLo = (orLo & ~mLo) >>> 0;
+    vLo = orLo & ~mLo;
     if (w === 32) {
       vHi = 0;
       mHi = 0;
@@ -448,9 +457,9 @@ export function zext32(s: Scalar): Scalar {
 /** A 64-bit scalar truncated to `bytes` bytes and zero-extended (narrow loads, casts). */
 export function truncate(s: Scalar, bytes: number): Scalar {
   if (bytes >= 8) return s;
-  const keepHi = bytes > 4 ? 2 ** (bytes * 8 - 32) - 1 : 0;
-  const keepLo = bytes >= 4 ? M32 : 2 ** (bytes * 8) - 1;
-  if (isConst(s)) return knownHalves(s.vHi & keepHi, (s.vLo & keepLo) >>> 0);
+  const keepHi = bytes > 4 ? (2 ** (bytes * 8 - 32) - 1) | 0 : 0;
+  const keepLo = bytes >= 4 ? -1 : (2 ** (bytes * 8) - 1) | 0;
+  if (isConst(s)) return knownHalves(s.vHi & keepHi, s.vLo & keepLo);
   if (leU(s.umaxHi, s.umaxLo, keepHi, keepLo)) return s;
   const r = blank();
   tnumCast(r, s, bytes);
@@ -517,7 +526,7 @@ function mul(a: Scalar, b: Scalar, w: Width): Mut {
     r.vHi = R.hi;
     r.vLo = R.lo;
   } else if (w === 64) tnumSetUnknown(r);
-  else r.mLo = M32;
+  else r.mLo = -1;
   const maxU = w === 64 ? (1n << 64n) - 1n : 0xffff_ffffn;
   const umin = toBigU(a.uminHi, a.uminLo) * toBigU(b.uminHi, b.uminLo);
   const umax = toBigU(a.umaxHi, a.umaxLo) * toBigU(b.umaxHi, b.umaxLo);
@@ -554,7 +563,7 @@ function bitwise(op: number, a: Scalar, b: Scalar, w: Width): Mut {
   if (op === AND) tnumAnd(r, a, b);
   else if (op === OR) tnumOr(r, a, b);
   else tnumXor(r, a, b);
-  const topHi = r.vHi | r.mHi, topLo = (r.vLo | r.mLo) >>> 0;
+  const topHi = r.vHi | r.mHi, topLo = r.vLo | r.mLo;
   if (op === AND) {
     // [value, min(a.umax, b.umax)]
     const aSmaller = ltU(a.umaxHi, a.umaxLo, b.umaxHi, b.umaxLo);
@@ -567,7 +576,7 @@ function bitwise(op: number, a: Scalar, b: Scalar, w: Width): Mut {
     setU(r, r.vHi, r.vLo, topHi, topLo);
   }
   // umax > maxS(w)
-  const umaxTooBig = w === 64 ? r.umaxHi < 0 : r.umaxHi !== 0 || r.umaxLo > 0x7fff_ffff;
+  const umaxTooBig = w === 64 ? r.umaxHi < 0 : r.umaxHi !== 0 || r.umaxLo < 0;
   if (a.sminHi < 0 || b.sminHi < 0 || umaxTooBig) fullS(r, w);
   else setS(r, r.uminHi, r.uminLo, r.umaxHi, r.umaxLo);
   return r;
@@ -663,7 +672,7 @@ export function aluOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): Scalar | un
     case "rsh":
     case "arsh": {
       // Only a constant shift amount below the width gives bounds.
-      if (!isConst(b) || b.umaxHi !== 0 || b.umaxLo >= w) return undefined;
+      if (!isConst(b) || b.umaxHi !== 0 || b.umaxLo < 0 || b.umaxLo >= w) return undefined;
       const s = b.umaxLo;
       r = op === "lsh" ? lsh(a, s, w) : op === "rsh" ? rsh(a, s, w) : arsh(a, s, w);
       break;
@@ -691,7 +700,7 @@ export function sub64Scalar(a: Scalar, b: Scalar): Scalar {
 
 /** `a op b` on constants, into R (not yet reduced to width w); false when undefined. */
 function constOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): boolean {
-  const shiftOk = b.vHi === 0 && b.vLo < w;
+  const shiftOk = b.vHi === 0 && b.vLo >= 0 && b.vLo < w;
   switch (op) {
     case "add":
       add64(a.vHi, a.vLo, b.vHi, b.vLo);
@@ -707,15 +716,15 @@ function constOp(op: ScalarOp, a: Scalar, b: Scalar, w: Width): boolean {
       return true;
     case "and":
       R.hi = a.vHi & b.vHi;
-      R.lo = (a.vLo & b.vLo) >>> 0;
+      R.lo = a.vLo & b.vLo;
       return true;
     case "or":
       R.hi = a.vHi | b.vHi;
-      R.lo = (a.vLo | b.vLo) >>> 0;
+      R.lo = a.vLo | b.vLo;
       return true;
     case "xor":
       R.hi = a.vHi ^ b.vHi;
-      R.lo = (a.vLo ^ b.vLo) >>> 0;
+      R.lo = a.vLo ^ b.vLo;
       return true;
     case "lsh":
       if (shiftOk) shl64(a.vHi, a.vLo, b.vLo);
@@ -737,7 +746,7 @@ export function scalarContains(outer: Scalar, inner: Scalar): boolean {
     leS(outer.sminHi, outer.sminLo, inner.sminHi, inner.sminLo) &&
     leS(inner.smaxHi, inner.smaxLo, outer.smaxHi, outer.smaxLo) &&
     (inner.mHi & ~outer.mHi) === 0 && (inner.mLo & ~outer.mLo) === 0 &&
-    (inner.vHi & ~outer.mHi) === outer.vHi && ((inner.vLo & ~outer.mLo) >>> 0) === outer.vLo;
+    (inner.vHi & ~outer.mHi) === outer.vHi && (inner.vLo & ~outer.mLo) === outer.vLo;
 }
 
 /** Same set description. */
@@ -753,10 +762,10 @@ export function scalarToString(s: Scalar): string {
   if (isConst(s)) return String(toBigS(s.vHi, s.vLo));
   const parts: string[] = [];
   if (!noSignedMin(s)) parts.push(`smin=${toBigS(s.sminHi, s.sminLo)}`);
-  if (s.smaxHi !== S64_MAX_HI || s.smaxLo !== M32) parts.push(`smax=${toBigS(s.smaxHi, s.smaxLo)}`);
+  if (s.smaxHi !== S64_MAX_HI || s.smaxLo !== -1) parts.push(`smax=${toBigS(s.smaxHi, s.smaxLo)}`);
   if (s.uminHi !== 0 || s.uminLo !== 0) parts.push(`umin=${toBigU(s.uminHi, s.uminLo)}`);
-  if (s.umaxHi !== -1 || s.umaxLo !== M32) parts.push(`umax=${toBigU(s.umaxHi, s.umaxLo)}`);
-  if (s.mHi !== -1 || s.mLo !== M32) parts.push(`var_off=${tnumToString(s)}`);
+  if (s.umaxHi !== -1 || s.umaxLo !== -1) parts.push(`umax=${toBigU(s.umaxHi, s.umaxLo)}`);
+  if (s.mHi !== -1 || s.mLo !== -1) parts.push(`var_off=${tnumToString(s)}`);
   return parts.length ? parts.join(",") : "unknown";
 }
 

@@ -4,7 +4,7 @@
  * holds the known-1 bits, `mask` the unknown ones; `value & mask` is 0.
  * All arithmetic is modulo 2^64.
  *
- * A tnum lives inside a scalar as four 32-bit halves (see int64.ts):
+ * A tnum lives inside a scalar as four int32 halves (see int64.ts):
  * `vHi:vLo` is the value, `mHi:mLo` the mask. Operations read their
  * operands first and then write the result into `r`, so `r` may be one of
  * them.
@@ -32,7 +32,7 @@ function set(r: Tnum, vHi: number, vLo: number, mHi: number, mLo: number): void 
 
 /** Nothing known. */
 export function tnumSetUnknown(r: Tnum): void {
-  set(r, 0, 0, -1, 0xffff_ffff);
+  set(r, 0, 0, -1, -1);
 }
 
 /** Every value in [min, max] (unsigned): the common high bits are known. */
@@ -43,12 +43,12 @@ export function tnumRange(
   maxHi: number,
   maxLo: number,
 ): void {
-  const bits = 64 - clz64(minHi ^ maxHi, (minLo ^ maxLo) >>> 0);
+  const bits = 64 - clz64(minHi ^ maxHi, minLo ^ maxLo);
   if (bits > 63) return tnumSetUnknown(r);
   // delta = 2^bits - 1
   const dHi = bits > 32 ? (2 ** (bits - 32) - 1) | 0 : 0;
-  const dLo = bits >= 32 ? 0xffff_ffff : 2 ** bits - 1;
-  set(r, minHi & ~dHi, (minLo & ~dLo) >>> 0, dHi, dLo);
+  const dLo = bits >= 32 ? -1 : (2 ** bits - 1) | 0;
+  set(r, minHi & ~dHi, minLo & ~dLo, dHi, dLo);
 }
 
 /** Is the value fully known? */
@@ -78,7 +78,7 @@ export function tnumRshift(r: Tnum, a: Readonly<Tnum>, shift: number): void {
 export function tnumArshift(r: Tnum, a: Readonly<Tnum>, shift: number, bits: 32 | 64): void {
   if (bits === 32) {
     // The low halves as signed 32-bit numbers, shifted, zero-extended.
-    set(r, 0, ((a.vLo | 0) >> shift) >>> 0, 0, ((a.mLo | 0) >> shift) >>> 0);
+    set(r, 0, a.vLo >> shift, 0, a.mLo >> shift);
     return;
   }
   const mHi = a.mHi, mLo = a.mLo;
@@ -98,7 +98,7 @@ export function tnumAdd(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   add64(smHi, smLo, svHi, svLo); // sigma
   const muHi = (R.hi ^ svHi) | amHi | bmHi;
   const muLo = (R.lo ^ svLo) | amLo | bmLo;
-  set(r, svHi & ~muHi, (svLo & ~muLo) >>> 0, muHi, muLo >>> 0);
+  set(r, svHi & ~muHi, svLo & ~muLo, muHi, muLo);
 }
 
 /** Difference. */
@@ -111,7 +111,7 @@ export function tnumSub(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   sub64(dvHi, dvLo, bmHi, bmLo);
   const muHi = (alphaHi ^ R.hi) | amHi | bmHi;
   const muLo = (alphaLo ^ R.lo) | amLo | bmLo;
-  set(r, dvHi & ~muHi, (dvLo & ~muLo) >>> 0, muHi, muLo >>> 0);
+  set(r, dvHi & ~muHi, dvLo & ~muLo, muHi, muLo);
 }
 
 /** Bitwise and. */
@@ -119,45 +119,45 @@ export function tnumAnd(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   const alphaHi = a.vHi | a.mHi, alphaLo = a.vLo | a.mLo;
   const betaHi = b.vHi | b.mHi, betaLo = b.vLo | b.mLo;
   const vHi = a.vHi & b.vHi, vLo = a.vLo & b.vLo;
-  set(r, vHi, vLo >>> 0, alphaHi & betaHi & ~vHi, (alphaLo & betaLo & ~vLo) >>> 0);
+  set(r, vHi, vLo, alphaHi & betaHi & ~vHi, alphaLo & betaLo & ~vLo);
 }
 
 /** Bitwise or. */
 export function tnumOr(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   const vHi = a.vHi | b.vHi, vLo = a.vLo | b.vLo;
   const muHi = a.mHi | b.mHi, muLo = a.mLo | b.mLo;
-  set(r, vHi, vLo >>> 0, muHi & ~vHi, (muLo & ~vLo) >>> 0);
+  set(r, vHi, vLo, muHi & ~vHi, muLo & ~vLo);
 }
 
 /** Bitwise xor. */
 export function tnumXor(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   const vHi = a.vHi ^ b.vHi, vLo = a.vLo ^ b.vLo;
   const muHi = a.mHi | b.mHi, muLo = a.mLo | b.mLo;
-  set(r, vHi & ~muHi, (vLo & ~muLo) >>> 0, muHi, muLo >>> 0);
+  set(r, vHi & ~muHi, vLo & ~muLo, muHi, muLo);
 }
 
 /** Values both describe (assumes they overlap). */
 export function tnumIntersect(r: Tnum, a: Readonly<Tnum>, b: Readonly<Tnum>): void {
   const vHi = a.vHi | b.vHi, vLo = a.vLo | b.vLo;
   const muHi = a.mHi & b.mHi, muLo = a.mLo & b.mLo;
-  set(r, vHi & ~muHi, (vLo & ~muLo) >>> 0, muHi, muLo >>> 0);
+  set(r, vHi & ~muHi, vLo & ~muLo, muHi, muLo);
 }
 
 /** Truncates to the low `bytes` bytes (1-8). */
 export function tnumCast(r: Tnum, a: Readonly<Tnum>, bytes: number): void {
   if (bytes >= 8) return set(r, a.vHi, a.vLo, a.mHi, a.mLo);
   if (bytes <= 4) {
-    const keep = bytes === 4 ? 0xffff_ffff : 2 ** (bytes * 8) - 1;
-    return set(r, 0, (a.vLo & keep) >>> 0, 0, (a.mLo & keep) >>> 0);
+    const keep = bytes === 4 ? -1 : (2 ** (bytes * 8) - 1) | 0;
+    return set(r, 0, a.vLo & keep, 0, a.mLo & keep);
   }
-  const keepHi = 2 ** (bytes * 8 - 32) - 1;
+  const keepHi = (2 ** (bytes * 8 - 32) - 1) | 0;
   set(r, a.vHi & keepHi, a.vLo, a.mHi & keepHi, a.mLo);
 }
 
 /** Does `a` contain every value `b` describes? */
 export function tnumIn(a: Readonly<Tnum>, b: Readonly<Tnum>): boolean {
   if ((b.mHi & ~a.mHi) !== 0 || (b.mLo & ~a.mLo) !== 0) return false;
-  return (b.vHi & ~a.mHi) === a.vHi && ((b.vLo & ~a.mLo) >>> 0) === a.vLo;
+  return (b.vHi & ~a.mHi) === a.vHi && (b.vLo & ~a.mLo) === a.vLo;
 }
 
 /** Equal as tnums. */

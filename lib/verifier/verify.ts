@@ -87,7 +87,8 @@ export function verify(program: ProgramInput, options: VerifyOptions): VerifyRes
   }
   const mapFor = mapLookup(options);
   const bad: Diagnostic[] = [];
-  p.insns.forEach((insn, i) => {
+  for (let i = 0; i < p.insns.length; i++) {
+    const insn = p.insns[i];
     const why = loadTimeProblem(insn);
     if (why) bad.push(diag("invalid-opcode", i, why));
     else if (insn.code === BPF_LDDW && insn.src !== 0) {
@@ -95,7 +96,7 @@ export function verify(program: ProgramInput, options: VerifyOptions): VerifyRes
       const problem = mapProblem(insn, i, mapFor);
       if (problem) bad.push(diag(problem.code, i, problem.message));
     }
-  });
+  }
   if (bad.length) return result(bad, 0);
 
   const { cfg, problems } = buildCfg(p);
@@ -104,7 +105,7 @@ export function verify(program: ProgramInput, options: VerifyOptions): VerifyRes
   const helpers = options.helpers
     ? new Map(options.helpers.map((h) => [h.id, h]))
     : DEFAULT_HELPERS;
-  const env = exploreEnv(p, cfg, helpers, options);
+  const env = exploreEnv(p, cfg, helpers, options, mapFor);
   try {
     const processed = explore(env);
     return result([], processed);
@@ -171,9 +172,10 @@ function exploreEnv(
   cfg: ExploreEnv["cfg"],
   helpers: ReadonlyMap<number, HelperProto>,
   options: VerifyOptions,
+  mapFor: (index: number, fd: number) => MapInfo | undefined,
 ): ExploreEnv {
   const gpl = GPL_LICENSES.has(options.license ?? "GPL");
-  const cycles = onCycle(cfg.succ);
+  const cycles = onCycle(cfg);
   let ids = 0;
   const { uses, defs } = registerUse(p, helpers);
   return {
@@ -186,7 +188,7 @@ function exploreEnv(
     forkPc: -1,
     forkSt: undefined,
     limit: options.complexityLimit ?? DEFAULT_COMPLEXITY_LIMIT,
-    hasLoops: cycles.includes(1),
+    hasLoops: cycles.indexOf(1) >= 0,
     onCycle: cycles,
     pc: 0,
     progType: options.progType,
@@ -197,7 +199,7 @@ function exploreEnv(
     kernelTypes: options.kernelTypes,
     ctx: { progType: options.progType, ctxSize: options.ctxSize, ctxArgs: options.ctxArgs, gpl },
     nextId: () => ++ids,
-    mapFor: mapLookup(options),
+    mapFor,
     fieldsChecked: new Uint8Array(p.insns.length),
   };
 }
