@@ -259,7 +259,7 @@ function pointerArith(env: AluEnv, insn: Insn, dst: Reg, src: Reg, w: 32 | 64): 
   // saneOffset bounded a known offset by +-2^29: the sum below is exact.
   const val = isKnown ? constNum(off) : 0;
   const sum = ptr.off + (o === op.BPF_ADD ? val : -val);
-  if (isKnown && sum >= -(2 ** 31) && sum < 2 ** 31) {
+  if (isKnown && sum >= -0x8000_0000 && sum <= 0x7fff_ffff) {
     out = { ...ptr, off: sum | 0 }; // an int32 (kept a small integer)
   } else if (o === op.BPF_ADD) {
     out = { ...ptr, val: add64Scalar(ptr.val, off) };

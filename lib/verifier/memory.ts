@@ -239,7 +239,7 @@ function regionCheck(
 }
 
 function fitsS32(x: number): boolean {
-  return x >= -(2 ** 31) && x < 2 ** 31;
+  return x >= -0x8000_0000 && x <= 0x7fff_ffff;
 }
 
 function ctxMem(

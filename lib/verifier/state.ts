@@ -161,12 +161,6 @@ export const STACK_SIZE = 512;
 
 /** One path's machine state. */
 export class MachineState {
-  /** True while `stack` and `spills` are shared with a copy (copy on write). */
-  #shared = false;
-  /** Slots 0-31 and 32-63 holding a saved register (so updates visit only those). */
-  #spillLo = 0;
-  #spillHi = 0;
-
   constructor(
     /** R0-R10. */
     readonly regs: Reg[],
@@ -179,36 +173,49 @@ export class MachineState {
      * instruction that made it. Shared between copies until changed.
      */
     public refs: ReadonlyMap<number, number>,
+    /**
+     * True while `stack` and `spills` are shared with a copy (copy on
+     * write). Plain fields rather than #private ones: this object is made
+     * at every fork, and V8 initializes class fields with an extra call.
+     */
+    private shared: boolean,
+    /** Slots 0-31 and 32-63 holding a saved register (so updates visit only those). */
+    private spillLo: number,
+    private spillHi: number,
   ) {}
 
   /** A copy that can be changed independently (the stack is shared until written). */
   clone(): MachineState {
-    const c = new MachineState(this.regs.slice(), this.stack, this.spills, this.refs);
-    this.#shared = true;
-    c.#shared = true;
-    c.#spillLo = this.#spillLo;
-    c.#spillHi = this.#spillHi;
-    return c;
+    this.shared = true;
+    return new MachineState(
+      this.regs.slice(),
+      this.stack,
+      this.spills,
+      this.refs,
+      true,
+      this.spillLo,
+      this.spillHi,
+    );
   }
 
   /** Saves a register in a stack slot (call ownStack() first). */
   setSpill(slot: number, r: Reg): void {
     this.spills[slot] = r;
-    if (slot < 32) this.#spillLo |= 1 << slot;
-    else this.#spillHi |= 1 << (slot - 32);
+    if (slot < 32) this.spillLo |= 1 << slot;
+    else this.spillHi |= 1 << (slot - 32);
   }
 
   /** Forgets the register saved in a stack slot (call ownStack() first). */
   clearSpill(slot: number): void {
     this.spills[slot] = undefined;
-    if (slot < 32) this.#spillLo &= ~(1 << slot);
-    else this.#spillHi &= ~(1 << (slot - 32));
+    if (slot < 32) this.spillLo &= ~(1 << slot);
+    else this.spillHi &= ~(1 << (slot - 32));
   }
 
   /** Replaces saved registers with `fn(saved)`, visiting only occupied slots. */
-  #mapSpills(fn: (r: Reg) => Reg): void {
+  private mapSpills(fn: (r: Reg) => Reg): void {
     for (let half = 0; half < 2; half++) {
-      let bits = half === 0 ? this.#spillLo : this.#spillHi;
+      let bits = half === 0 ? this.spillLo : this.spillHi;
       while (bits !== 0) {
         const low = bits & -bits;
         bits ^= low;
@@ -224,10 +231,10 @@ export class MachineState {
 
   /** Makes the stack this state's own before a change. */
   ownStack(): void {
-    if (!this.#shared) return;
+    if (!this.shared) return;
     this.stack = this.stack.slice();
     this.spills = this.spills.slice();
-    this.#shared = false;
+    this.shared = false;
   }
 
   /** Adds a reference (copy on write). */
@@ -246,7 +253,7 @@ export class MachineState {
   /** Every register and spilled register, for updates by id. */
   forEachValue(fn: (r: Reg) => Reg): void {
     for (let i = 0; i < this.regs.length; i++) this.regs[i] = fn(this.regs[i]);
-    this.#mapSpills(fn);
+    this.mapSpills(fn);
   }
 
   /** Scalars (registers and saved) with scalar id `id` get the value `val`. */
@@ -256,7 +263,7 @@ export class MachineState {
       const r = regs[i];
       if (r.id === id && r.kind === "scalar") regs[i] = scalarReg(val, id);
     }
-    this.#mapSpills((s) => s.id === id && s.kind === "scalar" ? scalarReg(val, id) : s);
+    this.mapSpills((s) => s.id === id && s.kind === "scalar" ? scalarReg(val, id) : s);
   }
 
   /** Pointers (registers and saved) with id `id` are replaced by `fn(pointer)`. */
@@ -266,9 +273,11 @@ export class MachineState {
       const r = regs[i];
       if (r.id === id && isPointer(r)) regs[i] = fn(r);
     }
-    this.#mapSpills((s) => s.id === id && isPointer(s) ? fn(s) : s);
+    this.mapSpills((s) => s.id === id && isPointer(s) ? fn(s) : s);
   }
 }
+
+const NO_REFS: ReadonlyMap<number, number> = new Map();
 
 /** The state on entry: R1 = ctx, R10 = frame pointer, everything else unset. */
 export function entryState(): MachineState {
@@ -279,7 +288,10 @@ export function entryState(): MachineState {
     regs,
     new Uint8Array(STACK_SIZE),
     new Array<Reg | undefined>(STACK_SIZE / 8).fill(undefined),
-    new Map(),
+    NO_REFS,
+    false,
+    0,
+    0,
   );
 }
 
