@@ -7,11 +7,25 @@
  * a summary `N programs verified, M rejected`; exits 1 when any is rejected.
  *
  *     deno task verify [tool...]
+ *
+ * With `--cold`, measures instead what verifying adds to each tool's start:
+ * the tool's programs (default flags) are verified once in each of several
+ * fresh Deno processes, as lib/cli/session.ts does before loading them, and
+ * the median time per tool is printed (`--runs=N`, default 9).
+ *
+ *     deno task verify --cold [--runs=N] [tool...]
  */
 import { encode } from "../bytecode/encode.ts";
 import { Btf } from "../lib/btf/btf.ts";
 import { possibleCpus } from "../lib/kernel/map.ts";
-import { formatDiagnostic, type VerifiableProgram, verifyProgram } from "../lib/verifier/built.ts";
+import { tpBtfTarget } from "../lib/btf/tp_btf.ts";
+import {
+  formatDiagnostic,
+  optionsForProgram,
+  type VerifiableProgram,
+  verifyProgram,
+} from "../lib/verifier/built.ts";
+import { verify } from "../lib/verifier/verify.ts";
 
 /** Flag combinations that build different programs, per tool (the default build always runs). */
 const VARIANTS: Record<string, string[][]> = {
@@ -45,12 +59,99 @@ async function programsOf(tool: string, args: string[]): Promise<VerifiableProgr
   }
 }
 
-async function main(): Promise<number> {
-  const wanted = Deno.args.length ? Deno.args : [...Deno.readDirSync(new URL("tools/", root))]
+function allTools(): string[] {
+  return [...Deno.readDirSync(new URL("tools/", root))]
     .filter((e) => e.isFile && e.name.endsWith(".ts")).map((e) => e.name.slice(0, -3)).sort();
+}
+
+/**
+ * In a fresh process: verifies the programs in `file` once, as a tool does at
+ * start (vmlinux BTF and the tp_btf targets are already loaded by then: the
+ * DSL used them to build the programs), and prints the milliseconds. Code
+ * the tool's DSL shares with the verifier (BTF decoding, opcode tables) is
+ * still cold here, so this is a little slower than inside the tool.
+ */
+function coldChild(file: string): void {
+  const programs = JSON.parse(Deno.readTextFileSync(file)) as VerifiableProgram[];
+  const btf = Btf.vmlinux();
+  for (const p of programs) {
+    if (p.type === "tp_btf" && p.attach.name) tpBtfTarget(p.attach.name, btf);
+  }
+  possibleCpus(); // libbpf is loaded by then too: the tool created its maps
+  const t0 = performance.now();
+  for (const p of programs) {
+    const opts = optionsForProgram(p, p.type === "tp_btf" ? btf : undefined);
+    opts.possibleCpus = possibleCpus();
+    if (!verify(p.insns, opts).ok) throw new Error(`${p.name} is rejected`);
+  }
+  console.log((performance.now() - t0).toFixed(3));
+}
+
+/** Median and range of what verifying adds to each tool's start, over fresh processes. */
+async function coldStart(tools: string[], runs: number): Promise<number> {
+  const dir = Deno.makeTempDirSync({ prefix: "bpftk-verify-" });
+  const self = new URL(import.meta.url).pathname;
+  let failures = 0;
+  try {
+    for (const tool of tools) {
+      let programs: VerifiableProgram[];
+      try {
+        programs = await programsOf(tool, []);
+      } catch (e) {
+        console.log(`skip   ${tool}: ${(e as Error).message}`);
+        continue;
+      }
+      const file = `${dir}/${tool}.json`;
+      Deno.writeTextFileSync(file, JSON.stringify(programs));
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", self, "--cold-child", file],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        if (!out.success) {
+          failures++;
+          console.log(`ERROR  ${tool}: ${new TextDecoder().decode(out.stderr).trim()}`);
+          break;
+        }
+        times.push(Number(new TextDecoder().decode(out.stdout).trim()));
+      }
+      if (!times.length) continue;
+      times.sort((a, b) => a - b);
+      const insns = programs.reduce((n, p) => n + p.insns.length, 0);
+      console.log(
+        `${tool.padEnd(15)} ${times[times.length >> 1].toFixed(2).padStart(6)} ms median ` +
+          `(${times[0].toFixed(2)}-${times[times.length - 1].toFixed(2)}, ${runs} runs) ` +
+          `for ${programs.length} programs, ${insns} instructions`,
+      );
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+  return failures ? 1 : 0;
+}
+
+async function main(): Promise<number> {
+  const args = Deno.args.filter((a) => !a.startsWith("--"));
+  if (Deno.args[0] === "--cold-child") {
+    coldChild(Deno.args[1]);
+    return 0;
+  }
+  if (Deno.args.includes("--cold")) {
+    const runs = Number(Deno.args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 9);
+    return await coldStart(args.length ? args : allTools(), runs);
+  }
+  const wanted = args.length ? args : allTools();
   const btf = Btf.vmlinux();
   const cpus = possibleCpus();
-  let verified = 0, rejected = 0, failedBuilds = 0, skipped = 0, insnCount = 0, processed = 0, ms = 0;
+  let verified = 0,
+    rejected = 0,
+    failedBuilds = 0,
+    skipped = 0,
+    insnCount = 0,
+    processed = 0,
+    ms = 0;
   const perTool = new Map<string, number>();
   for (const tool of wanted) {
     const seen = new Set<string>();
@@ -84,7 +185,9 @@ async function main(): Promise<number> {
         insnCount += p.insns.length;
         processed += r.processed;
         const flags = args.length ? ` [${args.join(" ")}]` : "";
-        const line = `${tool}${flags} ${p.name} (${p.type}, ${p.insns.length} insns, ${dt.toFixed(2)} ms)`;
+        const line = `${tool}${flags} ${p.name} (${p.type}, ${p.insns.length} insns, ${
+          dt.toFixed(2)
+        } ms)`;
         if (r.ok) console.log(`ok     ${line}`);
         else {
           rejected++;

@@ -49,7 +49,10 @@ export function branchTaken(a64: Scalar, b64: Scalar, opcode: number, jmp32: boo
     }
     case op.BPF_JSET: {
       let x = a, y = b;
-      if (!isConst(y)) [x, y] = [y, x];
+      if (!isConst(y)) {
+        x = b;
+        y = a;
+      }
       if (!isConst(y)) return -1;
       if ((x.vHi & y.vHi) !== 0 || (x.vLo & y.vLo) !== 0) return 1;
       if (((x.mHi | x.vHi) & y.vHi) === 0 && ((x.mLo | x.vLo) & y.vLo) === 0) return 0;

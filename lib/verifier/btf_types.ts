@@ -103,7 +103,8 @@ function walk(btf: Btf, structId: number, off: number, size: number): BtfMemberA
       };
     }
     let next: { id: number; off: number } | undefined;
-    for (const m of t.members) {
+    for (let k = 0; k < t.members.length; k++) {
+      const m = t.members[k];
       let moff = Math.floor(m.bitOffset / 8);
       if (off + size <= moff) break;
       if (m.bitfieldSize) {

@@ -461,7 +461,8 @@ function condJump(
  */
 function pointerBranch(a: Reg, b: Reg, opcode: number, jmp32: boolean): 1 | 0 | -1 {
   if (jmp32 || (opcode !== op.BPF_JEQ && opcode !== op.BPF_JNE)) return -1;
-  const [ptr, other] = isPointer(a) ? [a, b] : [b, a];
+  const aIsPtr = isPointer(a);
+  const ptr = aIsPtr ? a : b, other = aIsPtr ? b : a;
   if (other.kind !== "scalar" || !isZero(other.val)) return -1;
   if (ptr.maybeNull) return -1;
   const notNull = ptr.kind === "map_value" || ptr.kind === "ringbuf_mem" ||

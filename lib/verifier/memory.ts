@@ -95,6 +95,8 @@ export function load(
   size: number,
 ): Reg {
   const base = st.regs[baseRegNo];
+  // The stack first: the most common case, with none of the checks below.
+  if (base.kind === "stack") return stackAccess(env, st, baseRegNo, base, off, size, undefined)!;
   return access(env, st, baseRegNo, base, off, size, undefined) ?? scalarReg(unknownOfSize(size));
 }
 
@@ -107,7 +109,9 @@ export function store(
   size: number,
   value: StoreValue,
 ): void {
-  access(env, st, baseRegNo, st.regs[baseRegNo], off, size, value);
+  const base = st.regs[baseRegNo];
+  if (base.kind === "stack") stackAccess(env, st, baseRegNo, base, off, size, value);
+  else access(env, st, baseRegNo, base, off, size, value);
 }
 
 function access(
