@@ -31,81 +31,104 @@ export interface CtxRules {
   gpl: boolean;
 }
 
-/** Checks a context access of `size` bytes at `off`; `write` for stores. */
+const no = (why: string): CtxAnswer => ({ ok: false, why });
+const num = (size: number): CtxAnswer => ({ ok: true, value: scalarReg(unknownOfSize(size)) });
+
+/**
+ * Checks a context access of `size` bytes at `off`; `write` for stores.
+ * One function per program type: a tool uses one or two types, and only
+ * their rules need compiling at start.
+ */
 export function ctxAccess(rules: CtxRules, off: number, size: number, write: boolean): CtxAnswer {
-  const no = (why: string): CtxAnswer => ({ ok: false, why });
-  const num = (): CtxAnswer => ({ ok: true, value: scalarReg(unknownOfSize(size)) });
   if (off < 0) return no(`negative context offset ${off}`);
   if (off % size !== 0) {
     return no(`misaligned context access: offset ${off} is not a multiple of ${size}`);
   }
   switch (rules.progType) {
-    case "tracepoint": {
-      if (write) return no("the tracepoint context is read-only");
-      if (off < 8) {
-        return no(
-          `the first 8 bytes of a tracepoint record (common fields) are not readable, offset ${off}`,
-        );
-      }
-      const limit = rules.ctxSize ?? PERF_MAX_TRACE_SIZE;
-      if (off + size > limit) {
-        return no(
-          `access at offset ${off} size ${size} is beyond the ${limit}-byte tracepoint record`,
-        );
-      }
-      return num();
-    }
-    case "raw_tracepoint": {
-      if (write) return no("the raw tracepoint context is read-only");
-      const limit = Math.min(rules.ctxSize ?? MAX_FUNC_ARGS * 8, MAX_FUNC_ARGS * 8);
-      if (off + size > limit) {
-        return no(`access at offset ${off} size ${size} is beyond the ${limit / 8} arguments`);
-      }
-      return num();
-    }
-    case "kprobe": {
-      if (write) return no("the kprobe context (pt_regs) is read-only");
-      if (off + size > PT_REGS_SIZE) {
-        return no(`access at offset ${off} size ${size} is beyond pt_regs (${PT_REGS_SIZE} bytes)`);
-      }
-      return num();
-    }
-    case "perf_event": {
-      if (write) return no("the perf_event context is read-only");
-      if (off + size > PERF_EVENT_DATA_SIZE) {
-        return no(
-          `access at offset ${off} size ${size} is beyond bpf_perf_event_data (${PERF_EVENT_DATA_SIZE} bytes)`,
-        );
-      }
-      if (off < PT_REGS_SIZE && size !== 8) {
-        return no("registers in the perf_event context are read as u64");
-      }
-      return num();
-    }
-    case "tp_btf": {
-      if (write) return no("tp_btf arguments are read-only");
-      if (off % 8 !== 0) return no(`tp_btf context offset ${off} is not a multiple of 8`);
-      const args = rules.ctxArgs;
-      const i = off / 8;
-      if (!args) return no("the tracepoint's argument types are unknown (pass ctxArgs)");
-      if (i >= args.length || i >= MAX_FUNC_ARGS) {
-        return no(`the tracepoint has ${args.length} arguments, there is no argument ${i}`);
-      }
-      const arg = args[i];
-      if (arg.kind !== "pointer") return num();
-      if (size !== 8) return no(`argument ${i} is a pointer: read it with size 8, not ${size}`);
-      return {
-        ok: true,
-        value: pointerReg("btf_id", {
-          struct: arg.struct,
-          trusted: true,
-          maybeNull: !!arg.nullable,
-        }),
-      };
-    }
+    case "tracepoint":
+      return tracepointAccess(rules, off, size, write);
+    case "raw_tracepoint":
+      return rawTracepointAccess(rules, off, size, write);
+    case "kprobe":
+      return kprobeAccess(off, size, write);
+    case "perf_event":
+      return perfEventAccess(off, size, write);
+    case "tp_btf":
+      return tpBtfAccess(rules, off, size, write);
     case "socket_filter":
       return skbAccess(off, size, write);
   }
+}
+
+function tracepointAccess(rules: CtxRules, off: number, size: number, write: boolean): CtxAnswer {
+  if (write) return no("the tracepoint context is read-only");
+  if (off < 8) {
+    return no(
+      `the first 8 bytes of a tracepoint record (common fields) are not readable, offset ${off}`,
+    );
+  }
+  const limit = rules.ctxSize ?? PERF_MAX_TRACE_SIZE;
+  if (off + size > limit) {
+    return no(`access at offset ${off} size ${size} is beyond the ${limit}-byte tracepoint record`);
+  }
+  return num(size);
+}
+
+function rawTracepointAccess(
+  rules: CtxRules,
+  off: number,
+  size: number,
+  write: boolean,
+): CtxAnswer {
+  if (write) return no("the raw tracepoint context is read-only");
+  const limit = Math.min(rules.ctxSize ?? MAX_FUNC_ARGS * 8, MAX_FUNC_ARGS * 8);
+  if (off + size > limit) {
+    return no(`access at offset ${off} size ${size} is beyond the ${limit / 8} arguments`);
+  }
+  return num(size);
+}
+
+function kprobeAccess(off: number, size: number, write: boolean): CtxAnswer {
+  if (write) return no("the kprobe context (pt_regs) is read-only");
+  if (off + size > PT_REGS_SIZE) {
+    return no(`access at offset ${off} size ${size} is beyond pt_regs (${PT_REGS_SIZE} bytes)`);
+  }
+  return num(size);
+}
+
+function perfEventAccess(off: number, size: number, write: boolean): CtxAnswer {
+  if (write) return no("the perf_event context is read-only");
+  if (off + size > PERF_EVENT_DATA_SIZE) {
+    return no(
+      `access at offset ${off} size ${size} is beyond bpf_perf_event_data (${PERF_EVENT_DATA_SIZE} bytes)`,
+    );
+  }
+  if (off < PT_REGS_SIZE && size !== 8) {
+    return no("registers in the perf_event context are read as u64");
+  }
+  return num(size);
+}
+
+function tpBtfAccess(rules: CtxRules, off: number, size: number, write: boolean): CtxAnswer {
+  if (write) return no("tp_btf arguments are read-only");
+  if (off % 8 !== 0) return no(`tp_btf context offset ${off} is not a multiple of 8`);
+  const args = rules.ctxArgs;
+  const i = off / 8;
+  if (!args) return no("the tracepoint's argument types are unknown (pass ctxArgs)");
+  if (i >= args.length || i >= MAX_FUNC_ARGS) {
+    return no(`the tracepoint has ${args.length} arguments, there is no argument ${i}`);
+  }
+  const arg = args[i];
+  if (arg.kind !== "pointer") return num(size);
+  if (size !== 8) return no(`argument ${i} is a pointer: read it with size 8, not ${size}`);
+  return {
+    ok: true,
+    value: pointerReg("btf_id", {
+      struct: arg.struct,
+      trusted: true,
+      maybeNull: !!arg.nullable,
+    }),
+  };
 }
 
 /**

@@ -281,51 +281,57 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
 }
 
 function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void {
-  if (insn.code === op.BPF_LDDW) {
-    if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
-    switch (insn.src) {
-      case 0: {
-        st.regs[insn.dst] = scalarReg(knownHalves((insn.imm2 ?? 0) | 0, insn.imm | 0));
-        return;
-      }
-      case op.BPF_PSEUDO_MAP_FD:
-      case op.BPF_PSEUDO_MAP_VALUE: {
-        const map = env.mapFor(pc, insn.imm);
-        if (!map) fail("unknown-map", pc, `fd ${insn.imm} is not a map this program was given`);
-        if (insn.src === op.BPF_PSEUDO_MAP_FD) {
-          if (insn.imm2) {
-            fail("invalid-opcode", pc, "lddw of a map fd must have a zero upper immediate");
-          }
-          st.regs[insn.dst] = pointerReg("map_ptr", { map });
-          return;
-        }
-        if (map.type !== "array" || map.maxEntries !== 1) {
-          fail("map-out-of-bounds", pc, `direct value access needs an array map with one entry`);
-        }
-        const off = (insn.imm2 ?? 0) >>> 0;
-        if (off >= map.valueSize) {
-          fail(
-            "map-out-of-bounds",
-            pc,
-            `direct value offset ${off} is outside the ${map.valueSize}-byte value`,
-          );
-        }
-        st.regs[insn.dst] = pointerReg("map_value", { map, off });
-        return;
-      }
-      case op.BPF_PSEUDO_MAP_IDX:
-      case op.BPF_PSEUDO_MAP_IDX_VALUE:
-        fail("unknown-map", pc, "maps by fd_array index are not supported: load maps by fd");
-        break;
-      default:
-        fail(
-          "invalid-opcode",
-          pc,
-          `lddw with pseudo source ${insn.src} is not supported by this verifier`,
-        );
-    }
+  if (insn.code !== op.BPF_LDDW) return legacyPacketLoad(env, st, insn, pc);
+  if (insn.dst === 10) fail("r10-write", pc, "R10 is the read-only frame pointer");
+  if (insn.src === 0) {
+    st.regs[insn.dst] = scalarReg(knownHalves((insn.imm2 ?? 0) | 0, insn.imm | 0));
+    return;
   }
-  // Legacy packet loads: socket filters only; R6 must hold the skb.
+  if (insn.src === op.BPF_PSEUDO_MAP_FD) {
+    const map = env.mapFor(pc, insn.imm);
+    if (!map) fail("unknown-map", pc, `fd ${insn.imm} is not a map this program was given`);
+    if (insn.imm2) fail("invalid-opcode", pc, "lddw of a map fd must have a zero upper immediate");
+    st.regs[insn.dst] = pointerReg("map_ptr", { map });
+    return;
+  }
+  otherLddw(env, st, insn, pc);
+}
+
+/** `lddw` of a map value address, or of what this verifier does not support. */
+function otherLddw(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void {
+  switch (insn.src) {
+    case op.BPF_PSEUDO_MAP_VALUE: {
+      const map = env.mapFor(pc, insn.imm);
+      if (!map) fail("unknown-map", pc, `fd ${insn.imm} is not a map this program was given`);
+      if (map.type !== "array" || map.maxEntries !== 1) {
+        fail("map-out-of-bounds", pc, `direct value access needs an array map with one entry`);
+      }
+      const off = (insn.imm2 ?? 0) >>> 0;
+      if (off >= map.valueSize) {
+        fail(
+          "map-out-of-bounds",
+          pc,
+          `direct value offset ${off} is outside the ${map.valueSize}-byte value`,
+        );
+      }
+      st.regs[insn.dst] = pointerReg("map_value", { map, off });
+      return;
+    }
+    case op.BPF_PSEUDO_MAP_IDX:
+    case op.BPF_PSEUDO_MAP_IDX_VALUE:
+      fail("unknown-map", pc, "maps by fd_array index are not supported: load maps by fd");
+      break;
+    default:
+      fail(
+        "invalid-opcode",
+        pc,
+        `lddw with pseudo source ${insn.src} is not supported by this verifier`,
+      );
+  }
+}
+
+/** Legacy packet loads (ld_abs/ld_ind): socket filters only; R6 must hold the skb. */
+function legacyPacketLoad(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void {
   if (env.progType !== "socket_filter") {
     fail(
       "invalid-opcode",

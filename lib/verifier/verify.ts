@@ -175,7 +175,8 @@ function exploreEnv(
   mapFor: (index: number, fd: number) => MapInfo | undefined,
 ): ExploreEnv {
   const gpl = GPL_LICENSES.has(options.license ?? "GPL");
-  const cycles = onCycle(cfg);
+  // Without a backward jump there is no cycle (and no need to compile the search).
+  const cycles = cfg.backJump ? onCycle(cfg) : new Uint8Array(p.insns.length);
   let ids = 0;
   const { uses, defs } = registerUse(p, helpers);
   return {
