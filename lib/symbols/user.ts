@@ -14,6 +14,7 @@
  *   debug file /usr/lib/debug/.build-id/xx/yyyy.debug when one is installed.
  * - JIT compilers that write /tmp/perf-PID.map (Node and Deno with
  *   --perf-basic-prof, the JVM with perf-map-agent) name their code there.
+ * - C++ and Rust names are demangled (lib/symbols/demangle.ts), as bcc does.
  * - Nothing resolves: "[unknown]", as bcc, perf and flamegraph users expect.
  *
  * Symbolize before the process exits: its maps disappear with it.
@@ -29,6 +30,7 @@
  *
  * @module
  */
+import { demangle } from "./demangle.ts";
 import { ElfFile } from "./elf.ts";
 
 /** What bcc and perf print for an address nothing resolves. */
@@ -145,6 +147,15 @@ export class FileSymbolCache {
   /** Root of separate debug files, by build-id. */
   debugRoot = "/usr/lib/debug/.build-id";
 
+  readonly #demangled = new Map<string, string>();
+
+  /** C++ and Rust names demangled (as bcc prints them), each once. */
+  demangled(name: string): string {
+    let out = this.#demangled.get(name);
+    if (out === undefined) this.#demangled.set(name, out = demangle(name));
+    return out;
+  }
+
   /** Number of files (inodes) parsed or found unusable so far. */
   get size(): number {
     return this.#byInode.size;
@@ -220,7 +231,9 @@ export class ProcessSymbols {
       if (file) {
         const sym = file.syms.elf.resolve(addr, file.bias) ??
           file.syms.debug?.resolve(addr, file.bias);
-        if (sym) return { name: sym.name, offset: sym.offset, module: m.path };
+        if (sym) {
+          return { name: this.files.demangled(sym.name), offset: sym.offset, module: m.path };
+        }
       }
     }
     // JIT code lives in anonymous memory; a perf map may also cover other ranges.
