@@ -227,44 +227,13 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
       }
       case "mem":
       case "mem_or_null":
-      case "uninit_mem": {
-        if (h.releasesArg === i) {
-          if (reg.kind !== "ringbuf_mem" || reg.maybeNull || reg.refId === 0) {
-            wrongArg(
-              pc,
-              h,
-              r,
-              reg,
-              "a ring buffer record from bpf_ringbuf_reserve, checked against NULL",
-            );
-          }
-          if (reg.off !== 0 || !isZero(reg.val)) {
-            badArg(pc, h, r, "pass the record pointer itself, not an offset into it");
-          }
-          released = reg;
-          break;
+      case "uninit_mem":
+        if (h.releasesArg === i) released = releasedArg(pc, h, r, reg);
+        else {
+          memArg(env, st, h, i, reg);
+          i++; // the size argument is done
         }
-        const next = args[i + 1];
-        if (next !== "const_size" && next !== "const_size_or_zero") {
-          badArg(pc, h, r, "unsupported argument layout (memory without a size)");
-        }
-        const sizeReg = readReg(st, r + 1, pc);
-        const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", h);
-        const isNull = reg.kind === "scalar" && isZero(reg.val);
-        if (isNull && (kind === "mem_or_null" || nullableArg(h, i))) {
-          if (umaxNum(size) !== 0) wrongArg(pc, h, r, reg, "a buffer (NULL needs size 0)");
-          i++;
-          break;
-        }
-        if (!isPointer(reg)) {
-          wrongArg(pc, h, r, reg, "a pointer to a buffer (stack, map value or ring buffer record)");
-        }
-        if (reg.maybeNull) wrongArg(pc, h, r, reg, "a pointer checked against NULL");
-        const access = kind === "uninit_mem" ? "write" : "read";
-        helperMem(env, st, r, reg, size, access, h);
-        i++; // the size argument is done
         break;
-      }
       case "const_size":
       case "const_size_or_zero":
         badArg(pc, h, r, "a size without a buffer before it");
@@ -310,6 +279,40 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   ) {
     regs[0] = { ...regs[0], maybeNull: false, id: 0 };
   }
+}
+
+/** A ring buffer record passed back to be submitted or discarded. */
+function releasedArg(pc: number, h: HelperProto, r: number, reg: Reg): Reg {
+  if (reg.kind !== "ringbuf_mem" || reg.maybeNull || reg.refId === 0) {
+    wrongArg(pc, h, r, reg, "a ring buffer record from bpf_ringbuf_reserve, checked against NULL");
+  }
+  if (reg.off !== 0 || !isZero(reg.val)) {
+    badArg(pc, h, r, "pass the record pointer itself, not an offset into it");
+  }
+  return reg;
+}
+
+/** A buffer argument (argument i, register i + 1) and its size (the next argument). */
+function memArg(env: CallEnv, st: MachineState, h: HelperProto, i: number, reg: Reg): void {
+  const pc = env.pc;
+  const r = i + 1;
+  const kind = h.args[i];
+  const next = h.args[i + 1];
+  if (next !== "const_size" && next !== "const_size_or_zero") {
+    badArg(pc, h, r, "unsupported argument layout (memory without a size)");
+  }
+  const sizeReg = readReg(st, r + 1, pc);
+  const size = checkSize(env, r + 1, sizeReg, next === "const_size_or_zero", h);
+  const isNull = reg.kind === "scalar" && isZero(reg.val);
+  if (isNull && (kind === "mem_or_null" || nullableArg(h, i))) {
+    if (umaxNum(size) !== 0) wrongArg(pc, h, r, reg, "a buffer (NULL needs size 0)");
+    return;
+  }
+  if (!isPointer(reg)) {
+    wrongArg(pc, h, r, reg, "a pointer to a buffer (stack, map value or ring buffer record)");
+  }
+  if (reg.maybeNull) wrongArg(pc, h, r, reg, "a pointer checked against NULL");
+  helperMem(env, st, r, reg, size, kind === "uninit_mem" ? "write" : "read", h);
 }
 
 function nullableArg(h: HelperProto, i: number): boolean {
