@@ -182,9 +182,17 @@ export class Workload {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #buf = "";
 
-  constructor(path: string, args: string[]) {
-    this.child = new Deno.Command(path, {
-      args,
+  /** Runs `path args`, pinned to `opts.cpu` when given (taskset execs it: same PID). */
+  constructor(path: string, args: string[], opts: { cpu?: number } = {}) {
+    const argv = opts.cpu === undefined ? [path, ...args] : [
+      "taskset",
+      "-c",
+      String(opts.cpu),
+      path,
+      ...args,
+    ];
+    this.child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",

@@ -107,6 +107,57 @@ Deno.test(
   },
 );
 
+Deno.test(kernelTest("profile -C, -L, -U, -K: CPU, thread and stack filters"), async () => {
+  // Two spinning threads pinned to CPU 1; five profilers watch them at once.
+  const w = await buildWorkloads();
+  const busy = new Workload(w.busy, ["1.5", "2"], { cpu: 1 });
+  const tools: ToolProcess[] = [];
+  try {
+    const pid = String(Number(await busy.value("pid")));
+    const before = await ourPrograms();
+    const variants = [
+      ["-f", "-C", "0", "-p", pid],
+      ["-f", "-C", "1", "-p", pid],
+      ["-f", "-L", pid],
+      ["-f", "-U", "-p", pid],
+      ["-f", "-K", "-a", "-p", pid],
+    ];
+    for (const args of variants) tools.push(new ToolProcess("profile", ["-F", "99", ...args]));
+    await waitFor(
+      async () => (await ourPrograms()) === before + tools.length,
+      20000,
+      "the profilers to attach",
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await busy.send("go");
+    const cpu = Number(await busy.value("cpu"));
+    for (const t of tools) t.kill("SIGINT");
+    const [cpu0, cpu1, mainThread, user, kernel] = await Promise.all(tools.map((t) => t.finish()));
+    const samples = (text: string) => parseFolded(text).reduce((n, s) => n + s.count, 0);
+
+    assertEquals(samples(cpu0.stdout), 0, `nothing of it on CPU 0: ${cpu0.stdout}`);
+    const all = samples(cpu1.stdout);
+    // All of its CPU time is on CPU 1: about 99 x CPU seconds samples.
+    assert(Math.abs(all - 99 * cpu) <= 0.15 * 99 * cpu, `CPU 1: ${all} samples, ${cpu} s`);
+    // One of the two threads: about half (they share CPU 1).
+    const main = samples(mainThread.stdout);
+    assert(main > 0.3 * all && main < 0.7 * all, `main thread ${main} of ${all}`);
+    // -U: user frames only, ending in our functions; -K -a: only annotated kernel frames.
+    for (const s of parseFolded(user.stdout)) {
+      assert(!s.frames.some((f) => f.endsWith("_[k]")), s.frames.join(";"));
+    }
+    assert(parseFolded(user.stdout).some((s) => s.frames.at(-1) === "hot_leaf_function"));
+    for (const s of parseFolded(kernel.stdout)) {
+      assertEquals(s.frames[0], "profbusy");
+      assert(s.frames.slice(1).every((f) => f.endsWith("_[k]")), s.frames.join(";"));
+    }
+  } finally {
+    for (const t of tools) killQuietly(t);
+    await busy.close();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
 Deno.test(
   kernelTest("profile: a Deno process with --perf-basic-prof shows its JS function"),
   async () => {
