@@ -46,6 +46,7 @@ Deno.test(
         within: ["-f", "-p", pid, "-m", String(MS * 500), "-M", String(MS * 2000)],
         tooShort: ["-f", "-p", pid, "-m", String(MS * 2000)],
         text: ["-d", "-p", pid],
+        json: ["--json", "-p", pid],
       };
       for (const args of Object.values(variants)) tools.push(new ToolProcess("offcputime", args));
       await waitFor(
@@ -57,8 +58,9 @@ Deno.test(
       await sleeper.send("go");
       const slept = Number(await sleeper.value("slept_us"));
       for (const t of tools) t.kill("SIGINT");
-      const [all, user, within, tooShort, text] = await Promise.all(tools.map((t) => t.finish()));
-      for (const r of [all, user, within, tooShort, text]) assertEquals(r.code, 0, r.stderr);
+      const results = await Promise.all(tools.map((t) => t.finish()));
+      for (const r of results) assertEquals(r.code, 0, r.stderr);
+      const [all, user, within, tooShort, text, json] = results;
 
       // Folded lines: exact format, one per stack, round trip.
       const lines = all.stdout.trimEnd().split("\n");
@@ -108,6 +110,18 @@ Deno.test(
       assertEquals(t[at + 4], `    -                offsleeper (${pid})`);
       assertMatch(t[at + 5], /^ {8}\d+$/);
       assert(Math.abs(Number(t[at + 5]) - slept) <= 0.1 * slept);
+
+      // --json: one object, the same stacks (innermost first) and microseconds.
+      const report = JSON.parse(json.stdout) as {
+        unit: string;
+        stacks: { comm: string; user?: string[]; kernel?: string[]; value: number }[];
+      };
+      assertEquals(report.unit, "us");
+      const js = report.stacks.filter((s) => s.user?.[0] === "sleeper_function");
+      assert(js.length > 0, json.stdout);
+      assertDeepEquals(js[0].user!.slice(0, 3), ["sleeper_function", "known_sleep_parent", "main"]);
+      const jsonUs = js.reduce((n, s) => n + s.value, 0);
+      assert(Math.abs(jsonUs - slept) <= 0.1 * slept, `${jsonUs} us in JSON`);
     } finally {
       for (const t of tools) {
         try {
