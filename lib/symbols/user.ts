@@ -12,6 +12,7 @@
  *   once.
  * - A stripped file with a GNU build-id takes its symbols from the separate
  *   debug file /usr/lib/debug/.build-id/xx/yyyy.debug when one is installed.
+ * - The vDSO ([vdso]) is named from the image the kernel maps into this process.
  * - JIT compilers that write /tmp/perf-PID.map (Node and Deno with
  *   --perf-basic-prof, the JVM with perf-map-agent) name their code there.
  * - C++ and Rust names are demangled (lib/symbols/demangle.ts), as bcc does.
@@ -156,6 +157,45 @@ export class FileSymbolCache {
     return out;
   }
 
+  #vdso?: ElfFile | null;
+
+  /**
+   * The vDSO (the kernel's user-space helpers, e.g. __vdso_clock_gettime),
+   * read from this process's own mapping: the image is the same in every
+   * process of this kernel. Undefined where it cannot be read.
+   */
+  vdso(): ElfFile | undefined {
+    if (this.#vdso !== undefined) return this.#vdso ?? undefined;
+    this.#vdso = null;
+    let temp: string | undefined;
+    try {
+      const own = parseProcMaps(Deno.readTextFileSync("/proc/self/maps"))
+        .find((m) => m.path === "[vdso]");
+      if (!own) return undefined;
+      const image = new Uint8Array(own.end - own.start);
+      const mem = Deno.openSync("/proc/self/mem", { read: true });
+      try {
+        mem.seekSync(own.start, Deno.SeekMode.Start);
+        for (let done = 0; done < image.length;) {
+          const n = mem.readSync(image.subarray(done));
+          if (!n) throw new Error("short read of the vDSO");
+          done += n;
+        }
+      } finally {
+        mem.close();
+      }
+      // ElfFile reads from a path: give it the image as a file for a moment.
+      temp = Deno.makeTempFileSync({ prefix: "bpftk-vdso-" });
+      Deno.writeFileSync(temp, image);
+      this.#vdso = ElfFile.read(temp);
+    } catch {
+      this.#vdso = null;
+    } finally {
+      if (temp) Deno.removeSync(temp);
+    }
+    return this.#vdso ?? undefined;
+  }
+
   /** Number of files (inodes) parsed or found unusable so far. */
   get size(): number {
     return this.#byInode.size;
@@ -226,6 +266,12 @@ export class ProcessSymbols {
   resolve(address: number | bigint): UserSymbol | undefined {
     const addr = Number(address);
     const m = this.#mapping(addr);
+    if (m && m.path === "[vdso]") {
+      // The kernel maps the same vDSO image into every process: ours names it.
+      const vdso = this.files.vdso();
+      const sym = vdso?.resolve(addr, vdso.loadBias(m.start, 0));
+      if (sym) return { name: sym.name, offset: sym.offset, module: "[vdso]" };
+    }
     if (m && m.path.startsWith("/")) {
       const file = this.#file(m);
       if (file) {

@@ -50,7 +50,7 @@ Deno.test("PerfMap: ranges by start and size, later lines win, gaps are unknown"
   assertEquals(map.resolve(0x10), undefined);
 });
 
-Deno.test("UserSymbolizer: PIE executable, shared library, libc, perf map, unknown", async () => {
+Deno.test("UserSymbolizer: PIE executable, shared library, libc, vDSO, perf map, unknown", async () => {
   const w = await buildWorkloads();
   const proc = new Workload(w.libMain, []);
   const perfMap = `/tmp/perf-${proc.pid}.map`;
@@ -75,6 +75,13 @@ Deno.test("UserSymbolizer: PIE executable, shared library, libc, perf map, unkno
     assertMatch(syms.nameOf(pid, libc), /getppid/);
     assertEquals(syms.nameOf(pid, anon + 0x110), "JS:*jitted_function");
     assertEquals(syms.nameOf(pid, anon + 0x8), UNKNOWN);
+    // The vDSO, named from the kernel's image.
+    const vdsoMap = syms.process(pid).maps.find((m) => m.path === "[vdso]");
+    const vdso = syms.files.vdso();
+    assert(vdsoMap && vdso, "the vDSO is mapped and readable");
+    const gettime = vdso.symbol("__vdso_clock_gettime")!;
+    const at = vdsoMap.start + gettime.value - vdso.loadSegments[0].vaddr + 4;
+    assertMatch(syms.nameOf(pid, at), /clock_gettime/);
     assertEquals(syms.nameOf(pid, 0x1000), UNKNOWN);
     // Files are parsed once per inode, whichever process maps them: our own
     // libc is the workload's.
