@@ -26,9 +26,9 @@ const HELP = {
     "[--nametype TEXT] [--reverse] [--inverted] [--reverse-stacks] [FILE ...]",
   examples: [
     ["profile -f 10 | flamegraph > cpu.svg", "a CPU flame graph"],
-    ["offcputime -f 10 | flamegraph --colors io --countname us > off.svg", "off-CPU time"],
-    ["flamegraph --reverse < stacks.txt > icicle.svg", "an icicle graph (root on top)"],
-    ["flamegraph --title 'My app' out.folded > out.svg", "from a file, with a title"],
+    ["flamegraph --colors io < off.folded > off.svg", "off-CPU time, blue"],
+    ["flamegraph --reverse < in.folded > icicle.svg", "an icicle graph"],
+    ["flamegraph --title 'My app' out.folded > out.svg", "from a file, titled"],
   ] as [string, string][],
   flags: [
     { flags: "--title TEXT", help: 'title (default "Flame Graph")' },
@@ -37,7 +37,7 @@ const HELP = {
     { flags: "--height PX", help: "frame height (default 16)" },
     { flags: "--fontsize PX", help: "font size (default 12)" },
     { flags: "--minwidth PX", help: "leave out frames narrower than this (default 0.1)" },
-    { flags: "--colors PALETTE", help: `${PALETTES.join(", ")} (default hot)` },
+    { flags: "--colors PALETTE", help: "hot (default), io, mem, js, or a hue: red, blue..." },
     { flags: "--countname NAME", help: 'what the counts are (default "samples")' },
     { flags: "--nametype TEXT", help: 'label of the hover line (default "Function:")' },
     { flags: "--reverse, --inverted", help: "icicle graph: root on top, stacks grow down" },

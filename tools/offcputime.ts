@@ -92,7 +92,7 @@ const HELP = {
     { flags: "--stack-storage-size N", help: "unique stack traces that can be stored (1024)" },
     { flags: "-m, --min-block-time US", help: "only blocks of at least US microseconds (1)" },
     { flags: "-M, --max-block-time US", help: "only blocks of at most US microseconds" },
-    { flags: "--state STATE", help: "only this thread state bitmask (2: uninterruptible)" },
+    { flags: "--state STATE", help: "only this thread state bitmask (2: D state)" },
     { flags: "duration", help: "duration of trace, in seconds" },
   ],
 };

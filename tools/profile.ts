@@ -76,7 +76,7 @@ const HELP = {
     ["profile -L 185", "only profile thread with TID 185"],
     ["profile -U", "only show user space stacks (no kernel)"],
     ["profile -K", "only show kernel space stacks (no user)"],
-    ["profile -af -F 49 30 | flamegraph > out.svg", "a 30 s CPU flame graph"],
+    ["profile -af -F 49 30", "30 s, folded, kernel frames marked: flame graphs"],
   ] as [string, string][],
   flags: [
     { flags: "-p, --pid PID", help: "profile these processes only (comma separated PIDs)" },
