@@ -13,7 +13,7 @@ import {
 } from "node:assert/strict";
 import { parseFolded } from "../../lib/format/folded.ts";
 import { renderFlameGraph } from "../../lib/format/flamegraph.ts";
-import { IN_CI } from "../support/kernel.ts";
+import { IN_CI, kernelTest } from "../support/kernel.ts";
 import { decodePng, pixel } from "../support/png.ts";
 import { REPO_ROOT } from "../support/tool_process.ts";
 
@@ -129,6 +129,25 @@ Deno.test("flamegraph.ts: stdin to stdout with no permissions; options; icicle",
   const empty = await runFlamegraph([], "no stacks here\n");
   assertEquals(empty.code, 1);
   assertEquals(empty.stderr, "flamegraph: no stack counts in the input\n");
+});
+
+Deno.test(kernelTest("profile -af | flamegraph: the seed's recipe, no Perl"), async () => {
+  const out = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `set -o pipefail; deno run -A ${REPO_ROOT}tools/profile.ts -af -I -F 99 1 | ` +
+      `deno run ${REPO_ROOT}tools/flamegraph.ts --title CPU`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const svg = new TextDecoder().decode(out.stdout);
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  await assertWellFormed(svg);
+  const f = frames(svg);
+  assert(f.length > 3, "frames drawn");
+  assert(f.some((b) => b.name.endsWith("_[k]")), "kernel frames annotated");
+  assertEquals(f[0].name, "all");
 });
 
 function hasChromium(): boolean {
