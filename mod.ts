@@ -31,6 +31,12 @@ export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
 export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
 export { requestDiskDev, skipUnlessDisk } from "./lib/dsl/block_request.ts";
 export { arg, retval, uprobe, usdt } from "./lib/dsl/pt_regs.ts";
+export {
+  BPF_F_USER_STACK,
+  defineStackErrorMap,
+  defineStackMap,
+  stackId,
+} from "./lib/dsl/stacks.ts";
 export { bytes, char, type Decoded, defineSchema, Schema } from "./lib/dsl/schema.ts";
 export {
   countLost,
@@ -95,6 +101,8 @@ export {
   type ResolvedSymbol,
 } from "./lib/symbols/kallsyms.ts";
 export { ElfFile } from "./lib/symbols/elf.ts";
+export { parseProcMaps, PerfMap, UserSymbolizer } from "./lib/symbols/user.ts";
+export { demangle } from "./lib/symbols/demangle.ts";
 export {
   type BlockDevice,
   devString,
@@ -120,6 +128,15 @@ export { verifyBuilt } from "./lib/cli/session.ts";
 export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
 export { dumpPrograms } from "./lib/cli/dump.ts";
 export { streamEvents } from "./lib/cli/event_loop.ts";
+export {
+  isStackError,
+  lostStacksWarning,
+  readStackErrors,
+  StackTraces,
+} from "./lib/cli/stack_maps.ts";
+export { formatStackReport, symbolizeStacks } from "./lib/cli/stack_report.ts";
+export { foldedFrame, formatFoldedLine, mergeFolded, parseFolded } from "./lib/format/folded.ts";
+export { renderFlameGraph } from "./lib/format/flamegraph.ts";
 export { drainHistograms, type HistogramRead, log2Buckets } from "./lib/cli/hist_maps.ts";
 export { writeOut } from "./lib/cli/output.ts";
 export { runTool } from "./lib/cli/run.ts";

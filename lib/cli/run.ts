@@ -6,6 +6,7 @@
 import { closeAll } from "../kernel/fd.ts";
 import { BrokenPipe } from "./output.ts";
 import { UsageError } from "./usage.ts";
+import { envSwitch } from "./env.ts";
 
 /** Runs a tool's main function and exits with its status. */
 export async function runTool(name: string, main: () => Promise<void> | void): Promise<never> {
@@ -29,6 +30,6 @@ function report(name: string, e: unknown): number {
     return 2;
   }
   console.error(`${name}: ${line}`);
-  if (Deno.env.get("BPFTK_DEBUG") && e instanceof Error) console.error(e.stack);
+  if (envSwitch("BPFTK_DEBUG") && e instanceof Error) console.error(e.stack);
   return 1;
 }

@@ -27,6 +27,7 @@ import { Btf } from "../btf/btf.ts";
 import { formatDiagnostic, optionsForProgram } from "../verifier/built.ts";
 import { verify } from "../verifier/verify.ts";
 import type { VerifyResult } from "../verifier/types.ts";
+import { envSwitch } from "./env.ts";
 
 /** Our verifier rejected a program that the kernel rejected too: its diagnostic, one line. */
 export class ProgramRejected extends Error {
@@ -119,7 +120,7 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
     links.push(...attach(prog, p));
   }
   // Fault injection for the cleanup tests: an error thrown with everything attached.
-  if (Deno.env.get("BPFTK_FAULT") === "after-attach") {
+  if (envSwitch("BPFTK_FAULT") === "after-attach") {
     throw new Error("injected fault after attach (BPFTK_FAULT)");
   }
   return { maps, programs: loaded, links, loadMs: performance.now() - t0 };
