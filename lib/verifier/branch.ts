@@ -8,7 +8,7 @@
  */
 
 import * as op from "../../bytecode/opcodes.ts";
-import { add64, leS, leU, ltS, ltU, R, sub64 } from "./int64.ts";
+import { add64, leS, leU, ltS, ltU, R, SIGN, sub64 } from "./int64.ts";
 import { isConst, isEmpty, low32, type Scalar, scalarCopy, sync } from "./scalar.ts";
 import { tnumIntersect } from "./tnum.ts";
 
@@ -108,60 +108,41 @@ export function negateJump(opcode: number): number {
 
 type Mut = { -readonly [K in keyof Scalar]: number };
 
-/** min(x, y) unsigned, of two bounds given as halves, into R. */
-function minU(xHi: number, xLo: number, yHi: number, yLo: number): void {
-  const x = ltU(xHi, xLo, yHi, yLo);
-  R.hi = x ? xHi : yHi;
-  R.lo = x ? xLo : yLo;
-}
-
-/** max(x, y) unsigned, into R. */
-function maxU(xHi: number, xLo: number, yHi: number, yLo: number): void {
-  const y = ltU(xHi, xLo, yHi, yLo);
-  R.hi = y ? yHi : xHi;
-  R.lo = y ? yLo : xLo;
-}
-
-/** min(x, y) signed, into R. */
-function minS(xHi: number, xLo: number, yHi: number, yLo: number): void {
-  const x = ltS(xHi, xLo, yHi, yLo);
-  R.hi = x ? xHi : yHi;
-  R.lo = x ? xLo : yLo;
-}
-
-/** max(x, y) signed, into R. */
-function maxS(xHi: number, xLo: number, yHi: number, yLo: number): void {
-  const y = ltS(xHi, xLo, yHi, yLo);
-  R.hi = y ? yHi : xHi;
-  R.lo = y ? yLo : xLo;
-}
+/*
+ * The four bound updates below write the 64-bit comparisons out (see
+ * int64.ts): refine runs at every undecided branch, while V8 is cold.
+ */
 
 /** A.umin = max(A.umin, x) */
 function raiseUmin(A: Mut, xHi: number, xLo: number): void {
-  maxU(A.uminHi, A.uminLo, xHi, xLo);
-  A.uminHi = R.hi;
-  A.uminLo = R.lo;
+  if (A.uminHi !== xHi ? (A.uminHi ^ SIGN) < (xHi ^ SIGN) : (A.uminLo ^ SIGN) < (xLo ^ SIGN)) {
+    A.uminHi = xHi;
+    A.uminLo = xLo;
+  }
 }
 
 /** A.umax = min(A.umax, x) */
 function lowerUmax(A: Mut, xHi: number, xLo: number): void {
-  minU(A.umaxHi, A.umaxLo, xHi, xLo);
-  A.umaxHi = R.hi;
-  A.umaxLo = R.lo;
+  if (xHi !== A.umaxHi ? (xHi ^ SIGN) < (A.umaxHi ^ SIGN) : (xLo ^ SIGN) < (A.umaxLo ^ SIGN)) {
+    A.umaxHi = xHi;
+    A.umaxLo = xLo;
+  }
 }
 
 /** A.smin = max(A.smin, x) */
 function raiseSmin(A: Mut, xHi: number, xLo: number): void {
-  maxS(A.sminHi, A.sminLo, xHi, xLo);
-  A.sminHi = R.hi;
-  A.sminLo = R.lo;
+  if (A.sminHi !== xHi ? A.sminHi < xHi : (A.sminLo ^ SIGN) < (xLo ^ SIGN)) {
+    A.sminHi = xHi;
+    A.sminLo = xLo;
+  }
 }
 
 /** A.smax = min(A.smax, x) */
 function lowerSmax(A: Mut, xHi: number, xLo: number): void {
-  minS(A.smaxHi, A.smaxLo, xHi, xLo);
-  A.smaxHi = R.hi;
-  A.smaxLo = R.lo;
+  if (xHi !== A.smaxHi ? xHi < A.smaxHi : (xLo ^ SIGN) < (A.smaxLo ^ SIGN)) {
+    A.smaxHi = xHi;
+    A.smaxLo = xLo;
+  }
 }
 
 /**

@@ -23,7 +23,6 @@ import {
   fromBig,
   leS,
   leU,
-  ltS,
   ltU,
   R,
   sar64,
@@ -286,8 +285,13 @@ export function noSignedMin(s: Scalar): boolean {
 
 /** True when no value satisfies all the bounds (an impossible branch). */
 export function isEmpty(s: Scalar): boolean {
-  return ltU(s.umaxHi, s.umaxLo, s.uminHi, s.uminLo) ||
-    ltS(s.smaxHi, s.smaxLo, s.sminHi, s.sminLo) || (s.vHi & s.mHi) !== 0 || (s.vLo & s.mLo) !== 0;
+  // umax < umin (unsigned), or smax < smin (signed), or a bit both known-1 and unknown
+  const uminHi = s.uminHi, umaxHi = s.umaxHi, sminHi = s.sminHi, smaxHi = s.smaxHi;
+  if (
+    umaxHi !== uminHi ? (umaxHi ^ SIGN) < (uminHi ^ SIGN) : (s.umaxLo ^ SIGN) < (s.uminLo ^ SIGN)
+  ) return true;
+  if (smaxHi !== sminHi ? smaxHi < sminHi : (s.smaxLo ^ SIGN) < (s.sminLo ^ SIGN)) return true;
+  return (s.vHi & s.mHi) !== 0 || (s.vLo & s.mLo) !== 0;
 }
 
 /**
