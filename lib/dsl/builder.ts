@@ -24,9 +24,13 @@ export type AttachTarget =
 
 /** A finished program, ready for the verifier and the loader. */
 export interface BuiltProgram {
+  /** Program name as the kernel shows it (bpftool prog); 15 characters kept. */
   name: string;
+  /** Kernel program type: decides the context and which helpers may be called. */
   type: ProgTypeName;
+  /** Instructions, jumps resolved; map loads hold a placeholder until the loader sets the fd. */
   insns: Insn[];
+  /** Where the loader attaches the program. */
   attach: AttachTarget;
   /** Maps this program refers to, in first-use order. */
   maps: MapDef[];
@@ -74,7 +78,9 @@ const NEGATED: Partial<Record<Cond, Cond>> = {
 
 /** A jump target; bound to a position with `bind()`. */
 export class Label {
+  /** Instruction index (lddw counting once) after `bind()`; undefined before. */
   position?: number;
+  /** `name` appears in errors about the label (bound twice, never bound). */
   constructor(readonly name: string) {}
 }
 
@@ -87,6 +93,7 @@ const STACK_SIZE = 512;
 
 /** Builds one program. See lib/dsl/program.ts for the tool-facing macros. */
 export class ProgramBuilder {
+  /** Instructions emitted so far; jump offsets are filled in by `build()`. */
   readonly insns: Insn[] = [];
   readonly #jumps: PendingJump[] = [];
   readonly #mapRefs: { index: number; map: MapDef }[] = [];
@@ -95,6 +102,7 @@ export class ProgramBuilder {
   /** See BuiltProgram.allowPointerLeaks. */
   allowPointerLeaks = false;
 
+  /** Tools get one from tracepoint(), tpBtf(), rawTracepoint() or uprobe() instead. */
   constructor(
     readonly name: string,
     readonly type: ProgTypeName,
@@ -128,21 +136,27 @@ export class ProgramBuilder {
     );
   }
 
+  /** dst += src (64-bit). */
   add(dst: Reg, src: Operand): this {
     return this.alu("add", dst, src);
   }
+  /** dst -= src (64-bit). */
   sub(dst: Reg, src: Operand): this {
     return this.alu("sub", dst, src);
   }
+  /** dst /= src (64-bit, unsigned; division by zero gives 0). */
   div(dst: Reg, src: Operand): this {
     return this.alu("div", dst, src);
   }
+  /** dst >>= src (64-bit, logical: zeros shift in). */
   rsh(dst: Reg, src: Operand): this {
     return this.alu("rsh", dst, src);
   }
+  /** dst <<= src (64-bit). */
   lsh(dst: Reg, src: Operand): this {
     return this.alu("lsh", dst, src);
   }
+  /** dst &= src (64-bit). */
   and(dst: Reg, src: Operand): this {
     return this.alu("and", dst, src);
   }

@@ -21,13 +21,14 @@ import { CTX, type Operand, r0, r1, r10, r2, r3, r4, Reg } from "./registers.ts"
 import type { TracepointFormat } from "../tracefs/mod.ts";
 
 /** How a program's context is laid out. */
-type Context =
+export type Context =
   | { kind: "tracepoint"; format: TracepointFormat }
   | { kind: "args"; event: string; params: TpBtfParam[]; btfTyped: boolean }
   | { kind: "none" };
 
 /** A program attached to one event, with its context readable by field name. */
 export class Probe extends ProgramBuilder {
+  /** Tools get one from tracepoint(), tpBtf(), rawTracepoint() or uprobe() instead. */
   constructor(
     name: string,
     type: ProgTypeName,
@@ -259,9 +260,11 @@ export class Probe extends ProgramBuilder {
   }
 }
 
-interface ProbeOptions {
+/** Options of {@link tracepoint}, {@link tpBtf} and {@link rawTracepoint}. */
+export interface ProbeOptions {
   /** Program name (15 chars max in the kernel). */
   name?: string;
+  /** Layouts (tests); default: the running kernel's. */
   layouts?: Layouts;
   /** The program keeps kernel pointers in maps on purpose (see BuiltProgram). */
   allowPointerLeaks?: boolean;

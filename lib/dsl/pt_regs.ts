@@ -200,6 +200,7 @@ export function uprobe(
 
 /** A program on one site of a USDT probe: a uprobe that can read the probe's arguments. */
 export class UsdtProgram extends Probe {
+  /** {@link usdt} makes these, one per probe site; `note` is the site's .note.stapsdt entry. */
   constructor(
     readonly note: UsdtProbe,
     name: string,
