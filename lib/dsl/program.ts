@@ -5,6 +5,8 @@
  *
  * @example
  * ```ts
+ * import { defineMap } from "./maps.ts";
+ * import { r10 } from "./registers.ts";
  * const counts = defineMap({ name: "counts", type: "percpu_array", keySize: 4, valueSize: 8, maxEntries: 1 });
  * const p = tracepoint("sched", "sched_switch");
  * const key = p.stack(4);
@@ -275,7 +277,24 @@ function withOptions(p: Probe, opts: ProbeOptions): Probe {
   return p;
 }
 
-/** A program on a tracefs tracepoint ("sched", "sched_switch"). */
+/**
+ * A program on a tracefs tracepoint ("sched", "sched_switch"); `ctx()` reads
+ * the record's fields by the names of its format file.
+ *
+ * @example A log2 histogram of block request sizes (bitesize)
+ * ```ts
+ * import { defineHistMap } from "./hist.ts";
+ * import { tracepoint } from "./program.ts";
+ * import { r10, r7, r8, r9 } from "./registers.ts";
+ *
+ * const sizes = defineHistMap({ name: "sizes", slots: 32, perCpu: true });
+ * const p = tracepoint("block", "block_rq_issue");
+ * const key = p.stack(4);
+ * p.ctx(r7, "bytes").log2(r8, r7, r9).clamp(r8, 31);
+ * p.store("u32", r10, key, 0).histAdd(sizes, key, r8).ret(0);
+ * const program = p.build(); // for loadAndAttach()
+ * ```
+ */
 export function tracepoint(category: string, event: string, opts: ProbeOptions = {}): Probe {
   const layouts = opts.layouts ?? kernelLayouts;
   const format = layouts.tracepoint(category, event);
@@ -294,7 +313,26 @@ export function tracepoint(category: string, event: string, opts: ProbeOptions =
   );
 }
 
-/** A program on a BTF-typed tracepoint: arguments by name, struct fields read directly. */
+/**
+ * A program on a BTF-typed tracepoint: arguments by name, struct fields read
+ * directly (no bpf_probe_read_kernel).
+ *
+ * @example Count the switches to one process
+ * ```ts
+ * import { defineMap } from "./maps.ts";
+ * import { tpBtf } from "./program.ts";
+ * import { r10, r7, r8 } from "./registers.ts";
+ *
+ * const switches = defineMap({
+ *   name: "switches", type: "percpu_array", keySize: 4, valueSize: 8, maxEntries: 1,
+ * });
+ * const p = tpBtf("sched_switch");
+ * const key = p.stack(4);
+ * p.ctx(r7, "next").field(r8, r7, "task_struct", "tgid").returnIf(r8, "!=", 1234);
+ * p.store("u32", r10, key, 0).counterAdd(switches, key, 1).ret(0);
+ * const program = p.build();
+ * ```
+ */
 export function tpBtf(event: string, opts: ProbeOptions = {}): Probe {
   const layouts = opts.layouts ?? kernelLayouts;
   const target = layouts.tpBtf(event);
