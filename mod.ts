@@ -22,33 +22,78 @@
 // bytecode: the instruction set
 export type { Insn } from "./bytecode/insn.ts";
 export { decode, encode } from "./bytecode/encode.ts";
-export { disassemble } from "./bytecode/disasm.ts";
-export { helperById, helperByName } from "./bytecode/helpers.ts";
+export { type DisasmOptions, disassemble } from "./bytecode/disasm.ts";
+export {
+  type HelperArg,
+  type HelperAvailability,
+  helperById,
+  helperByName,
+  type HelperProto,
+  type HelperRet,
+} from "./bytecode/helpers.ts";
+export type { AluOp, SizeName } from "./bytecode/opcodes.ts";
+export type { MapTypeName, ProgTypeName } from "./bytecode/prog_types.ts";
 
 // the DSL
-export { type AttachTarget, type BuiltProgram, type Cond, Label } from "./lib/dsl/builder.ts";
+export {
+  type AttachTarget,
+  type BuiltProgram,
+  type Cond,
+  Label,
+  type ProgramBuilder,
+} from "./lib/dsl/builder.ts";
+export type { FieldInfo, Layouts, TpBtfParam } from "./lib/dsl/layouts.ts";
+export type { TracepointField, TracepointFormat } from "./lib/tracefs/format.ts";
 export { defineMap, type MapDef } from "./lib/dsl/maps.ts";
 export { defineHistMap, type HistMapDef } from "./lib/dsl/hist.ts";
 export { requestDiskDev, skipUnlessDisk } from "./lib/dsl/block_request.ts";
-export { arg, retval, uprobe, usdt } from "./lib/dsl/pt_regs.ts";
+export {
+  arg,
+  retval,
+  uprobe,
+  type UprobeOptions,
+  usdt,
+  type UsdtProgram,
+} from "./lib/dsl/pt_regs.ts";
 export {
   BPF_F_USER_STACK,
   defineStackErrorMap,
   defineStackMap,
   stackId,
 } from "./lib/dsl/stacks.ts";
-export { bytes, char, type Decoded, defineSchema, Schema } from "./lib/dsl/schema.ts";
+export {
+  type ByteArray,
+  bytes,
+  char,
+  type CharArray,
+  type Decoded,
+  defineSchema,
+  type FieldLayout,
+  type FieldType,
+  type FieldValue,
+  type ScalarType,
+  Schema,
+} from "./lib/dsl/schema.ts";
 export {
   countLost,
   defineEvents,
   discard,
+  type EventBufferKind,
   type EventsDef,
+  type EventsOptions,
   output,
   reserve,
   scratch,
   submit,
 } from "./lib/dsl/events.ts";
-export { Probe, rawTracepoint, tpBtf, tracepoint } from "./lib/dsl/program.ts";
+export {
+  type Context as ProbeContext,
+  Probe,
+  type ProbeOptions,
+  rawTracepoint,
+  tpBtf,
+  tracepoint,
+} from "./lib/dsl/program.ts";
 export {
   type Operand,
   r0,
@@ -66,9 +111,11 @@ export {
 } from "./lib/dsl/registers.ts";
 
 // the kernel
-export { BpfMap, createMap, setCgroup } from "./lib/kernel/map.ts";
-export { BpfProgram, loadProgram } from "./lib/kernel/program.ts";
-export { closeAll } from "./lib/kernel/fd.ts";
+export { BpfMap, createMap, type MapSpec, setCgroup } from "./lib/kernel/map.ts";
+export { BpfProgram, loadProgram, type ProgramSpec } from "./lib/kernel/program.ts";
+export type { Link } from "./lib/kernel/attach.ts";
+export type { PerfEvent } from "./lib/kernel/perf_event.ts";
+export { closeAll, type OwnedFd } from "./lib/kernel/fd.ts";
 export {
   hasKprobes,
   hasUprobes,
@@ -82,6 +129,7 @@ export {
   type EventReader,
   LostCounter,
   openEventReader,
+  type RecordHandler,
   ringbufSupported,
 } from "./lib/kernel/ringbuf.ts";
 export {
@@ -100,8 +148,30 @@ export {
   loadKallsyms,
   type ResolvedSymbol,
 } from "./lib/symbols/kallsyms.ts";
-export { ElfFile } from "./lib/symbols/elf.ts";
-export { parseProcMaps, PerfMap, UserSymbolizer } from "./lib/symbols/user.ts";
+export {
+  ElfFile,
+  type ElfSection,
+  type ElfSegment,
+  type ElfSymbol,
+  type ElfSymbolBind,
+  type ElfSymbolType,
+  type ResolvedElfSymbol,
+  type SYMBOL_BINDS,
+  type SYMBOL_TYPES,
+  type UsdtArg,
+  type UsdtArgLocation,
+  type UsdtProbe,
+} from "./lib/symbols/elf.ts";
+export {
+  type FileSymbolCache,
+  type FileSymbols,
+  type MapEntry,
+  parseProcMaps,
+  PerfMap,
+  type ProcessSymbols,
+  type UserSymbol,
+  UserSymbolizer,
+} from "./lib/symbols/user.ts";
 export { demangle } from "./lib/symbols/demangle.ts";
 export {
   type BlockDevice,
@@ -115,6 +185,8 @@ export {
 // formatting
 export { formatLinearHist, formatLog2Hist } from "./lib/format/log2_hist.ts";
 export {
+  type BpftraceHistEntry,
+  type BpftraceHistLayout,
   formatBpftraceHist,
   formatBpftraceHistMap,
   formatBpftraceLhist,
@@ -122,24 +194,76 @@ export {
 export { formatTimeOfDay } from "./lib/format/time.ts";
 export { decodeBytes, decodeCString, escapeText, stringifyJson } from "./lib/format/escape.ts";
 export * from "./lib/verifier/mod.ts";
+export type {
+  Btf,
+  BtfArray,
+  BtfComposite,
+  BtfDatasec,
+  BtfDeclTag,
+  BtfEnum,
+  BtfEnum64,
+  BtfFloat,
+  BtfFunc,
+  BtfFuncProto,
+  BtfFwd,
+  BtfInt,
+  BtfKind,
+  BtfKindName,
+  BtfMember,
+  BtfParam,
+  BtfRef,
+  BtfType,
+  BtfVar,
+  BtfVoid,
+  FieldLayout as BtfFieldLayout,
+  TpBtfParam as BtfTpBtfParam,
+  TpBtfTarget,
+} from "./lib/btf/mod.ts";
 export { verifyBuilt } from "./lib/cli/session.ts";
 
 // what tools share
-export { intervalCount, parseToolArgs, pidArg, positiveInt } from "./lib/cli/args.ts";
+export {
+  type COMMON_OPTIONS,
+  intervalCount,
+  type Options as ToolOptions,
+  parseToolArgs,
+  pidArg,
+  positiveInt,
+  type ToolArgs,
+} from "./lib/cli/args.ts";
 export { dumpPrograms } from "./lib/cli/dump.ts";
-export { streamEvents } from "./lib/cli/event_loop.ts";
+export { streamEvents, type StreamOptions, type StreamStats } from "./lib/cli/event_loop.ts";
 export {
   isStackError,
   lostStacksWarning,
   readStackErrors,
+  type StackErrorCounts,
   StackTraces,
 } from "./lib/cli/stack_maps.ts";
-export { formatStackReport, symbolizeStacks } from "./lib/cli/stack_report.ts";
-export { foldedFrame, formatFoldedLine, mergeFolded, parseFolded } from "./lib/format/folded.ts";
-export { renderFlameGraph } from "./lib/format/flamegraph.ts";
+export {
+  formatStackReport,
+  type StackCount,
+  type StackReportOptions,
+  type StackSymbols,
+  type SymbolizedStack,
+  symbolizeStacks,
+} from "./lib/cli/stack_report.ts";
+export {
+  foldedFrame,
+  type FoldedStack,
+  formatFoldedLine,
+  mergeFolded,
+  parseFolded,
+} from "./lib/format/folded.ts";
+export {
+  type FlameGraphOptions,
+  type Palette,
+  type PALETTES,
+  renderFlameGraph,
+} from "./lib/format/flamegraph.ts";
 export { drainHistograms, type HistogramRead, log2Buckets } from "./lib/cli/hist_maps.ts";
 export { writeOut } from "./lib/cli/output.ts";
 export { runTool } from "./lib/cli/run.ts";
-export { loadAndAttach, type Session } from "./lib/cli/session.ts";
+export { loadAndAttach, type LoadOptions, type Session } from "./lib/cli/session.ts";
 export { intervals, StopSignal } from "./lib/cli/stop.ts";
-export { formatHelp, type ToolHelp, UsageError } from "./lib/cli/usage.ts";
+export { type FlagHelp, formatHelp, type ToolHelp, UsageError } from "./lib/cli/usage.ts";

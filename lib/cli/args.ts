@@ -11,7 +11,8 @@ import type { parseArgs, ParseArgsConfig } from "node:util";
 import { type OptionConfig, parseArgsStrict } from "./parse_args.ts";
 import { UsageError } from "./usage.ts";
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** A tool's option declarations, in node:util parseArgs form. */
+export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** The flags every tool has. */
 export const COMMON_OPTIONS = {

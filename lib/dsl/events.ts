@@ -14,26 +14,38 @@
  *
  * @example
  * ```ts
+ * import { defineEvents, reserve, submit } from "./events.ts";
+ * import { tracepoint } from "./program.ts";
+ * import { r0, r7, r8 } from "./registers.ts";
+ * import { defineSchema } from "./schema.ts";
+ *
+ * const openEvent = defineSchema("open_event", { pid: "u32", flags: "u32" });
  * const channel = defineEvents({ kind: "ringbuf", recordSize: openEvent.size });
+ * const p = tracepoint("syscalls", "sys_enter_openat");
+ * p.call("get_current_pid_tgid").rsh(r0, 32).mov(r8, r0); // r8 = PID
  * const out = p.label();
  * reserve(p, channel, r7, out);          // r7 = record, or lost++ and goto out
  * openEvent.store(p, r7, "pid", r8);
+ * p.ctx(r8, "flags");
+ * openEvent.store(p, r7, "flags", r8);
  * submit(p, channel, r7);
  * p.bind(out).ret(0);
  * ```
  *
  * @module
  */
+import type { EventBufferKind } from "../kernel/ringbuf.ts";
 import type { Label } from "./builder.ts";
 import { defineMap, type MapDef } from "./maps.ts";
 import type { Probe } from "./program.ts";
 import { CTX, type Operand, r0, r1, r10, r2, r3, r4, r5, type Reg } from "./registers.ts";
 
-/** How records travel: a ring buffer, or per-CPU perf buffers on older kernels. */
-export type EventBufferKind = "ringbuf" | "perf";
+// One definition, shared with the reader (type-only: nothing of lib/kernel loads here).
+export type { EventBufferKind };
 
 /** A declared event channel: the buffer map, its lost counter, and (perf) the scratch record. */
 export interface EventsDef {
+  /** Which buffer the records travel through. */
   readonly kind: EventBufferKind;
   /** The ring buffer, or the perf_event_array with one perf buffer per CPU. */
   readonly events: MapDef;
@@ -50,6 +62,7 @@ export interface EventsDef {
 
 /** Options of {@link defineEvents}. */
 export interface EventsOptions {
+  /** Ring buffer, or perf buffers where the kernel has none (see eventBufferKind). */
   kind: EventBufferKind;
   /** Bytes of a record reserved with {@link reserve} (the schema's size). */
   recordSize: number;
@@ -75,7 +88,19 @@ const BPF_F_CURRENT_CPU32 = -1;
 /** Largest record bpf_perf_event_output and a per-CPU array value can carry comfortably. */
 const MAX_PERF_RECORD = 32 << 10;
 
-/** Declares an event channel's maps. */
+/**
+ * Declares an event channel's maps: the buffer, its lost counter and, when
+ * needed, the scratch record. Tools pick `kind` with eventBufferKind()
+ * (lib/kernel/ringbuf.ts), which asks the running kernel.
+ *
+ * @example
+ * ```ts
+ * import { defineEvents } from "./events.ts";
+ * const channel = defineEvents({ kind: "perf", recordSize: 32, name: "execs" });
+ * channel.events.type; // "perf_event_array", one perf buffer per CPU
+ * channel.lost.name; // "execs_lost": where reserve() and output() count drops
+ * ```
+ */
 export function defineEvents(opts: EventsOptions): EventsDef {
   const name = opts.name ?? "events";
   const lost = defineMap({

@@ -104,6 +104,7 @@ export type RecordHandler = (data: Uint8Array, cpu: number) => void;
 
 /** A source of event records from BPF. */
 export interface EventReader {
+  /** Which kind of buffer the records come from. */
   readonly bufferKind: EventBufferKind;
   /**
    * Hands every record that is ready now to `onRecord`, in order, and frees
@@ -117,7 +118,7 @@ export interface EventReader {
   close(): void;
 }
 
-/** How records travel (the same names lib/dsl/events.ts declares channels with). */
+/** How records travel: a ring buffer, or per-CPU perf buffers on older kernels. */
 export type EventBufferKind = "ringbuf" | "perf";
 
 // --- feature probe -------------------------------------------------------------
@@ -443,6 +444,7 @@ export function openEventReader(map: BpfMap, opts: { perfPages?: number } = {}):
  */
 export class LostCounter {
   readonly #seen: number[] = [];
+  /** `map` is the channel's lost counter (EventsDef.lost, created). */
   constructor(readonly map: BpfMap) {}
 
   /** Per CPU, how many events were lost since the last call (only CPUs with losses). */

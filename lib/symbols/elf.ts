@@ -56,37 +56,62 @@ export const ELF = {
 
 /** A section header, with its name resolved. */
 export interface ElfSection {
+  /** Position in the section header table (what st_shndx refers to). */
   index: number;
+  /** Name from the section header string table (".text", ".symtab"). */
   name: string;
+  /** sh_type: SHT_PROGBITS, SHT_SYMTAB, SHT_NOTE... */
   type: number;
+  /** sh_flags: SHF_ALLOC, SHF_EXECINSTR... bits. */
   flags: number;
   /** Virtual address when loaded (0 if not allocated). */
   addr: number;
   /** Offset of its bytes in the file. */
   offset: number;
+  /** sh_size in bytes (a SHT_NOBITS section, like .bss, takes none of the file). */
   size: number;
+  /** sh_link: a related section's index (a symbol table's string table). */
   link: number;
+  /** sh_info: extra data, by section type. */
   info: number;
+  /** Required alignment of `addr`. */
   addralign: number;
+  /** Bytes per entry for tables (symbols), else 0. */
   entsize: number;
 }
 
 /** A program header (segment). */
 export interface ElfSegment {
+  /** p_type: PT_LOAD, PT_NOTE, PT_DYNAMIC... */
   type: number;
   /** PF_R | PF_W | PF_X bits. */
   flags: number;
+  /** Offset of its bytes in the file. */
   offset: number;
+  /** Virtual address when loaded. */
   vaddr: number;
+  /** Physical address (unused for user programs; usually vaddr). */
   paddr: number;
+  /** Bytes taken from the file. */
   filesz: number;
+  /** Bytes in memory (more than filesz when zero-filled, as .bss). */
   memsz: number;
+  /** Alignment in memory and in the file (vaddr = offset modulo align). */
   align: number;
 }
 
 /** The symbol types readelf shows, by STT_* value. */
-const SYMBOL_TYPES = ["NOTYPE", "OBJECT", "FUNC", "SECTION", "FILE", "COMMON", "TLS"] as const;
-const SYMBOL_BINDS = ["LOCAL", "GLOBAL", "WEAK"] as const;
+export const SYMBOL_TYPES = [
+  "NOTYPE",
+  "OBJECT",
+  "FUNC",
+  "SECTION",
+  "FILE",
+  "COMMON",
+  "TLS",
+] as const;
+/** The symbol bindings readelf shows, by STB_* value. */
+export const SYMBOL_BINDS = ["LOCAL", "GLOBAL", "WEAK"] as const;
 const STT_GNU_IFUNC = 10;
 const STB_GNU_UNIQUE = 10;
 
@@ -101,8 +126,11 @@ export interface ElfSymbol {
   name: string;
   /** st_value: a virtual address for defined symbols in executables and shared objects. */
   value: number;
+  /** st_size: bytes the function or object spans (0 when unknown). */
   size: number;
+  /** What it names: function, object, section... */
   type: ElfSymbolType;
+  /** Binding, how the linker resolves it: local, global, weak. */
   bind: ElfSymbolBind;
   /** st_shndx: the section it is defined in; 0 (SHN_UNDEF) for imports. */
   sectionIndex: number;
@@ -112,9 +140,11 @@ export interface ElfSymbol {
 
 /** An address resolved to the function (or object) that contains it. */
 export interface ResolvedElfSymbol {
+  /** Symbol name, mangled as stored (see demangle). */
   name: string;
   /** The symbol's start, as a file virtual address. */
   value: number;
+  /** The symbol's size in bytes. */
   size: number;
   /** Bytes from the symbol's start to the address. */
   offset: number;
@@ -131,7 +161,9 @@ export type UsdtArgLocation =
 export interface UsdtArg {
   /** Size in bytes (1, 2, 4 or 8). */
   size: number;
+  /** Whether the value is sign-extended (a negative size in the spec). */
   signed: boolean;
+  /** Where the value is: a constant, a register, or memory (register- or RIP-relative). */
   location: UsdtArgLocation;
   /** The spec text this was parsed from. */
   spec: string;
@@ -139,7 +171,9 @@ export interface UsdtArg {
 
 /** One SystemTap SDT probe from .note.stapsdt. */
 export interface UsdtProbe {
+  /** Provider name, the first half of "provider:name". */
   provider: string;
+  /** Probe name within the provider. */
   name: string;
   /** The probe's address (a file virtual address, adjusted for prelinking via .stapsdt.base). */
   address: number;
@@ -151,6 +185,7 @@ export interface UsdtProbe {
   semaphoreFileOffset: number;
   /** The argument spec as stored, e.g. "-4@%eax 8@-8(%rbp)". */
   argSpec: string;
+  /** The arguments parsed from argSpec, in order. */
   args: UsdtArg[];
 }
 
@@ -229,9 +264,13 @@ const cache = new Map<string, CacheEntry>();
 export class ElfFile {
   /** e_type: ELF.ET_EXEC (fixed addresses) or ELF.ET_DYN (PIE or shared library). */
   readonly type: number;
+  /** e_machine: the architecture (EM_X86_64 = 62). */
   readonly machine: number;
+  /** e_entry: the entry point's virtual address (0 for most shared libraries). */
   readonly entry: number;
+  /** Section headers, in file order. */
   readonly sections: ElfSection[];
+  /** Program headers, in file order. */
   readonly segments: ElfSegment[];
   /** Every named symbol of .symtab, then .dynsym. */
   readonly symbols: ElfSymbol[];

@@ -39,7 +39,9 @@ export const UNKNOWN = "[unknown]";
 
 /** One line of /proc/PID/maps. */
 export interface MapEntry {
+  /** First address of the mapping. */
   start: number;
+  /** First address past the mapping. */
   end: number;
   /** "r-xp" and the like. */
   perms: string;
@@ -47,6 +49,7 @@ export interface MapEntry {
   offset: number;
   /** "fd:01" (major:minor, hex). */
   dev: string;
+  /** The file's inode, 0 for anonymous memory. */
   inode: number;
   /** File path, a pseudo name ("[heap]", "[vdso]", "[anon:...]") or "" for anonymous memory. */
   path: string;
@@ -124,6 +127,7 @@ export class PerfMap {
 
 /** An address resolved in a process. */
 export interface UserSymbol {
+  /** Function name, demangled when it was a C++ or Rust symbol. */
   name: string;
   /** Bytes into the function (0 when unknown, as for JIT names). */
   offset: number;
@@ -132,7 +136,8 @@ export interface UserSymbol {
 }
 
 /** A parsed file's symbols, for one inode. */
-interface FileSymbols {
+export interface FileSymbols {
+  /** The file as mapped. */
   elf: ElfFile;
   /** The separate debug file's symbols, when the file itself is stripped. */
   debug?: ElfFile;
@@ -248,11 +253,14 @@ export class FileSymbolCache {
 
 /** One process's address space, read once, resolved lazily. */
 export class ProcessSymbols {
+  /** The mappings as read from /proc/PID/maps when this was made. */
   readonly maps: MapEntry[];
+  /** Where /proc is ("/proc" unless a test says otherwise). */
   readonly procRoot: string;
   #perfMap?: PerfMap | null;
   readonly #files = new Map<MapEntry, { syms: FileSymbols; bias: number } | null>();
 
+  /** Reads the maps now, unless `opts.maps` gives them; files are parsed on first use. */
   constructor(
     readonly pid: number,
     readonly files: FileSymbolCache,
@@ -367,6 +375,7 @@ export class ProcessSymbols {
  * read on first use), one parsed file per inode across all of them.
  */
 export class UserSymbolizer {
+  /** Parsed files, shared across all processes seen. */
   readonly files = new FileSymbolCache();
   readonly #processes = new Map<number, ProcessSymbols>();
 
