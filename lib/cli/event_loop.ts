@@ -18,7 +18,9 @@ import type { StopSignal } from "./stop.ts";
 export interface StreamOptions {
   /** The tool's maps (Session.maps). */
   maps: Map<MapDef, BpfMap>;
+  /** The event channel whose buffer the records come from. */
   channel: EventsDef;
+  /** Ends the stream (Ctrl-C, SIGTERM); what is already buffered is still drained. */
   stop: StopSignal;
   /** Stop after this many milliseconds (opensnoop -d). */
   durationMs?: number;

@@ -7,8 +7,11 @@ import type { BpfMap } from "../kernel/map.ts";
 
 /** One histogram: its key bytes, counts by slot, and the extra bytes after them. */
 export interface HistogramRead {
+  /** The map key as stored (4 zero bytes for the one entry of a per-CPU histogram). */
   key: Uint8Array<ArrayBuffer>;
+  /** Counts by slot (bucket index); a per-CPU histogram's are summed over CPUs. */
   slots: number[];
+  /** The value's `extraBytes` after the counters (a comm, say); empty when per-CPU. */
   extra: Uint8Array<ArrayBuffer>;
 }
 

@@ -21,6 +21,7 @@ export function isStackError(id: number): boolean {
 /** The stacks of one map, each read from the kernel at most once. */
 export class StackTraces {
   readonly #cache = new Map<number, bigint[]>();
+  /** Wraps a stack trace map; nothing is read until a stack is asked for. */
   constructor(readonly map: BpfMap) {}
 
   /**

@@ -47,9 +47,11 @@ export interface StackCount {
   pid: number;
   /** The ID printed after the command name (bcc: TGID for profile, TID for offcputime). */
   shownId: number;
+  /** Command name of the task the stack was taken in. */
   comm: string;
   /** Stack ids as the program stored them: >= 0, or a negative errno. */
   userStackId: number;
+  /** Kernel stack id, or a negative errno, like userStackId. */
   kernelStackId: number;
   /** Samples, or microseconds off CPU. */
   value: number;
@@ -65,6 +67,7 @@ export interface StackReportOptions {
   delimiter: boolean;
   /** -a: "_[k]" after kernel frame names. */
   annotate: boolean;
+  /** -f: one folded line per stack (flamegraph.pl input) instead of bcc's multi-line form. */
   folded: boolean;
   /**
    * Leading (innermost) kernel frames to drop while this says so: the
@@ -75,6 +78,7 @@ export interface StackReportOptions {
 
 /** Symbol names for stacks, each address resolved once. */
 export class StackSymbols {
+  /** Resolves user addresses; each process is read once and kept. */
   readonly user = new UserSymbolizer();
   #kallsyms?: Kallsyms;
   readonly #kernelNames = new Map<bigint, string>();
@@ -110,12 +114,17 @@ export class StackSymbols {
 
 /** A stack ready to print: names innermost first, or "missed" when the kernel lost it. */
 export interface SymbolizedStack {
+  /** The process whose address space the user frames were named in. */
   pid: number;
+  /** The ID printed after the command name (see StackCount.shownId). */
   shownId: number;
+  /** Command name of the task. */
   comm: string;
+  /** Samples or microseconds, summed over merged stacks. */
   value: number;
   /** Undefined when not shown (or there was none). */
   kernel?: string[] | "missed";
+  /** User frames; undefined when not shown (or there was none). */
   user?: string[] | "missed";
 }
 

@@ -7,7 +7,9 @@ const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 /** Resolves when the operator asks the tool to stop. */
 export class StopSignal {
   #resolve!: () => void;
+  /** True once a signal arrived or stop() was called. */
   stopped = false;
+  /** Resolves on the first stop, to race against waits. */
   readonly promise: Promise<void>;
   readonly #handler = () => this.stop();
 
@@ -16,6 +18,7 @@ export class StopSignal {
     for (const sig of SIGNALS) Deno.addSignalListener(sig, this.#handler);
   }
 
+  /** Stops as a signal would (a duration elapsed, a child exited). */
   stop(): void {
     this.stopped = true;
     this.#resolve();

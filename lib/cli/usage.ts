@@ -2,6 +2,7 @@
 
 /** Bad input from the operator: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** `message` is the one line printed after the tool's name. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -10,16 +11,23 @@ export class UsageError extends Error {
 
 /** One flag in a tool's help. */
 export interface FlagHelp {
+  /** The flags as the help shows them ("-p, --pid PID"). */
   flags: string;
+  /** What the flag does, in a few words. */
   help: string;
 }
 
 /** What `-h` prints, in bcc's USAGE / EXAMPLES form. */
 export interface ToolHelp {
+  /** Tool name, as typed on the command line. */
   name: string;
+  /** One sentence: what the tool measures. */
   summary: string;
+  /** The synopsis after "USAGE:", tool name first ("runqlat [-h] [interval] [count]"). */
   usage: string;
+  /** Command lines and what each does: the EXAMPLES section. */
   examples: [string, string][];
+  /** The tool's own flags; the common ones are appended. */
   flags: FlagHelp[];
 }
 

@@ -11,6 +11,9 @@
  *
  * @example
  * ```ts
+ * import { skipUnlessDisk } from "./block_request.ts";
+ * import { tpBtf } from "./program.ts";
+ * import { r7 } from "./registers.ts";
  * const p = tpBtf("block_rq_issue");
  * p.ctx(r7, "rq");
  * const done = p.label();

@@ -15,6 +15,7 @@ import { defineMap } from "./maps.ts";
 
 /** A histogram map declaration: a MapDef plus its layout. */
 export interface HistMapDef extends MapDef {
+  /** Counters per histogram (buckets). */
   readonly slots: number;
   /** Bytes per counter: 8 (per-CPU u64) or 4 (shared u32). */
   readonly slotBytes: 4 | 8;

@@ -7,11 +7,17 @@ import type { MapTypeName } from "../../bytecode/prog_types.ts";
 
 /** A declared map. `keySize`/`valueSize` are in bytes. */
 export interface MapDef {
+  /** Map name in the kernel: 1-15 characters of [A-Za-z0-9_.], unique per tool. */
   readonly name: string;
+  /** Kernel map type ("hash", "percpu_array", "ringbuf"...). */
   readonly type: MapTypeName;
+  /** Key bytes (0 for ring buffers). */
   readonly keySize: number;
+  /** Value bytes (per CPU for per-CPU maps; 0 for ring buffers). */
   readonly valueSize: number;
+  /** Capacity in entries (a ring buffer's size in bytes). */
   readonly maxEntries: number;
+  /** BPF_F_* map_flags (e.g. BPF_F_NO_PREALLOC for a hash). */
   readonly flags?: number;
 }
 

@@ -11,7 +11,8 @@
  *
  * @example
  * ```ts
- * import { arg, retval, uprobe } from "./pt_regs.ts";
+ * import { retval, uprobe } from "./pt_regs.ts";
+ * import { r7 } from "./registers.ts";
  * const p = uprobe("/bin/bash", "readline", { retprobe: true, name: "bashreadline" });
  * retval(p, r7); // r7 = the returned char * (a user address)
  * ```
@@ -173,6 +174,22 @@ export function uprobeLocation(
  * A kprobe-type program on a user-space function: entry (uprobe) or return
  * (uretprobe), for one process or all. Read arguments with {@link arg} and the
  * return value with {@link retval}.
+ *
+ * @example Count calls of malloc() for 1 MiB or more, in every process using this libc
+ * ```ts
+ * import { defineMap } from "./maps.ts";
+ * import { arg, uprobe } from "./pt_regs.ts";
+ * import { r10, r7 } from "./registers.ts";
+ *
+ * const big = defineMap({
+ *   name: "big", type: "percpu_array", keySize: 4, valueSize: 8, maxEntries: 1,
+ * });
+ * const p = uprobe("/lib/x86_64-linux-gnu/libc.so.6", "malloc");
+ * const key = p.stack(4);
+ * arg(p, r7, 0).returnIf(r7, "<", 1 << 20); // r7 = the size asked for
+ * p.store("u32", r10, key, 0).counterAdd(big, key, 1).ret(0);
+ * const program = p.build();
+ * ```
  */
 export function uprobe(
   binaryPath: string,

@@ -31,13 +31,17 @@ export type ScalarType = "u8" | "u16" | "u32" | "u64" | "s8" | "s16" | "s32" | "
 
 /** `char name[length]`: a NUL-terminated string; decodes to a string. */
 export interface CharArray {
+  /** Tells a char array from a byte array. */
   readonly kind: "char";
+  /** Bytes, the terminating NUL included. */
   readonly length: number;
 }
 
 /** `u8 name[length]`: raw bytes; decodes to a Uint8Array (a copy). */
 export interface ByteArray {
+  /** Tells a byte array from a char array. */
   readonly kind: "bytes";
+  /** Bytes. */
   readonly length: number;
 }
 
@@ -75,9 +79,13 @@ export type Decoded<S extends Record<string, FieldType>> = {
 
 /** Where a field lives in the record. */
 export interface FieldLayout {
+  /** Field name, the property it decodes to. */
   readonly name: string;
+  /** Field type, as declared. */
   readonly type: FieldType;
+  /** Byte offset from the record's start (C alignment applied). */
   readonly offset: number;
+  /** Bytes the field takes. */
   readonly size: number;
 }
 
@@ -117,6 +125,7 @@ export class Schema<S extends Record<string, FieldType>> {
   #lastView: DataView | undefined;
   #lastBytes: Uint8Array | undefined;
 
+  /** Lays out `spec`'s fields in order, C-aligned; {@link defineSchema} is the usual way in. */
   constructor(readonly name: string, spec: S) {
     let offset = 0;
     let align = 1;

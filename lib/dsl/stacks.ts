@@ -13,6 +13,10 @@
  *
  * @example Count samples by kernel stack
  * ```ts
+ * import { kernelLayouts } from "./layouts.ts";
+ * import { Probe } from "./program.ts";
+ * import { r7 } from "./registers.ts";
+ * import { defineStackErrorMap, defineStackMap, stackId } from "./stacks.ts";
  * const stacks = defineStackMap({ name: "stacks" });
  * const errors = defineStackErrorMap();
  * const p = new Probe("prof", "perf_event", { kind: "perf_event", frequency: 49 }, { kind: "none" }, kernelLayouts);
@@ -27,6 +31,7 @@ import { CTX, r0, r1, r10, r2, r3, type Reg } from "./registers.ts";
 
 /** Flags of bpf_get_stackid (uapi linux/bpf.h). */
 export const BPF_F_SKIP_FIELD_MASK = 0xff;
+/** bpf_get_stackid flag: record the user stack instead of the kernel's. */
 export const BPF_F_USER_STACK = 1 << 8;
 export const BPF_F_FAST_STACK_CMP = 1 << 9;
 export const BPF_F_REUSE_STACKID = 1 << 10;

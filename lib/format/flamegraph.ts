@@ -35,19 +35,24 @@ export const PALETTES = [
   "purple",
   "orange",
 ] as const;
+/** A palette name, as flamegraph.pl's --colors takes it. */
 export type Palette = (typeof PALETTES)[number];
 
 /** How to draw. */
 export interface FlameGraphOptions {
+  /** Heading (default "Flame Graph", or "Icicle Graph" when inverted). */
   title?: string;
+  /** Second heading line, in grey; none by default. */
   subtitle?: string;
   /** Image width, px (default 1200). */
   width?: number;
   /** Frame height, px (default 16). */
   frameHeight?: number;
+  /** Text size, px (default 12). */
   fontSize?: number;
   /** Frames narrower than this many px are left out (default 0.1). */
   minWidth?: number;
+  /** Frame colors (default "hot", as flamegraph.pl). */
   colors?: Palette;
   /** What the counts are (default "samples"). */
   countName?: string;

@@ -21,6 +21,7 @@ import { escapeText } from "./escape.ts";
 export interface FoldedStack {
   /** Frames, root first. */
   frames: string[];
+  /** How many times the stack was seen (samples, or a summed value). */
   count: number;
 }
 

@@ -13,9 +13,11 @@ import type { BpfProgram } from "./program.ts";
 
 /** An attachment; close() detaches (and closes the perf events it owns). */
 export class Link extends OwnedFd {
+  /** `owned`: perf events the link was made through, closed with it. */
   constructor(fd: number, label: string, readonly owned: PerfEvent[] = []) {
     super(fd, "link", label);
   }
+  /** Detaches, then closes the perf events it owns. */
   override close(): void {
     super.close();
     for (const ev of this.owned) ev.close();

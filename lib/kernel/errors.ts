@@ -28,6 +28,7 @@ export function errnoName(errno: number): string {
 
 /** A kernel call failed: `what` names the operation, `errno` is positive. */
 export class BpfError extends Error {
+  /** `hint`, when given, follows the errno name in parentheses. */
   constructor(readonly what: string, readonly errno: number, hint?: string) {
     super(`${what}: ${errnoName(errno)}${hint ? ` (${hint})` : ""}`);
     this.name = "BpfError";
@@ -36,6 +37,7 @@ export class BpfError extends Error {
 
 /** The kernel verifier rejected a program; `log` is the verifier's own log. */
 export class BpfLoadError extends BpfError {
+  /** The message ends with the log's last line, usually the reason. */
   constructor(readonly program: string, errno: number, readonly log: string) {
     super(`loading BPF program ${program} failed`, errno, lastLogLine(log));
     this.name = "BpfLoadError";
@@ -44,6 +46,7 @@ export class BpfLoadError extends BpfError {
 
 /** A kernel feature a tool needs is absent: the message says which. */
 export class FeatureMissingError extends Error {
+  /** `message` says which feature is missing and, ideally, what provides it. */
   constructor(message: string) {
     super(message);
     this.name = "FeatureMissingError";
@@ -52,6 +55,7 @@ export class FeatureMissingError extends Error {
 
 /** Missing privilege (not root, or no CAP_BPF/CAP_PERFMON). */
 export class PermissionError extends Error {
+  /** `message` says which privilege is missing. */
   constructor(message: string) {
     super(message);
     this.name = "PermissionError";

@@ -10,6 +10,7 @@ import { c } from "./libbpf.ts";
 /** A kernel object that owns one file descriptor. */
 export class OwnedFd {
   #fd: number;
+  /** Registers `fd` for closeAll(); `kind` and `label` name it in errors ("map counts"). */
   constructor(fd: number, readonly kind: string, readonly label: string) {
     this.#fd = fd;
     open.add(this);
@@ -19,6 +20,7 @@ export class OwnedFd {
     if (this.#fd < 0) throw new Error(`${this.kind} ${this.label} is closed`);
     return this.#fd;
   }
+  /** True after close(). */
   get closed(): boolean {
     return this.#fd < 0;
   }

@@ -6,11 +6,17 @@ import { bpf, c, cString, lastErrno } from "./libbpf.ts";
 
 /** What a map is: the same description the DSL declares and the verifier checks against. */
 export interface MapSpec {
+  /** Map name (the kernel keeps 15 characters). */
   name: string;
+  /** Kernel map type. */
   type: MapTypeName;
+  /** Key bytes. */
   keySize: number;
+  /** Value bytes (per CPU, for per-CPU maps). */
   valueSize: number;
+  /** Capacity in entries (for a ring buffer: its size in bytes). */
   maxEntries: number;
+  /** BPF_F_* map_flags, e.g. BPF_F_NO_PREALLOC. */
   flags?: number;
   /** For maps that need BTF (task storage): a loaded BTF object and the key/value type ids. */
   btf?: { fd: number; keyTypeId: number; valueTypeId: number };
@@ -32,6 +38,7 @@ export function possibleCpus(): number {
 export class BpfMap extends OwnedFd {
   /** Bytes one lookup returns: valueSize, or per CPU rounded up to 8, times CPUs. */
   readonly valueBytes: number;
+  /** Creates the map in the kernel; throws BpfError when the kernel refuses. */
   constructor(readonly spec: MapSpec) {
     const opts = new Uint8Array(48);
     const view = new DataView(opts.buffer);
@@ -158,7 +165,23 @@ export class BpfMap extends OwnedFd {
   }
 }
 
-/** Creates a map; the fd is released by closeAll() or map.close(). */
+/**
+ * Creates a map; the fd is released by closeAll() or map.close(). Tools
+ * declare maps with defineMap() and let loadAndAttach() create them; this is
+ * for maps that user space fills or reads on its own.
+ *
+ * @example A hash of PIDs (needs root: not run as a doc test)
+ * ```ts ignore
+ * import { createMap } from "./map.ts";
+ * const pids = createMap({
+ *   name: "pids", type: "hash", keySize: 4, valueSize: 1, maxEntries: 1024,
+ * });
+ * const key = new Uint8Array(new Uint32Array([1234]).buffer);
+ * pids.update(key, new Uint8Array([1]));
+ * pids.lookup(key); // Uint8Array [1]
+ * pids.close();
+ * ```
+ */
 export function createMap(spec: MapSpec): BpfMap {
   return new BpfMap(spec);
 }

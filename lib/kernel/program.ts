@@ -8,9 +8,13 @@ import { bpf, cString } from "./libbpf.ts";
 
 /** What to load. */
 export interface ProgramSpec {
+  /** Program name (the kernel keeps 15 characters). */
   name: string;
+  /** Kernel program type. */
   type: ProgTypeName;
+  /** Instructions, map fds already in place. */
   insns: Insn[];
+  /** License string (default "GPL"); GPL-only helpers need a GPL-compatible one. */
   license?: string;
   /** For tp_btf: the BTF id of the `btf_trace_<event>` typedef in vmlinux. */
   attachBtfId?: number;
@@ -25,6 +29,7 @@ const LOG_SIZE_VERBOSE = 16 << 20;
 
 /** A loaded program: its fd, and the verifier log when one was asked for. */
 export class BpfProgram extends OwnedFd {
+  /** Wraps a descriptor from bpf_prog_load; use {@link loadProgram}. */
   constructor(fd: number, readonly spec: ProgramSpec, readonly verifierLog: string) {
     super(fd, "program", spec.name);
   }

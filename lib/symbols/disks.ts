@@ -26,7 +26,9 @@ export const MINOR_BITS = 20;
 export interface BlockDevice {
   /** Kernel name, as in /dev: "vda", "loop3", "nvme0n1p2". */
   name: string;
+  /** Device major number (the driver). */
   major: number;
+  /** Device minor number (the disk or partition within the driver). */
   minor: number;
   /** The kernel's internal dev_t: `major << 20 | minor`. */
   dev: number;

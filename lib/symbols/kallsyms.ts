@@ -44,6 +44,7 @@ export interface ResolvedSymbol extends KernelSymbol {
 
 /** /proc/kallsyms shows zeros for every address: kptr_restrict hides them from us. */
 export class KallsymsHiddenError extends Error {
+  /** `source` is the file read; `kptrRestrict` the sysctl value, when known. */
   constructor(source: string, kptrRestrict?: string) {
     const setting = kptrRestrict === undefined ? "" : ` (kernel.kptr_restrict=${kptrRestrict})`;
     super(
