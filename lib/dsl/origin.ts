@@ -64,26 +64,55 @@ export function captureOrigin(skip: (...args: never[]) => unknown = captureOrigi
   return new CapturedOrigin(holder);
 }
 
+/** The capture behind each instruction's lazy `origin`. */
+const capturedOf = new WeakMap<object, CapturedOrigin>();
+
+function readOrigin(this: object): string | undefined {
+  return capturedOf.get(this)?.origin;
+}
+
+function writeOrigin(this: object, value: string | undefined): void {
+  Object.defineProperty(this, "origin", {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * One accessor pair for every instruction: V8 keeps objects whose accessors
+ * are the same functions in fast mode, while a closure per instruction would
+ * turn each one into a slow dictionary object for everything reading it.
+ */
+const LAZY_ORIGIN: PropertyDescriptor = {
+  get: readOrigin,
+  set: writeOrigin,
+  enumerable: true,
+  configurable: true,
+};
+
 /**
  * `insn` with an `origin` read from `captured` when first asked for. It is an
  * own enumerable accessor, so `{ ...insn }` copies the resolved text, and a
  * consumer sees an ordinary `origin?: string` field.
  */
 export function withOrigin<T extends object>(insn: T, captured: CapturedOrigin): T {
-  return Object.defineProperty(insn, "origin", {
-    get: () => captured.origin,
-    set(this: T, value: string | undefined) {
-      Object.defineProperty(this, "origin", { value, writable: true, enumerable: true });
-    },
-    enumerable: true,
-    configurable: true,
-  });
+  capturedOf.set(insn, captured);
+  return Object.defineProperty(insn, "origin", LAZY_ORIGIN);
 }
 
 /** A copy of `insn` with `changes` applied that keeps a lazy `origin` lazy (a spread would resolve it). */
 export function patched<T extends object>(insn: T, changes: Partial<T>): T {
-  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(insn)) as T;
-  return Object.assign(copy, changes);
+  const captured = capturedOf.get(insn);
+  if (!captured || Object.getOwnPropertyDescriptor(insn, "origin")?.get !== readOrigin) {
+    return { ...insn, ...changes };
+  }
+  const copy = {} as Record<string, unknown>;
+  for (const key of Object.keys(insn)) {
+    if (key !== "origin") copy[key] = (insn as Record<string, unknown>)[key];
+  }
+  return withOrigin(Object.assign(copy, changes) as T, captured);
 }
 
 /** The origin of the code calling the caller, resolved now. */
