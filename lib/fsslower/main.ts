@@ -6,8 +6,8 @@
  *
  * @module
  */
+// --dump code is imported on demand: the tools start faster without it.
 import { parseToolArgs, pidArg, positiveInt } from "../cli/args.ts";
-import { dumpPrograms } from "../cli/dump.ts";
 import { streamEvents } from "../cli/event_loop.ts";
 import { writeOut } from "../cli/output.ts";
 import { runTool } from "../cli/run.ts";
@@ -88,7 +88,7 @@ export async function fsSlowerMain(fsName: FsName, argv: string[] = Deno.args): 
       { fs, minNs: BigInt(opts.minMs) * 1_000_000n, pid: opts.pid, selfPid: Deno.pid },
       channel,
     );
-    if (values.dump) return writeOut(dumpPrograms(programs));
+    if (values.dump) return writeOut((await import("../cli/dump.ts")).dumpPrograms(programs));
 
     const session = loadAndAttach(programs, { verbose: values.verbose });
     if (values.verbose) {
