@@ -4,8 +4,9 @@
  * interface so tests can feed recorded layouts; the kernel one reads lazily,
  * so a tool that needs no BTF never parses it.
  */
-import { Btf, tpBtfTarget } from "../btf/mod.ts";
-import { readTracepointFormat, type TracepointFormat } from "../tracefs/mod.ts";
+import { Btf } from "../btf/btf.ts";
+import { tpBtfTarget } from "../btf/tp_btf.ts";
+import { readTracepointFormat, type TracepointFormat } from "../tracefs/format.ts";
 
 /** A struct field as the DSL needs it. */
 export interface FieldInfo {

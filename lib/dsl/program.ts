@@ -20,7 +20,7 @@ import { kernelLayouts, type Layouts, type TpBtfParam } from "./layouts.ts";
 import type { MapDef } from "./maps.ts";
 import type { HistMapDef } from "./hist.ts";
 import { CTX, type Operand, r0, r1, r10, r2, r3, r4, Reg } from "./registers.ts";
-import type { TracepointFormat } from "../tracefs/mod.ts";
+import type { TracepointFormat } from "../tracefs/format.ts";
 
 /** How a program's context is laid out. */
 export type Context =
