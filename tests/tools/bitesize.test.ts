@@ -40,6 +40,15 @@ async function stopTool(p: ToolProcess): Promise<string> {
   return stdout;
 }
 
+/** The workload's requests are all there (exact buckets), plus at most 3 others. */
+function assertContainsWorkload(counts: number[], text: string): void {
+  EXPECTED.forEach((n, i) => {
+    if (n > 0) assertEquals(counts[i], n, text);
+  });
+  const extra = counts.reduce((a, b) => a + b, 0) - EXPECTED.reduce((a, b) => a + b, 0);
+  assertEquals(extra >= 0 && extra <= 3, true, text);
+}
+
 /** The histogram printed under "Process Name = `comm`", by slot. */
 function histOf(text: string, comm: string): ParsedHist {
   const all = parseLog2Hists(text);
@@ -71,10 +80,16 @@ Deno.test(
       const [commOut, prefixOut, diskOut, jsonOut] = await Promise.all(tools.map(stopTool));
       const refOut = await ref.stop();
 
-      assertDeepEqual(histOf(commOut, WORKLOAD_COMM).counts, EXPECTED, commOut);
-      assertDeepEqual(histOf(refOut, WORKLOAD_COMM).counts, EXPECTED, `libbpf-tools: ${refOut}`);
+      // -c counts every disk the process touches: besides the loop device's
+      // requests there can be a metadata read of the loop's backing file issued
+      // in the workload's context (seen once: one 16-31 KB request on the root
+      // disk). So by name: at least the workload's requests, at most 3 more,
+      // and exactly what libbpf-tools counts for the same name.
+      const byName = histOf(commOut, WORKLOAD_COMM).counts;
+      assertContainsWorkload(byName, commOut);
+      assertDeepEqual(histOf(refOut, WORKLOAD_COMM).counts, byName, `libbpf-tools: ${refOut}`);
       // -c takes a prefix, as libbpf-tools' comm_allowed(): "biow" matches.
-      assertDeepEqual(histOf(prefixOut, WORKLOAD_COMM).counts, EXPECTED, prefixOut);
+      assertDeepEqual(histOf(prefixOut, WORKLOAD_COMM).counts, byName, prefixOut);
       // -d LOOP: only the workload issues I/O to the loop device.
       assertEquals(parseLog2Hists(diskOut).length, 1, diskOut);
       assertDeepEqual(histOf(diskOut, WORKLOAD_COMM).counts, EXPECTED, diskOut);
@@ -91,7 +106,7 @@ Deno.test(
       assertEquals(doc.unit, "Kbytes");
       assertDeepEqual(doc.histograms.map((h) => h.comm), [WORKLOAD_COMM]);
       const counts = doc.histograms[0].buckets.map((b) => b.count);
-      assertDeepEqual(counts, [...EXPECTED, ...new Array(20 - EXPECTED.length).fill(0)]);
+      assertDeepEqual(counts, [...byName, ...new Array(20 - byName.length).fill(0)]);
       assertDeepEqual(doc.histograms[0].buckets[6], { low: 64, high: 127, count: 16 });
     } finally {
       for (const t of tools) {
