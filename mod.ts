@@ -213,6 +213,7 @@ export type {
   BtfParam,
   BtfRef,
   BtfType,
+  BtfTypeCommon,
   BtfVar,
   BtfVoid,
   FieldLayout as BtfFieldLayout,

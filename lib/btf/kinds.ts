@@ -55,7 +55,7 @@ export const BtfIntEncoding = { SIGNED: 1, CHAR: 2, BOOL: 4 } as const;
 export const BtfFuncLinkage = { STATIC: 0, GLOBAL: 1, EXTERN: 2 } as const;
 
 /** Fields every decoded type has. */
-interface BtfTypeCommon {
+export interface BtfTypeCommon {
   /** Type id (0 is void). */
   id: number;
   /** Name, or "" for anonymous types. */
@@ -64,11 +64,13 @@ interface BtfTypeCommon {
 
 /** Type id 0. */
 export interface BtfVoid extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "VOID";
 }
 
 /** An integer type (`int`, `unsigned long`, `_Bool`, `char`). */
 export interface BtfInt extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "INT";
   /** Storage size in bytes. */
   size: number;
@@ -86,6 +88,7 @@ export interface BtfInt extends BtfTypeCommon {
 
 /** A type that only refers to another type. */
 export interface BtfRef extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "PTR" | "TYPEDEF" | "VOLATILE" | "CONST" | "RESTRICT" | "TYPE_TAG";
   /** The referenced type id (for TYPE_TAG the name is the tag). */
   type: number;
@@ -93,6 +96,7 @@ export interface BtfRef extends BtfTypeCommon {
 
 /** A fixed array. */
 export interface BtfArray extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "ARRAY";
   /** Element type id. */
   type: number;
@@ -116,6 +120,7 @@ export interface BtfMember {
 
 /** A struct or union. */
 export interface BtfComposite extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "STRUCT" | "UNION";
   /** Size in bytes. */
   size: number;
@@ -125,6 +130,7 @@ export interface BtfComposite extends BtfTypeCommon {
 
 /** A 32-bit enum. */
 export interface BtfEnum extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "ENUM";
   /** Size in bytes (1, 2, 4 or 8). */
   size: number;
@@ -136,6 +142,7 @@ export interface BtfEnum extends BtfTypeCommon {
 
 /** A 64-bit enum. */
 export interface BtfEnum64 extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "ENUM64";
   /** Size in bytes. */
   size: number;
@@ -147,6 +154,7 @@ export interface BtfEnum64 extends BtfTypeCommon {
 
 /** A forward declaration `struct x;` or `union x;`. */
 export interface BtfFwd extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "FWD";
   /** kind_flag: a union, not a struct. */
   union: boolean;
@@ -154,6 +162,7 @@ export interface BtfFwd extends BtfTypeCommon {
 
 /** A function (its `type` is a FUNC_PROTO). */
 export interface BtfFunc extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "FUNC";
   /** FUNC_PROTO type id. */
   type: number;
@@ -171,6 +180,7 @@ export interface BtfParam {
 
 /** A function prototype. */
 export interface BtfFuncProto extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "FUNC_PROTO";
   /** Return type id (0 for void). */
   returnType: number;
@@ -182,6 +192,7 @@ export interface BtfFuncProto extends BtfTypeCommon {
 
 /** A global or static variable. */
 export interface BtfVar extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "VAR";
   /** Variable type id. */
   type: number;
@@ -191,6 +202,7 @@ export interface BtfVar extends BtfTypeCommon {
 
 /** A data section (`.data`, `.bss`, `.data..percpu`). */
 export interface BtfDatasec extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "DATASEC";
   /** Section size in bytes. */
   size: number;
@@ -200,6 +212,7 @@ export interface BtfDatasec extends BtfTypeCommon {
 
 /** A floating point type. */
 export interface BtfFloat extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "FLOAT";
   /** Size in bytes. */
   size: number;
@@ -207,6 +220,7 @@ export interface BtfFloat extends BtfTypeCommon {
 
 /** A declaration tag (`__attribute__((btf_decl_tag("x")))`); the name is the tag. */
 export interface BtfDeclTag extends BtfTypeCommon {
+  /** The BTF kind, as its uapi name (BTF_KIND_<name>). */
   kind: "DECL_TAG";
   /** Tagged type id. */
   type: number;

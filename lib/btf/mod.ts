@@ -37,6 +37,7 @@ export {
   type BtfParam,
   type BtfRef,
   type BtfType,
+  type BtfTypeCommon,
   type BtfVar,
   type BtfVoid,
 } from "./kinds.ts";

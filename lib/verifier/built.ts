@@ -23,13 +23,19 @@ import { verify } from "./verify.ts";
 
 /** What `verifyProgram` needs of a built program (lib/dsl's BuiltProgram has it). */
 export interface VerifiableProgram {
+  /** Program name, for diagnostics. */
   name: string;
+  /** Program type: the context, helpers and return range it is checked against. */
   type: ProgTypeName;
+  /** The instructions (an lddw is one). */
   insns: readonly Insn[];
   /** Map loads: logical instruction index and the map's description. */
   mapRefs: readonly { index: number; map: MapInfo }[];
+  /** Bytes of context the program may read. */
   ctxSize?: number;
+  /** Where it attaches; for tp_btf the event name gives the argument types. */
   attach: { kind: string; name?: string };
+  /** License string (GPL-only helpers need a GPL-compatible one). */
   license?: string;
 }
 

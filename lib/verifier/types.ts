@@ -111,9 +111,13 @@ export interface VerifyResult {
 
 /** What the verifier needs to know about a map referenced by `lddw` (fd or index). */
 export interface MapInfo {
+  /** Map type: decides the helpers it works with and what a lookup returns. */
   type: MapTypeName;
+  /** Key bytes the helpers read from the program's pointer. */
   keySize: number;
+  /** Value bytes: the bounds of a map value pointer. */
   valueSize: number;
+  /** Entries (array indexes must stay below it). */
   maxEntries: number;
   /** Map flags (BPF_F_RDONLY_PROG = 0x80 makes values read-only to programs). */
   flags?: number;
