@@ -23,6 +23,17 @@ export interface TracefsSystem {
   isRoot(): boolean;
   /** Mounts tracefs at `dir`; returns an error text on failure, undefined on success. */
   mount(dir: string): string | undefined;
+  /** True when `dir` exists but we may not list it (tracefs is mode 0700: root only). */
+  isUnreadable?(dir: string): boolean;
+}
+
+function isUnreadable(dir: string): boolean {
+  try {
+    Deno.readDirSync(dir)[Symbol.iterator]().next();
+    return false;
+  } catch (e) {
+    return e instanceof Deno.errors.PermissionDenied;
+  }
 }
 
 function dirExists(path: string): boolean {
@@ -55,6 +66,7 @@ export const realTracefsSystem: TracefsSystem = {
   dirExists,
   isRoot: () => Deno.uid() === 0,
   mount: mountTracefs,
+  isUnreadable,
 };
 
 /**
@@ -72,6 +84,11 @@ export function locateTracefs(sys: TracefsSystem = realTracefsSystem): string {
       `tracefs not found: none of ${
         sys.candidates.join(", ")
       } exists (kernel without CONFIG_TRACING?)`,
+    );
+  }
+  if (!sys.isRoot() && sys.isUnreadable?.(mountPoint)) {
+    throw new Error(
+      `tracefs at ${mountPoint} is readable by root only: tracepoint layouts need root (try sudo)`,
     );
   }
   if (!sys.isRoot()) {
