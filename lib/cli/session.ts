@@ -18,9 +18,8 @@ import {
   attachUprobe,
   type Link,
 } from "../kernel/attach.ts";
-import { possibleCpus } from "../kernel/map.ts";
 import { BpfLoadError } from "../kernel/errors.ts";
-import { type BpfMap, createMap } from "../kernel/map.ts";
+import { type BpfMap, createMap, possibleCpus } from "../kernel/map.ts";
 import { requireBpfPrivileges } from "../kernel/privileges.ts";
 import { type BpfProgram, loadProgram } from "../kernel/program.ts";
 import { Btf } from "../btf/btf.ts";
