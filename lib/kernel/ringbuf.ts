@@ -31,13 +31,15 @@ const MMAP_SYMBOLS = {
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
 } as const;
 
-/** epoll_wait on a worker thread: the Promise resolves with its return value. */
+/** Calls on a worker thread: the Promise resolves with the return value. */
 const WAIT_SYMBOLS = {
   epoll_wait: {
     parameters: ["i32", "buffer", "i32", "i32"],
     result: "i32",
     nonblocking: true,
   },
+  /** poll(NULL, 0, ms): a plain sleep. */
+  poll: { parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
 } as const;
 
 type MmapLib = Deno.DynamicLibrary<typeof MMAP_SYMBOLS>["symbols"];
@@ -114,6 +116,11 @@ export interface EventReader {
   drain(onRecord: RecordHandler, max?: number): number;
   /** Resolves when records may be ready, or after `timeoutMs`. Never blocks the event loop. */
   wait(timeoutMs: number): Promise<void>;
+  /**
+   * Resolves after `ms` whether or not records arrive, so a flowing stream is read in
+   * batches. Sleeps on a worker thread: waking Deno from there costs less CPU than a timer.
+   */
+  pause(ms: number): Promise<void>;
   /** Unmaps the buffers and closes the descriptors (also done by closeAll()). */
   close(): void;
 }
@@ -212,6 +219,11 @@ abstract class EpollReader extends OwnedFd {
       });
     }
     return this.#pending;
+  }
+
+  pause(ms: number): Promise<void> {
+    const timeout = Math.max(0, Math.min(Math.ceil(ms), 2 ** 31 - 1));
+    return libcWait().poll(null, 0n, timeout).then(() => {});
   }
 
   override close(): void {
