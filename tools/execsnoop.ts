@@ -319,6 +319,89 @@ function decodeExec(data: Uint8Array, o: Options): Exec {
   };
 }
 
+// The common case, printed without building an Exec: comm and arguments all
+// printable ASCII with nothing escapeText would rewrite, so the record's bytes
+// are the text. Output is the same as the general path's, byte for byte.
+
+const PID_AT = execEvent.offset("pid");
+const PPID_AT = execEvent.offset("ppid");
+const UID_AT = execEvent.offset("uid");
+const RETVAL_AT = execEvent.offset("retval");
+const ARGS_COUNT_AT = execEvent.offset("args_count");
+const ARGS_SIZE_AT = execEvent.offset("args_size");
+const COMM_AT = execEvent.offset("comm");
+const COMM_SIZE = 16;
+const BACKSLASH = 0x5c;
+const DOUBLE_QUOTE = 0x22;
+
+let lastBuffer: ArrayBufferLike | undefined;
+let lastView: DataView | undefined;
+
+/** A DataView on the record's whole buffer (kept while records come from the same mapping). */
+function viewOf(data: Uint8Array): DataView {
+  if (data.buffer !== lastBuffer) {
+    lastBuffer = data.buffer;
+    lastView = new DataView(data.buffer);
+  }
+  return lastView!;
+}
+
+/** Whether `b` prints as itself: printable ASCII other than `\` (and `"` when quoting). */
+function isPlain(b: number, quote: boolean): boolean {
+  return b >= 0x20 && b <= 0x7e && b !== BACKSLASH && !(quote && b === DOUBLE_QUOTE);
+}
+
+/** bytes[from, to) as a string; the caller checked they are ASCII. */
+function asciiText(data: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode.apply(null, data.subarray(from, to) as unknown as number[]);
+}
+
+/**
+ * The output line for a record whose comm and arguments are plain (see isPlain), or
+ * undefined when the general path must print it. Applies the -n filter.
+ */
+function plainLine(data: Uint8Array, o: Options, start: number): string | undefined {
+  if (data.length < HEADER_SIZE) return undefined;
+  let commEnd = COMM_AT;
+  for (; commEnd < COMM_AT + COMM_SIZE; commEnd++) {
+    const b = data[commEnd];
+    if (b === 0) break;
+    if (!isPlain(b, false)) return undefined;
+  }
+  const view = viewOf(data);
+  const at = data.byteOffset;
+  const argsCount = view.getUint32(at + ARGS_COUNT_AT, true);
+  const size = Math.min(
+    view.getUint32(at + ARGS_SIZE_AT, true),
+    ARGS_BYTES,
+    data.length - HEADER_SIZE,
+  );
+  // The arguments end at the NUL of the last one kept; bytes after it are not shown.
+  let argsEnd = HEADER_SIZE, seen = 0;
+  for (let i = HEADER_SIZE; i < HEADER_SIZE + size && seen < argsCount; i++) {
+    const b = data[i];
+    if (b === 0) {
+      seen++;
+      argsEnd = i + 1;
+    } else if (!isPlain(b, o.quote)) return undefined;
+  }
+  const comm = asciiText(data, COMM_AT, commEnd);
+  if (o.name !== undefined && !comm.includes(o.name)) return "";
+  // Each argument followed by a space: the NULs become the spaces.
+  const joined = asciiText(data, HEADER_SIZE, argsEnd);
+  let args = o.quote
+    ? (joined === "" ? "" : '"' + joined.slice(0, -1).replaceAll("\0", '" "') + '" ')
+    : joined.replaceAll("\0", " ");
+  if (argsCount === o.maxArgs + 1) args += " ...";
+  const uid = view.getUint32(at + UID_AT, true);
+  return (o.time ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+    (o.timestamp ? formatSecondsColumn((performance.now() - start) / 1000) + " " : "") +
+    (o.printUid ? String(uid).padEnd(6) + " " : "") +
+    comm.padEnd(16) + " " + String(view.getUint32(at + PID_AT, true)).padEnd(6) + " " +
+    String(view.getUint32(at + PPID_AT, true)).padEnd(6) + " " +
+    String(view.getInt32(at + RETVAL_AT, true)).padStart(3) + " " + args + "\n";
+}
+
 function formatArgs(x: Exec, quote: boolean): string {
   const parts = x.args.map((a) => {
     const text = escapeText(a);
@@ -350,7 +433,12 @@ await runTool("execsnoop", async () => {
   const stop = new StopSignal();
   if (!values.json) writeOut(header(opts));
   try {
+    const plain = !values.json && opts.line === undefined;
     await streamEvents({ maps: session.maps, channel, stop }, (data) => {
+      if (plain) {
+        const line = plainLine(data, opts, start);
+        if (line !== undefined) return line === "" ? undefined : line;
+      }
       const x = decodeExec(data, opts);
       if (opts.name !== undefined && !x.comm.includes(opts.name)) return;
       if (opts.line !== undefined) {
