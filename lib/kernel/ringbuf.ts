@@ -221,6 +221,7 @@ abstract class EpollReader extends OwnedFd {
     return this.#pending;
   }
 
+  /** poll(NULL, 0, ms) on a worker thread: see EventReader.pause. */
   pause(ms: number): Promise<void> {
     const timeout = Math.max(0, Math.min(Math.ceil(ms), 2 ** 31 - 1));
     return libcWait().poll(null, 0n, timeout).then(() => {});
