@@ -29,6 +29,7 @@ const LIBBPF_SYMBOLS = {
   bpf_raw_tracepoint_open: { parameters: ["buffer", "i32"], result: "i32" },
   bpf_obj_get_info_by_fd: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   bpf_enable_stats: { parameters: ["u32"], result: "i32" },
+  bpf_prog_test_run_opts: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
 
 const LIBC_SYMBOLS = {

@@ -5,22 +5,9 @@
  */
 import { BpfError } from "./errors.ts";
 import type { OwnedFd } from "./fd.ts";
+import { bpf } from "./libbpf.ts";
 
 const TEST_RUN_OPTS_SIZE = 80;
-
-let testRunSymbol:
-  | ((fd: number, opts: Uint8Array<ArrayBuffer>) => number)
-  | undefined;
-
-function bpfProgTestRunOpts(): (fd: number, opts: Uint8Array<ArrayBuffer>) => number {
-  if (!testRunSymbol) {
-    const lib = Deno.dlopen("libbpf.so.1", {
-      bpf_prog_test_run_opts: { parameters: ["i32", "buffer"], result: "i32" },
-    });
-    testRunSymbol = lib.symbols.bpf_prog_test_run_opts;
-  }
-  return testRunSymbol;
-}
 
 /**
  * Runs `prog` once with `ctx` as its context (for raw_tracepoint programs:
@@ -32,7 +19,7 @@ export function testRun(prog: OwnedFd, ctx: Uint8Array<ArrayBuffer>): number {
   v.setBigUint64(0, BigInt(TEST_RUN_OPTS_SIZE), true); // sz
   v.setBigUint64(32, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ctx))), true);
   v.setUint32(48, ctx.length, true); // ctx_size_in
-  const ret = bpfProgTestRunOpts()(prog.fd, opts);
+  const ret = bpf().bpf_prog_test_run_opts(prog.fd, opts);
   if (ret < 0) throw new BpfError("BPF_PROG_TEST_RUN", -ret);
   return v.getUint32(56, true); // retval
 }
