@@ -115,6 +115,14 @@ class BpftraceCount {
   }
 }
 
+/** True once `bpftool perf show` lists a BPF attachment made by process `pid`. */
+async function bpftraceAttached(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("bpftool", { args: ["-j", "perf", "show"], stdout: "piped" })
+    .output();
+  const links = JSON.parse(new TextDecoder().decode(out.stdout) || "[]") as { pid: number }[];
+  return links.some((l) => l.pid === pid);
+}
+
 function near(a: number, b: number): boolean {
   return Math.abs(a - b) <= Math.max(2, 0.1 * Math.max(a, b));
 }
@@ -131,7 +139,10 @@ Deno.test(
     try {
       await text.waitForOutput(/^Tracing workqueue request latencies\. Ctrl-C to end\.$/m);
       await waitFor(async () => (await ourPrograms()) === 4, 15000, "both workq instances");
-      await waitFor(() => /Attaching 1 probe/.test(bt.stdout), 15000, "bpftrace to attach");
+      // bpftrace prints "Attaching 1 probe..." before it attaches: wait until
+      // the kernel lists its perf-event attachment.
+      await waitFor(() => /Attaching 1 probe/.test(bt.stdout), 15000, "bpftrace to start");
+      await waitFor(() => bpftraceAttached(bt.child.pid), 15000, "bpftrace to attach");
 
       for (let i = 0; i < STAT_REFRESH_WRITES; i++) {
         Deno.writeTextFileSync("/proc/sys/vm/stat_refresh", "1");
