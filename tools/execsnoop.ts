@@ -16,23 +16,17 @@
  *     git              14927  14881    0 /usr/bin/git status
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { countLost, defineEvents, type EventsDef, output } from "../lib/dsl/events.ts";
+// the modules it uses.
+import { eventTool } from "../lib/cli/drivers/events.ts";
+import { flag, integer, nonEmpty, option, optionWithDefault } from "../lib/cli/flags.ts";
+import { UsageError } from "../lib/cli/usage.ts";
+import { countLost, type EventsDef, output } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r4, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { bytes, char, defineSchema } from "../lib/dsl/schema.ts";
-import { decodeBytes, escapeText, stringifyJson } from "../lib/format/escape.ts";
+import { decodeBytes, escapeText } from "../lib/format/escape.ts";
 import { formatSecondsColumn, formatTimeOfDay } from "../lib/format/time.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 
 /** Bytes read per argument, and the most arguments a record holds (as libbpf-tools). */
 const ARG_SIZE = 128;
@@ -40,39 +34,6 @@ const TOTAL_MAX_ARGS = 60;
 const DEFAULT_MAX_ARGS = 20;
 const ARGS_BYTES = ARG_SIZE * TOTAL_MAX_ARGS;
 const BPF_F_NO_PREALLOC = 1;
-
-const HELP = {
-  name: "execsnoop",
-  summary: "Trace exec syscalls.",
-  usage: "execsnoop [-h] [-T] [-t] [-x] [-u USER] [-q] [-n NAME] [-l LINE] [-U] [-P PPID] " +
-    "[--max-args MAX_ARGS]",
-  examples: [
-    ["execsnoop", "trace all exec() syscalls"],
-    ["execsnoop -x", "include failed exec()s"],
-    ["execsnoop -T", "include time (HH:MM:SS)"],
-    ["execsnoop -U", "include UID"],
-    ["execsnoop -u 1000", "only trace UID 1000"],
-    ["execsnoop -u user", "get user UID and trace only them"],
-    ["execsnoop -t", "include timestamps"],
-    ["execsnoop -q", 'add "quotemarks" around arguments'],
-    ["execsnoop -n main", 'only print command lines containing "main"'],
-    ["execsnoop -l tpkg", "only print commands whose arguments contain tpkg"],
-    ["execsnoop -P 181", "only trace new processes whose parent PID is 181"],
-    ["execsnoop --max-args 40", "show up to 40 arguments"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --time", help: "include time column on output (HH:MM:SS)" },
-    { flags: "-t, --timestamp", help: "include timestamp on output" },
-    { flags: "-x, --fails", help: "include failed exec()s" },
-    { flags: "-u, --uid USER", help: "trace this UID (or user name) only" },
-    { flags: "-q, --quote", help: 'add quotemarks (") around arguments' },
-    { flags: "-n, --name NAME", help: "only print commands whose name contains NAME" },
-    { flags: "-l, --line LINE", help: "only print commands whose arguments contain LINE" },
-    { flags: "-U, --print-uid", help: "print UID column" },
-    { flags: "-P, --ppid PPID", help: "trace this parent PID only" },
-    { flags: "--max-args MAX_ARGS", help: "maximum number of arguments shown (default 20)" },
-  ],
-};
 
 /** What the operator asked for. */
 interface Options {
@@ -88,51 +49,20 @@ interface Options {
   printUid: boolean;
 }
 
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    time: { type: "boolean", short: "T" },
-    timestamp: { type: "boolean", short: "t" },
-    fails: { type: "boolean", short: "x" },
-    uid: { type: "string", short: "u" },
-    quote: { type: "boolean", short: "q" },
-    name: { type: "string", short: "n" },
-    line: { type: "string", short: "l" },
-    "print-uid": { type: "boolean", short: "U" },
-    ppid: { type: "string", short: "P" },
-    "max-args": { type: "string" },
-  });
-  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  const maxArgs = values["max-args"] === undefined ? DEFAULT_MAX_ARGS : Number(values["max-args"]);
-  if (!/^\d+$/.test(values["max-args"] ?? "1") || maxArgs < 1 || maxArgs > TOTAL_MAX_ARGS) {
-    throw new UsageError(
-      `invalid MAX_ARGS '${values["max-args"]}', should be in [1, ${TOTAL_MAX_ARGS}] range`,
-    );
-  }
-  const opts: Options = {
-    fails: !!values.fails,
-    uid: values.uid === undefined ? undefined : uidArg(values.uid),
-    ppid: values.ppid === undefined ? undefined : pidArg(values.ppid, "PPID"),
-    maxArgs,
-    name: values.name,
-    line: values.line,
-    quote: !!values.quote,
-    time: !!values.time,
-    timestamp: !!values.timestamp,
-    printUid: !!values["print-uid"],
-  };
-  return { values, opts };
-}
-
 /** A UID, or a user name looked up in /etc/passwd. */
 function uidArg(value: string): number {
-  if (/^\d+$/.test(value) && Number(value) < 0xffffffff) return Number(value);
+  if (/^-\d+$/.test(value)) throw new UsageError(`invalid UID '${value}': negative`);
+  if (/^\d+$/.test(value)) {
+    if (Number(value) >= 0xffffffff) throw new UsageError(`invalid UID '${value}': too large`);
+    return Number(value);
+  }
   let passwd = "";
   try {
     passwd = Deno.readTextFileSync("/etc/passwd");
   } catch { /* no passwd file: only numbers work */ }
   const entry = passwd.split("\n").map((l) => l.split(":")).find((f) => f[0] === value);
   if (!entry || !/^\d+$/.test(entry[2] ?? "")) {
-    throw new UsageError(`invalid UID or user '${value}'`);
+    throw new UsageError(`invalid UID or user '${value}': no such user`);
   }
   return Number(entry[2]);
 }
@@ -416,56 +346,94 @@ function header(o: Options): string {
     `${"PCOMM".padEnd(16)} ${"PID".padEnd(6)} ${"PPID".padEnd(6)} RET ARGS\n`;
 }
 
-await runTool("execsnoop", async () => {
-  const { values, opts } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  if (!values.dump) requireBpfPrivileges();
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: execEvent.size,
-    ringBytes: ringBytesFromEnv(),
-  });
-  const programs = buildPrograms(opts, channel);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+/** The -t time origin: when tracing started. */
+interface Clock {
+  start: number;
+}
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const start = performance.now();
-  const stop = new StopSignal();
-  if (!values.json) writeOut(header(opts));
-  try {
-    const plain = !values.json && opts.line === undefined;
-    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
-      if (plain) {
-        const line = plainLine(data, opts, start);
-        if (line !== undefined) return line === "" ? undefined : line;
-      }
-      const x = decodeExec(data, opts);
-      if (opts.name !== undefined && !x.comm.includes(opts.name)) return;
-      if (opts.line !== undefined) {
-        const line = x.args.join(" ");
-        if (!line.includes(opts.line)) return;
-      }
-      const elapsed = (performance.now() - start) / 1000;
-      if (values.json) {
-        return stringifyJson({
-          time: new Date().toISOString(),
-          ...(opts.timestamp ? { elapsed: Number(elapsed.toFixed(3)) } : {}),
-          comm: x.comm,
-          pid: x.pid,
-          ppid: x.ppid,
-          uid: x.uid,
-          ret: x.ret,
-          args: x.args,
-          truncated: x.truncated,
-        }) + "\n";
-      }
-      return (opts.time ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
-        (opts.timestamp ? formatSecondsColumn(elapsed) + " " : "") +
-        (opts.printUid ? String(x.uid).padEnd(6) + " " : "") +
-        `${escapeText(x.comm).padEnd(16)} ${String(x.pid).padEnd(6)} ` +
-        `${String(x.ppid).padEnd(6)} ${String(x.ret).padStart(3)} ${formatArgs(x, opts.quote)}\n`;
-    });
-  } finally {
-    stop.dispose();
+function jsonFields(data: Uint8Array, o: Options, clock: Clock) {
+  const x = decodeExec(data, o);
+  if (o.name !== undefined && !x.comm.includes(o.name)) return;
+  if (o.line !== undefined && !x.args.join(" ").includes(o.line)) return;
+  const elapsed = (performance.now() - clock.start) / 1000;
+  return {
+    ...(o.timestamp ? { elapsed: Number(elapsed.toFixed(3)) } : {}),
+    comm: x.comm,
+    pid: x.pid,
+    ppid: x.ppid,
+    uid: x.uid,
+    ret: x.ret,
+    args: x.args,
+    truncated: x.truncated,
+  };
+}
+
+function textLine(data: Uint8Array, o: Options, clock: Clock): string | undefined {
+  if (o.line === undefined) {
+    const line = plainLine(data, o, clock.start);
+    if (line !== undefined) return line === "" ? undefined : line;
   }
+  const x = decodeExec(data, o);
+  if (o.name !== undefined && !x.comm.includes(o.name)) return;
+  if (o.line !== undefined && !x.args.join(" ").includes(o.line)) return;
+  const elapsed = (performance.now() - clock.start) / 1000;
+  return (o.time ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+    (o.timestamp ? formatSecondsColumn(elapsed) + " " : "") +
+    (o.printUid ? String(x.uid).padEnd(6) + " " : "") +
+    `${escapeText(x.comm).padEnd(16)} ${String(x.pid).padEnd(6)} ` +
+    `${String(x.ppid).padEnd(6)} ${String(x.ret).padStart(3)} ${formatArgs(x, o.quote)}\n`;
+}
+
+export const tool = eventTool({
+  name: "execsnoop",
+  summary: "Trace exec syscalls.",
+  examples: [
+    ["execsnoop", "trace all exec() syscalls"],
+    ["execsnoop -x", "include failed exec()s"],
+    ["execsnoop -T", "include time (HH:MM:SS)"],
+    ["execsnoop -U", "include UID"],
+    ["execsnoop -u 1000", "only trace UID 1000"],
+    ["execsnoop -u user", "get user UID and trace only them"],
+    ["execsnoop -t", "include timestamps"],
+    ["execsnoop -q", 'add "quotemarks" around arguments'],
+    ["execsnoop -n main", 'only print command lines containing "main"'],
+    ["execsnoop -l tpkg", "only print commands whose arguments contain tpkg"],
+    ["execsnoop -P 181", "only trace new processes whose parent PID is 181"],
+    ["execsnoop --max-args 40", "show up to 40 arguments"],
+  ],
+  flags: {
+    time: flag("include time column on output (HH:MM:SS)", "T"),
+    timestamp: flag("include timestamp on output", "t"),
+    fails: flag("include failed exec()s", "x"),
+    uid: option("USER", "trace this UID (or user name) only", uidArg, { short: "u" }),
+    quote: flag('add quotemarks (") around arguments', "q"),
+    name: option("NAME", "only print commands whose name contains NAME", nonEmpty, {
+      short: "n",
+    }),
+    line: option("LINE", "only print commands whose arguments contain LINE", nonEmpty, {
+      short: "l",
+    }),
+    printUid: flag("print UID column", "U", "print-uid"),
+    ppid: option("PPID", "trace this parent PID only", integer(1, 4194304, "PPID"), {
+      short: "P",
+    }),
+    maxArgs: optionWithDefault(
+      "MAX_ARGS",
+      `maximum number of arguments shown (default ${DEFAULT_MAX_ARGS})`,
+      integer(1, TOTAL_MAX_ARGS, "MAX_ARGS"),
+      DEFAULT_MAX_ARGS,
+      { long: "max-args" },
+    ),
+  },
+  variants: [["-x"], ["-u", "0"], ["-n", "sh"], ["-P", "1"], ["--max-args", "5"]],
+}, {
+  recordSize: execEvent.size,
+  build: buildPrograms,
+  prepare: (): Clock => ({ start: performance.now() }),
+  started: (_session, _o, clock) => void (clock.start = performance.now()),
+  header,
+  text: textLine,
+  json: jsonFields,
 });
+
+if (import.meta.main) await tool.main();

@@ -18,81 +18,31 @@
  */
 // Direct imports, not ../mod.ts: the tool starts in tens of milliseconds, and
 // every module loaded (mod.ts pulls in ELF, kallsyms, ring buffers...) costs
-// start-up time and memory. --dump code is imported on demand.
-import { intervalCount, parseToolArgs, pidArg } from "../lib/cli/args.ts";
-import { drainHistograms, log2Buckets } from "../lib/cli/hist_maps.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+// start-up time and memory.
+import { histogramTool, type IntervalOptions } from "../lib/cli/drivers/interval.ts";
+import { cgroupPath, count, flag, option, pidValue, positional, seconds } from "../lib/cli/flags.ts";
+import { drainHistograms } from "../lib/cli/hist_maps.ts";
+import type { Session } from "../lib/cli/session.ts";
+import { UsageError } from "../lib/cli/usage.ts";
 import { defineHistMap } from "../lib/dsl/hist.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { decodeCString } from "../lib/format/escape.ts";
-import { formatLog2Hist } from "../lib/format/log2_hist.ts";
-import { formatTimeOfDay } from "../lib/format/time.ts";
 import { setCgroup } from "../lib/kernel/map.ts";
 
 const MAX_SLOTS = 26;
 const TASK_RUNNING = 0;
 const COMM_LEN = 16;
 
-const HELP = {
-  name: "runqlat",
-  summary: "Summarize run queue (scheduler) latency as a histogram.",
-  usage: "runqlat [-h] [-T] [-m] [--pidnss] [-L] [-P] [-p PID] [-c CG] [interval] [count]",
-  examples: [
-    ["runqlat", "summarize run queue latency as a histogram"],
-    ["runqlat 1 10", "print 1 second summaries, 10 times"],
-    ["runqlat -mT 1", "1s summaries, milliseconds, and timestamps"],
-    ["runqlat -P", "show each PID separately"],
-    ["runqlat -p 185", "trace PID 185 only"],
-    ["runqlat -c CG", "trace processes under cgroup v2 path CG"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --timestamp", help: "include timestamp on output" },
-    { flags: "-m, --milliseconds", help: "millisecond histogram" },
-    { flags: "--pidnss", help: "print a histogram per PID namespace" },
-    { flags: "-P, --pids", help: "print a histogram per process ID" },
-    { flags: "-L, --tids", help: "print a histogram per thread ID" },
-    { flags: "-p, --pid PID", help: "trace this PID only" },
-    { flags: "-c, --cgroup CG", help: "trace processes in this cgroup v2 path only" },
-  ],
-};
-
 /** What the operator asked for. */
-interface Options {
+interface Options extends IntervalOptions {
   milliseconds: boolean;
   /** Histogram key: one global histogram, or per process, thread or PID namespace. */
   per: "all" | "pid" | "tid" | "pidns";
   pid?: number;
   /** cgroup v2 directory: only events whose current task is inside it count. */
   cgroup?: string;
-}
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-    milliseconds: { type: "boolean", short: "m" },
-    pidnss: { type: "boolean" },
-    pids: { type: "boolean", short: "P" },
-    tids: { type: "boolean", short: "L" },
-    pid: { type: "string", short: "p" },
-    cgroup: { type: "string", short: "c" },
-  });
-  const per = [values.pids && "pid", values.tids && "tid", values.pidnss && "pidns"].filter(
-    Boolean,
-  ) as Options["per"][];
-  if (per.length > 1) throw new UsageError("--pidnss, -P and -L cannot be used together");
-  const opts: Options = {
-    milliseconds: !!values.milliseconds,
-    per: per[0] ?? "all",
-    pid: values.pid === undefined ? undefined : pidArg(values.pid),
-    cgroup: values.cgroup,
-  };
-  return { values, opts, ...intervalCount(positionals) };
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -202,67 +152,54 @@ function buildPrograms(o: Options) {
 
 // --- user side --------------------------------------------------------------
 
-/** One histogram as read from the kernel. */
-interface Histogram {
-  key?: number;
-  comm?: string;
-  slots: number[];
-}
-
-function readHistograms(session: Session, o: Options): Histogram[] {
+function readHistograms(session: Session, o: Options) {
   const def = o.per === "all" ? hist : hists;
-  return drainHistograms(session.maps.get(def)!, def).map((h) =>
-    o.per === "all" ? { slots: h.slots } : {
-      key: new DataView(h.key.buffer).getUint32(0, true),
-      comm: decodeCString(h.extra),
-      slots: h.slots,
-    }
-  );
-}
-
-function formatText(hs: Histogram[], o: Options, unit: string): string {
-  const label = { all: "", pid: "pid", tid: "tid", pidns: "pidns" }[o.per];
-  return hs.map((h) =>
-    (label ? `\n${label} = ${h.key} ${h.comm}\n` : "") + formatLog2Hist(h.slots, unit)
-  ).join("");
-}
-
-function formatJson(hs: Histogram[], o: Options, unit: string): string {
-  const now = new Date();
-  return JSON.stringify({
-    time: now.toISOString(),
-    unit,
-    histograms: hs.map((h) => ({
-      ...(o.per === "all" ? {} : { [o.per]: h.key, comm: h.comm }),
-      buckets: log2Buckets(h.slots),
-    })),
-  }) + "\n";
-}
-
-await runTool("runqlat", async () => {
-  const { values, opts, interval, count } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const programs = buildPrograms(opts);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, {
-    verbose: values.verbose,
-    initMaps: (maps) => opts.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, opts.cgroup),
+  const histograms = drainHistograms(session.maps.get(def)!, def).map((h) => {
+    if (o.per === "all") return { slots: h.slots };
+    const key = new DataView(h.key.buffer).getUint32(0, true);
+    const comm = decodeCString(h.extra);
+    return { heading: `${o.per} = ${key} ${comm}`, labels: { [o.per]: key, comm }, slots: h.slots };
   });
-  const stop = new StopSignal();
-  const unit = opts.milliseconds ? "msecs" : "usecs";
-  if (!values.json) writeOut("Tracing run queue latency... Hit Ctrl-C to end.\n");
-  try {
-    for await (const _ of intervals(stop, interval, count)) {
-      const hs = readHistograms(session, opts);
-      if (values.json) {
-        writeOut(formatJson(hs, opts, unit));
-        continue;
-      }
-      writeOut("\n" + (values.timestamp ? `${formatTimeOfDay(new Date()).padEnd(8)}\n` : ""));
-      writeOut(formatText(hs, opts, unit));
-    }
-  } finally {
-    stop.dispose();
-  }
+  return { unit: o.milliseconds ? "msecs" : "usecs", histograms };
+}
+
+export const tool = histogramTool({
+  name: "runqlat",
+  summary: "Summarize run queue (scheduler) latency as a histogram.",
+  examples: [
+    ["runqlat", "summarize run queue latency as a histogram"],
+    ["runqlat 1 10", "print 1 second summaries, 10 times"],
+    ["runqlat -mT 1", "1s summaries, milliseconds, and timestamps"],
+    ["runqlat -P", "show each PID separately"],
+    ["runqlat -p 185", "trace PID 185 only"],
+    ["runqlat -c CG", "trace processes under cgroup v2 path CG"],
+  ],
+  flags: {
+    timestamp: flag("include timestamp on output", "T"),
+    milliseconds: flag("millisecond histogram", "m"),
+    pidnss: flag("print a histogram per PID namespace"),
+    pids: flag("print a histogram per process ID", "P"),
+    tids: flag("print a histogram per thread ID", "L"),
+    pid: option("PID", "trace this PID only", pidValue, { short: "p" }),
+    cgroup: option("CG", "trace processes in this cgroup v2 path only", cgroupPath, { short: "c" }),
+  },
+  positionals: {
+    interval: positional("interval", "output interval, in seconds", seconds),
+    count: positional("count", "number of outputs", count),
+  },
+  variants: [["-P"], ["-L"], ["--pidnss"], ["-p", "1"], ["-c", "/sys/fs/cgroup"]],
+  options: (v): Options => {
+    const per = (["pid", "tid", "pidns"] as const).filter((k) =>
+      ({ pid: v.pids, tid: v.tids, pidns: v.pidnss })[k]
+    );
+    if (per.length > 1) throw new UsageError("--pidnss, -P and -L cannot be used together");
+    return { ...v, per: per[0] ?? "all" };
+  },
+}, {
+  banner: () => "Tracing run queue latency... Hit Ctrl-C to end.",
+  build: buildPrograms,
+  initMaps: (o, maps) => o.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, o.cgroup),
+  read: readHistograms,
 });
+
+if (import.meta.main) await tool.main();

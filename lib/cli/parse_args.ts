@@ -8,6 +8,9 @@
  * tests/lib/cli/parse_args.test.ts checks that claim against the real
  * `node:util` parseArgs, argument list by argument list.
  *
+ * One deliberate difference: `-p -5` takes "-5" as the value (node:util
+ * throws "ambiguous"), so that the tool can say what is wrong with it.
+ *
  * Covered: strict mode, `allowPositionals`, boolean and string options,
  * `short`, `multiple`, `default`, `--` and `-` as positionals, short groups
  * (`-mT`, `-Tp123`), `-p123`, `--pid=123`. Not covered (no tool uses them):
@@ -78,7 +81,12 @@ export function parseArgsStrict(
     if (config.type === "boolean" && value !== undefined) {
       throw invalidValue(`Option '${spelled}' does not take an argument`);
     }
-    if (!inline && value !== undefined && value.length > 1 && value[0] === "-") {
+    // A value that looks like a negative number is taken as the value (node:util calls it
+    // ambiguous), so the option's own check can say what is wrong with it ("-p -1").
+    if (
+      !inline && value !== undefined && value.length > 1 && value[0] === "-" &&
+      !/^-\d/.test(value)
+    ) {
       const example = used.startsWith("--")
         ? `'${used}=-XYZ'`
         : `'--${name}=-XYZ' or '${used}-XYZ'`;

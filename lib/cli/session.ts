@@ -44,16 +44,36 @@ export function verifyBuilt(p: BuiltProgram): VerifyResult {
   return verify(p.insns, opts);
 }
 
-/** The loaded, attached state of a tool. */
-export interface Session {
+/**
+ * The loaded, attached state of a tool. It owns its kernel objects:
+ * `close()` (or the end of a `using` scope) detaches the links, then unloads
+ * the programs, then frees the maps.
+ */
+export class Session implements Disposable {
   /** Kernel map for each map the programs declared, to read or fill. */
-  maps: Map<MapDef, BpfMap>;
+  readonly maps = new Map<MapDef, BpfMap>();
   /** The loaded programs, in the order they were given. */
-  programs: BpfProgram[];
+  readonly programs: BpfProgram[] = [];
   /** Attachments that keep the programs running until closed. */
-  links: Link[];
+  readonly links: Link[] = [];
   /** Milliseconds spent creating maps, loading and attaching. */
-  loadMs: number;
+  loadMs = 0;
+
+  /** Detaches everything, then unloads programs and frees maps; safe to call twice. */
+  close(): void {
+    for (const link of this.links) link.close();
+    for (const prog of this.programs) prog.close();
+    for (const map of this.maps.values()) map.close();
+  }
+
+  /** Stops the sampling or tracing but keeps the maps readable (stack tools symbolize after). */
+  detach(): void {
+    for (const link of this.links) link.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /** How loadAndAttach loads: verbosity, and maps to fill before attaching. */
@@ -100,15 +120,25 @@ export function patchMapFds(p: BuiltProgram, fdOf: (map: MapDef) => number): Ins
 export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}): Session {
   const t0 = performance.now();
   requireBpfPrivileges();
-  const maps = new Map<MapDef, BpfMap>();
+  const session = new Session();
+  try {
+    loadInto(session, programs, opts);
+  } catch (e) {
+    session.close(); // a partial failure releases what was created
+    throw e;
+  }
+  session.loadMs = performance.now() - t0;
+  return session;
+}
+
+function loadInto(session: Session, programs: BuiltProgram[], opts: LoadOptions): void {
+  const maps = session.maps;
   for (const p of programs) {
     for (const def of p.maps) {
       if (!maps.has(def)) maps.set(def, createMap({ ...def }));
     }
   }
   opts.initMaps?.(maps);
-  const loaded: BpfProgram[] = [];
-  const links: Link[] = [];
   for (const p of programs) {
     // Ours first, so a mistake is reported against the DSL line that made it.
     // The kernel keeps the last word: when only ours objects, the kernel is
@@ -144,14 +174,13 @@ export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}):
       throw e;
     }
     if (opts.verbose) console.error(`--- ${p.name}: kernel verifier log ---\n${prog.verifierLog}`);
-    loaded.push(prog);
-    links.push(...attach(prog, p));
+    session.programs.push(prog);
+    session.links.push(...attach(prog, p));
   }
   // Fault injection for the cleanup tests: an error thrown with everything attached.
   if (envSwitch("BPFTK_FAULT") === "after-attach") {
     throw new Error("injected fault after attach (BPFTK_FAULT)");
   }
-  return { maps, programs: loaded, links, loadMs: performance.now() - t0 };
 }
 
 function attach(prog: BpfProgram, p: BuiltProgram): Link[] {

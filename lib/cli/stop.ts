@@ -4,6 +4,9 @@
  */
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
+/** The longest wait one timer can take (a signed 32-bit count of milliseconds). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves when the operator asks the tool to stop. */
 export class StopSignal {
   #resolve!: () => void;
@@ -29,14 +32,26 @@ export class StopSignal {
     for (const sig of SIGNALS) Deno.removeSignalListener(sig, this.#handler);
   }
 
-  /** Sleeps `ms`, or less if stopped meanwhile. */
+  /** `using stop = new StopSignal()`: the handlers go when the scope ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
+   * Sleeps `ms`, or less if stopped meanwhile. Long waits are chunked: one
+   * timer cannot wait longer than 2^31-1 ms (it would fire at once).
+   */
   async sleep(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-      this.promise,
-    ]);
-    clearTimeout(timer);
+    const end = performance.now() + ms;
+    do {
+      const left = Math.min(end - performance.now(), MAX_TIMER_MS);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, left)))),
+        this.promise,
+      ]);
+      clearTimeout(timer);
+    } while (!this.stopped && performance.now() < end);
   }
 }
 

@@ -33,16 +33,17 @@ export interface ToolHelp {
 
 /** The flags every tool shares, appended to each tool's own. */
 export const COMMON_FLAGS: FlagHelp[] = [
-  { flags: "--json", help: "print one JSON object per interval instead of text" },
+  { flags: "--json", help: "print JSON objects (one per line) instead of text" },
   { flags: "--dump", help: "print the generated BPF programs' disassembly and exit" },
   { flags: "-v, --verbose", help: "show the kernel verifier log of each program" },
+  { flags: "-V, --version", help: "print the version and exit" },
   { flags: "-h, --help", help: "show this help" },
 ];
 
-/** Renders the help text. */
-export function formatHelp(h: ToolHelp): string {
+/** Renders the help text; `common` are the shared flags appended to the tool's own. */
+export function formatHelp(h: ToolHelp, common: FlagHelp[] = COMMON_FLAGS): string {
   const width = Math.max(...h.examples.map(([cmd]) => cmd.length));
-  const flags = [...h.flags, ...COMMON_FLAGS];
+  const flags = [...h.flags, ...common];
   const flagWidth = Math.max(...flags.map((f) => f.flags.length));
   return [
     h.summary,

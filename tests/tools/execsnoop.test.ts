@@ -273,12 +273,13 @@ Deno.test(
 
 for (
   const [args, pattern] of [
-    [["--max-args", "0"], /^execsnoop: invalid MAX_ARGS '0', should be in \[1, 60\] range/],
-    [["--max-args", "61"], /^execsnoop: invalid MAX_ARGS '61'/],
-    [["-P", "abc"], /^execsnoop: invalid PPID: 'abc'/],
+    [["--max-args", "0"], /^execsnoop: invalid MAX_ARGS '0': must be at least 1/],
+    [["--max-args", "61"], /^execsnoop: invalid MAX_ARGS '61': too large \(at most 60\)/],
+    [["-P", "abc"], /^execsnoop: invalid PPID 'abc': not an integer/],
+    [["-u", "-5"], /^execsnoop: invalid UID '-5': negative/],
     [["-u", "no-such-user-here"], /^execsnoop: invalid UID or user 'no-such-user-here'/],
     [["-z"], /^execsnoop: unknown option '-z'/],
-    [["extra"], /^execsnoop: unrecognized argument: 'extra'/],
+    [["extra"], /^execsnoop: unrecognized positional argument: 'extra'/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`execsnoop ${args.join(" ")}: usage error, one line, exit 2`, async () => {

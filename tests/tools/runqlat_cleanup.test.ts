@@ -65,9 +65,15 @@ Deno.test(kernelTest("runqlat: a thrown error after attach leaves nothing loaded
 for (
   const [args, pattern] of [
     [["-x"], /^runqlat: unknown option '-x'/],
-    [["-p", "notapid"], /^runqlat: invalid PID: 'notapid'/],
+    [["-p", "notapid"], /^runqlat: invalid PID 'notapid': not an integer/],
+    [["-p", "-1"], /^runqlat: invalid PID '-1': negative/],
+    [["1", "99999999999999999999"], /^runqlat: invalid count '9+': too large/],
     [["1", "2", "3"], /^runqlat: unrecognized positional argument: '3'/],
-    [["0"], /^runqlat: invalid interval: '0'/],
+    [["0"], /^runqlat: invalid interval '0': must be at least 1/],
+    [["-c", "/nonexistent-cgroup"], /^runqlat: -c \/nonexistent-cgroup: no such cgroup/],
+    [["-c", "/etc/hostname"], /^runqlat: -c \/etc\/hostname: not a directory/],
+    [["-c", "/tmp"], /^runqlat: -c \/tmp: not a cgroup v2 directory/],
+    [["-c", ""], /^runqlat: invalid -c: empty cgroup path/],
     [["-P", "-L"], /^runqlat: --pidnss, -P and -L cannot be used together/],
   ] as [string[], RegExp][]
 ) {

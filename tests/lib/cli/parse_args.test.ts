@@ -96,6 +96,20 @@ function outcome(run: () => unknown): unknown {
   }
 }
 
+/**
+ * The one deliberate difference: where node:util calls a negative number after
+ * an option "ambiguous", ours takes it as the value (the tool then says what is
+ * wrong with it).
+ */
+function deliberate(theirs: unknown): boolean {
+  return !!(theirs as { message?: string }).message?.includes("argument is ambiguous");
+}
+
+/** The list has a word that looks like a negative number. */
+function negativeValue(args: string[]): boolean {
+  return args.some((a) => /^-\d/.test(a));
+}
+
 /** Words more likely to parse, for the longer lists. */
 const LIKELY = ["-T", "-m", "-p", "123", "-p123", "--pid", "--pid=5", "-mT", "-Tp9", "-", "--"];
 LIKELY.push("a b", "-f", "-y", "-l", "-q");
@@ -118,6 +132,7 @@ Deno.test("parseArgsStrict behaves as node:util parseArgs (strict, positionals a
         parseArgs({ args, options, allowPositionals: true, strict: true })
       );
       const ours = outcome(() => parseArgsStrict(args, options, true));
+      if (negativeValue(args) && deliberate(theirs)) continue;
       deepEqual(ours, theirs, `${name}: ${JSON.stringify(args)}`);
       compared++;
       if ("error" in (theirs as object)) errors++;
@@ -134,6 +149,7 @@ Deno.test("parseArgsStrict without positionals behaves as node:util parseArgs", 
       parseArgs({ args, options, allowPositionals: false, strict: true })
     );
     const ours = outcome(() => parseArgsStrict(args, options, false));
+    if (negativeValue(args) && deliberate(theirs)) continue;
     deepEqual(ours, theirs, JSON.stringify(args));
   }
 });
@@ -153,7 +169,9 @@ Deno.test("parseToolArgs: one-line usage errors", () => {
   equal(message(["--nope=1"]), "unknown option '--nope'");
   equal(message(["-p"]), "option '-p, --pid <value>' needs a value");
   equal(message(["--json=1"]), "Option '--json' does not take an argument");
-  equal(message(["-p", "-5"]), "Option '-p' argument is ambiguous.");
+  equal(message(["-p", "-x"]), "Option '-p' argument is ambiguous.");
+  // A negative number is the value: the option's own check says what is wrong with it.
+  equal(parseToolArgs(["-p", "-5"], opts).values.pid, "-5");
   const { values, positionals } = parseToolArgs(["-vp", "42", "1", "--", "-3"], opts);
   deepEqual({ ...values }, { verbose: true, pid: "42" });
   deepEqual(positionals, ["1", "-3"]);

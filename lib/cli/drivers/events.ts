@@ -1,0 +1,88 @@
+/**
+ * The driver of the event tools (execsnoop, opensnoop, the fs-slower tools,
+ * tcplife, tcpaccept, bashreadline, mysqld_qslower): one record per event
+ * through a ring buffer (a perf buffer on kernels before 5.8), printed as one
+ * line of text, or one JSON object with "time"; lost events reported on
+ * stderr; Ctrl-C, SIGTERM or the duration end it after draining what the
+ * kernel already produced.
+ *
+ * @module
+ */
+import type { BuiltProgram } from "../../dsl/builder.ts";
+import { DEFAULT_RING_BYTES, defineEvents, type EventsDef } from "../../dsl/events.ts";
+import { stringifyJson } from "../../format/escape.ts";
+import { requireBpfPrivileges } from "../../kernel/privileges.ts";
+import { eventBufferKind } from "../../kernel/ringbuf.ts";
+import { ringBytesFromEnv, streamEvents } from "../event_loop.ts";
+import type { FlagTable, PositionalTable } from "../flags.ts";
+import { writeOut } from "../output.ts";
+import { loadAndAttach, type Session } from "../session.ts";
+import { StopSignal } from "../stop.ts";
+import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+
+/** How an event tool runs, beside its declaration. */
+export interface EventSpec<O, C> {
+  /** Bytes of the largest record. */
+  recordSize: number;
+  /** Ring buffer bytes (default 256 KiB). */
+  ringBytes?: number;
+  /** Records built in a per-CPU scratch area and sent at their real size. */
+  scratch?: boolean;
+  /** The programs for these options, sending records to `channel`. */
+  build: (o: O, channel: EventsDef) => BuiltProgram[];
+  /** Checks against the machine and state kept while printing; not run for --dump. */
+  prepare?: (o: O) => C;
+  /** Once attached (a note on stderr under -v, the time origin of -t). */
+  started?: (session: Session, o: O, ctx: C, verbose: boolean) => void;
+  /** Text before the first record: the column header. */
+  header?: (o: O) => string;
+  /** One record as a line of text, or undefined when a user-space filter drops it. */
+  text: (data: Uint8Array, o: O, ctx: C) => string | undefined;
+  /** One record as JSON fields (the driver adds "time"), or undefined when filtered out. */
+  json: (data: Uint8Array, o: O, ctx: C) => Record<string, unknown> | undefined;
+  /** Stop after this many seconds (opensnoop -d). */
+  durationSeconds?: (o: O) => number | undefined;
+}
+
+/** Declares an event tool. */
+export function eventTool<F extends FlagTable, P extends PositionalTable, O, C = undefined>(
+  info: ToolInfo<F, P, O>,
+  spec: EventSpec<O, C>,
+): Tool<O> {
+  const channelOf = (kind: EventsDef["kind"]) =>
+    defineEvents({
+      kind,
+      recordSize: spec.recordSize,
+      ringBytes: ringBytesFromEnv(spec.ringBytes ?? DEFAULT_RING_BYTES),
+      scratch: spec.scratch,
+    });
+  return defineTool(info, {
+    jsonHelp: "print one JSON object per event instead of text",
+    programs: (o) => spec.build(o, channelOf("ringbuf")),
+    async run(o, common) {
+      requireBpfPrivileges(); // before probing the buffer kind, which needs the bpf syscall
+      const ctx = spec.prepare?.(o) as C;
+      const channel = channelOf(eventBufferKind());
+      using session = loadAndAttach(spec.build(o, channel), { verbose: common.verbose });
+      spec.started?.(session, o, ctx, common.verbose);
+      using stop = new StopSignal();
+      if (!common.json && spec.header) writeOut(spec.header(o));
+      const seconds = spec.durationSeconds?.(o);
+      await streamEvents(
+        {
+          maps: session.maps,
+          channel,
+          stop,
+          durationMs: seconds === undefined ? undefined : seconds * 1000,
+        },
+        common.json
+          ? (data) => {
+            const fields = spec.json(data, o, ctx);
+            if (fields === undefined) return undefined;
+            return stringifyJson({ time: new Date().toISOString(), ...fields }) + "\n";
+          }
+          : (data) => spec.text(data, o, ctx),
+      );
+    },
+  });
+}

@@ -1,0 +1,187 @@
+/**
+ * The driver of the interval tools (runqlat, biolatency, bitesize, workq,
+ * tcpsynbl, readahead, vfsstat): load and attach, print the banner, then once
+ * per `interval` seconds (`count` times; without an interval, once on
+ * Ctrl-C) read the maps and print text or one JSON object with "time".
+ * Ctrl-C and SIGTERM print what was counted so far (as bcc does) and exit.
+ *
+ * A histogram tool only says how to read its maps into a {@link HistogramSet}
+ * and how to label each histogram; the text (libbpf-tools' log2 tables) and
+ * the JSON come from here.
+ *
+ * @module
+ */
+import type { BuiltProgram } from "../../dsl/builder.ts";
+import type { MapDef } from "../../dsl/maps.ts";
+import { stringifyJson } from "../../format/escape.ts";
+import { formatLog2Hist } from "../../format/log2_hist.ts";
+import { formatTimeOfDay } from "../../format/time.ts";
+import type { BpfMap } from "../../kernel/map.ts";
+import type { FlagTable, PositionalTable } from "../flags.ts";
+import { writeOut } from "../output.ts";
+import { loadAndAttach, type Session } from "../session.ts";
+import { intervals, StopSignal } from "../stop.ts";
+import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+
+/** Options every interval tool has (from its positionals and -T). */
+export interface IntervalOptions {
+  /** Seconds between reports; undefined: one report on Ctrl-C. */
+  interval?: number;
+  /** Reports before exiting; undefined: until Ctrl-C. */
+  count?: number;
+  /** -T: a time-of-day line before each report. */
+  timestamp?: boolean;
+}
+
+/** What a histogram tool reads from its maps at each interval. */
+export interface HistogramSet {
+  /** The values' unit ("usecs", "msecs", "Kbytes"). */
+  unit: string;
+  histograms: LabeledHistogram[];
+}
+
+/** One histogram: its counts by log2 slot, a heading for text, labels for JSON. */
+export interface LabeledHistogram {
+  /** Printed on the line before the table ("pid = 42 sleep"); none for a single histogram. */
+  heading?: string;
+  /** The same identity as JSON fields ({pid: 42, comm: "sleep"}). */
+  labels?: Record<string, string | number>;
+  /** Counts by slot: slot i holds values in [2^i, 2^(i+1)-1], slot 0 [0, 1]. */
+  slots: number[];
+}
+
+/** How an interval tool runs, beside its declaration. */
+export interface IntervalSpec<O extends IntervalOptions, R, C> {
+  /** First line in text mode ("Tracing run queue latency... Hit Ctrl-C to end."). */
+  banner?: (o: O) => string;
+  /** The programs for these options. */
+  build: (o: O) => BuiltProgram[];
+  /** What the tool needs before loading (symbols, disk names); computed once, not for --dump. */
+  prepare?: (o: O) => C;
+  /** Fills maps (filters, configuration) before anything attaches. */
+  initMaps?: (o: O, maps: Map<MapDef, BpfMap>) => void;
+  /** Once attached: notes on stderr, watchers; what it returns is disposed at exit. */
+  started?: (session: Session, o: O, json: boolean) => Disposable | void;
+  /** Reads (and clears, for histograms) the maps at the end of an interval. */
+  read: (session: Session, o: O, ctx: C) => R;
+  /** Text for one report, after the driver's blank line and -T time line. */
+  text: (report: R, o: O, ctx: C) => string;
+  /** JSON fields for one report (the driver adds "time"). */
+  json: (report: R, o: O, ctx: C) => Record<string, unknown>;
+  /** Interval when none is given (vfsstat prints every second). */
+  defaultInterval?: number;
+  /** A partial interval cut short by Ctrl-C is not printed (per-second rates). */
+  skipPartial?: boolean;
+  /** No blank line and time line before each report: the tool's text has its own. */
+  ownHeading?: boolean;
+}
+
+/** Declares an interval tool. */
+export function intervalTool<
+  F extends FlagTable,
+  P extends PositionalTable,
+  O extends IntervalOptions,
+  R,
+  C = undefined,
+>(info: ToolInfo<F, P, O>, spec: IntervalSpec<O, R, C>): Tool<O> {
+  return defineTool(info, {
+    jsonHelp: "print one JSON object per interval instead of text",
+    programs: spec.build,
+    async run(o, common) {
+      const ctx = spec.prepare?.(o) as C;
+      const session = loadAndAttach(spec.build(o), {
+        verbose: common.verbose,
+        initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
+      });
+      using _session = session;
+      const stop = new StopSignal();
+      using _stop = stop;
+      if (!common.json && spec.banner) writeOut(spec.banner(o) + "\n");
+      using _started = spec.started?.(session, o, common.json) ?? undefined;
+      const interval = o.interval ?? spec.defaultInterval;
+      for await (const _ of intervals(stop, interval, o.count)) {
+        if (spec.skipPartial && stop.stopped) break;
+        const report = spec.read(session, o, ctx);
+        if (common.json) {
+          const fields = spec.json(report, o, ctx);
+          writeOut(stringifyJson({ time: new Date().toISOString(), ...fields }) + "\n");
+          continue;
+        }
+        const heading = spec.ownHeading ? "" : "\n" + (o.timestamp ? timeLine() : "");
+        writeOut(heading + spec.text(report, o, ctx));
+      }
+    },
+  });
+}
+
+/** Declares a histogram tool: an interval tool whose reports are log2 histograms. */
+export function histogramTool<
+  F extends FlagTable,
+  P extends PositionalTable,
+  O extends IntervalOptions,
+  C = undefined,
+>(
+  info: ToolInfo<F, P, O>,
+  spec: Omit<IntervalSpec<O, HistogramSet, C>, "text" | "json"> & {
+    text?: IntervalSpec<O, HistogramSet, C>["text"];
+    json?: IntervalSpec<O, HistogramSet, C>["json"];
+  },
+): Tool<O> {
+  return intervalTool(info, {
+    text: (set) => histogramText(set),
+    json: (set) => histogramJson(set),
+    ...spec,
+  });
+}
+
+/** libbpf-tools' text: each histogram's heading, then its log2 table. */
+export function histogramText(set: HistogramSet): string {
+  return set.histograms.map((h) =>
+    (h.heading === undefined ? "" : `\n${h.heading}\n`) + formatLog2Hist(h.slots, set.unit)
+  ).join("");
+}
+
+/** The JSON of every histogram tool: `{unit, histograms: [{...labels, buckets}]}`. */
+export function histogramJson(set: HistogramSet): Record<string, unknown> {
+  return {
+    unit: set.unit,
+    histograms: set.histograms.map((h) => ({ ...h.labels, buckets: log2Buckets(h.slots) })),
+  };
+}
+
+/** A histogram bucket in JSON: inclusive bounds and the count. */
+export interface JsonBucket {
+  low: number;
+  high: number;
+  count: number;
+}
+
+/**
+ * JSON buckets of every histogram tool: from the lowest bucket up to the last
+ * non-empty one (the rows libbpf-tools prints), inclusive bounds.
+ */
+export function jsonBuckets(
+  slots: number[],
+  bounds: (slot: number) => { low: number; high: number },
+  first = 0,
+): JsonBucket[] {
+  const last = slots.findLastIndex((c) => c > 0);
+  const out: JsonBucket[] = [];
+  for (let i = first; i <= last; i++) out.push({ ...bounds(i), count: slots[i] });
+  return out;
+}
+
+/** Log2 slot bounds: slot 0 is [0, 1], slot i is [2^i, 2^(i+1)-1]. */
+export function log2Bounds(i: number): { low: number; high: number } {
+  return { low: i === 0 ? 0 : 2 ** i, high: 2 ** (i + 1) - 1 };
+}
+
+/** JSON buckets of a log2 histogram. */
+export function log2Buckets(slots: number[]): JsonBucket[] {
+  return jsonBuckets(slots, log2Bounds);
+}
+
+/** The -T line: the time of day, as libbpf-tools prints it before a report. */
+export function timeLine(): string {
+  return formatTimeOfDay(new Date()).padEnd(8) + "\n";
+}

@@ -1,0 +1,114 @@
+/**
+ * The driver of the stack tools (profile, offcputime): count by stack in the
+ * kernel for a duration (or until Ctrl-C), meanwhile remember the address
+ * space of each process seen (it may exit before the end), then detach and
+ * print bcc's multi-line report, folded lines (-f) for flame graphs, or one
+ * JSON object with "time", "unit" and "stacks" (a stack the kernel lost is
+ * null; a side not shown is absent).
+ *
+ * @module
+ */
+import type { BuiltProgram } from "../../dsl/builder.ts";
+import type { MapDef } from "../../dsl/maps.ts";
+import { stringifyJson } from "../../format/escape.ts";
+import type { FlagTable, PositionalTable } from "../flags.ts";
+import { writeOut } from "../output.ts";
+import { loadAndAttach, type Session } from "../session.ts";
+import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../stack_maps.ts";
+import {
+  formatStackReport,
+  type StackCount,
+  stackReportJson,
+  type StackReportOptions,
+  StackSymbols,
+  symbolizeStacks,
+  waitWhileSampling,
+} from "../stack_report.ts";
+import { StopSignal } from "../stop.ts";
+import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+
+/** Options every stack tool has. */
+export interface StackOptions {
+  /** Seconds to count; undefined: until Ctrl-C. */
+  duration?: number;
+  /** How the report prints (-U/-K, -d, -a, -f). */
+  report: StackReportOptions;
+}
+
+/** The maps every stack tool has: counts by stack, the stack traces, lost-stack counters. */
+export interface StackMaps {
+  counts: MapDef;
+  stacks: MapDef;
+  errors: MapDef;
+}
+
+/** How a stack tool runs, beside its declaration. */
+export interface StackSpec<O extends StackOptions, M extends StackMaps> {
+  /** What the values count ("samples", "us"). */
+  unit: string;
+  /** The maps for these options (their sizes come from flags). */
+  maps: (o: O) => M;
+  /** The programs for these options. */
+  build: (o: O, maps: M) => BuiltProgram[];
+  /** Checks against the machine before loading (a CPU online); not run for --dump. */
+  check?: (o: O) => void;
+  /** The line printed while counting (not with -f or --json). */
+  banner: (o: O) => string;
+  /** Offset of the process ID in a counts key, to remember the processes seen. */
+  pidOffset: number;
+  /** The counts map read as stack counts. */
+  read: (session: Session, maps: M) => StackCount[];
+  /** Warnings after the report (on stderr), and the same facts as JSON fields. */
+  after?: (counts: StackCount[], o: O) => { warnings: string[]; json: Record<string, unknown> };
+}
+
+/** Declares a stack tool. */
+export function stackTool<
+  F extends FlagTable,
+  P extends PositionalTable,
+  O extends StackOptions,
+  M extends StackMaps,
+>(info: ToolInfo<F, P, O>, spec: StackSpec<O, M>): Tool<O> {
+  return defineTool(info, {
+    jsonHelp: "print the report as one JSON object instead of text",
+    programs: (o) => spec.build(o, spec.maps(o)),
+    async run(o, common) {
+      spec.check?.(o);
+      const maps = spec.maps(o);
+      using session = loadAndAttach(spec.build(o, maps), { verbose: common.verbose });
+      const symbols = new StackSymbols();
+      {
+        using stop = new StopSignal();
+        if (!o.report.folded && !common.json) writeOut(spec.banner(o));
+        // Meanwhile, snapshot the address space of each process seen, in case it exits.
+        await waitWhileSampling(stop, o.duration, () => {
+          symbols.remember(pidsIn(session.maps.get(maps.counts)!, spec.pidOffset));
+        });
+      }
+      // Stop counting before symbolizing, so the report's own work is not counted.
+      session.detach();
+
+      const counts = spec.read(session, maps);
+      const traces = new StackTraces(session.maps.get(maps.stacks)!);
+      const stacks = symbolizeStacks(counts, traces, symbols, o.report);
+      const lost = readStackErrors(session.maps.get(maps.errors)!);
+      const extra = spec.after?.(counts, o) ?? { warnings: [], json: {} };
+      if (common.json) {
+        writeOut(
+          stringifyJson({
+            time: new Date().toISOString(),
+            unit: spec.unit,
+            stacks: stackReportJson(stacks),
+            lostStacks: lost.collisions + lost.full,
+            ...extra.json,
+          }) + "\n",
+        );
+      } else {
+        writeOut((o.report.folded ? "" : "\n") + formatStackReport(stacks, o.report));
+      }
+      const warning = lostStacksWarning(lost);
+      if (warning) console.error(warning);
+      for (const w of extra.warnings) console.error(w);
+    },
+  });
+}
