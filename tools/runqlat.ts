@@ -20,7 +20,15 @@
 // every module loaded (mod.ts pulls in ELF, kallsyms, ring buffers...) costs
 // start-up time and memory.
 import { histogramTool, type IntervalOptions } from "../lib/cli/drivers/interval.ts";
-import { cgroupPath, count, flag, option, pidValue, positional, seconds } from "../lib/cli/flags.ts";
+import {
+  cgroupPath,
+  count,
+  flag,
+  option,
+  pidValue,
+  positional,
+  seconds,
+} from "../lib/cli/flags.ts";
 import { drainHistograms } from "../lib/cli/hist_maps.ts";
 import type { Session } from "../lib/cli/session.ts";
 import { UsageError } from "../lib/cli/usage.ts";

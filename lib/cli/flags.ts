@@ -40,10 +40,11 @@ export type FlagTable = Record<string, FlagSpec<unknown>>;
 /** A tool's positionals, in order. */
 export type PositionalTable = Record<string, PositionalSpec<unknown>>;
 
-type FlagValue<S> = S extends { value: string }
-  ? (S extends { parse: (t: string, f: string) => infer T } ? T : string) | (
-    S extends { default: unknown } ? never : undefined
-  )
+type FlagValue<S> = S extends { value: string } ?
+    | (S extends { parse: (t: string, f: string) => infer T } ? T : string)
+    | (
+      S extends { default: unknown } ? never : undefined
+    )
   : boolean;
 
 /** The parsed values of a flag table and a positional table, by key. */
@@ -104,8 +105,34 @@ export function integer(min: number, max: number, what?: string) {
 /** The kernel's largest PID (PID_MAX_LIMIT on 64-bit). */
 export const PID_MAX = 4194304;
 
-/** A process or thread ID. */
-export const pidValue = integer(1, PID_MAX, "PID");
+const pidRange = integer(1, PID_MAX, "PID");
+
+/**
+ * A process ID. One that names no process now is accepted (it may be about
+ * to start), with a warning once on stderr, since the filter may never match.
+ */
+export function pidValue(text: string, name: string): number {
+  const pid = pidRange(text, name);
+  warnUnlessExists(pid, "process", "PID");
+  return pid;
+}
+
+/** A thread ID, as pidValue. */
+export function tidValue(text: string, name: string): number {
+  const tid = integer(1, PID_MAX, "TID")(text, name);
+  warnUnlessExists(tid, "thread", "TID");
+  return tid;
+}
+
+function warnUnlessExists(id: number, what: string, label: string): void {
+  try {
+    Deno.statSync(`/proc/${id}`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      console.error(`warning: no ${what} with ${label} ${id} now: nothing may match`);
+    }
+  }
+}
 
 /** Seconds for an interval or a duration: any positive count (long waits are chunked). */
 export const seconds = integer(1, 99_999_999);

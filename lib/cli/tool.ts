@@ -166,9 +166,7 @@ export function defineTool<F extends FlagTable, P extends PositionalTable, O>(
       const raw = parsed.positionals[i];
       values[key] = raw === undefined ? undefined : p.parse(raw, p.name);
     });
-    const options = info.options
-      ? info.options(values as Values<F, P>)
-      : values as unknown as O;
+    const options = info.options ? info.options(values as Values<F, P>) : values as unknown as O;
     const v = parsed.values;
     const common = { json: v.json === true, dump: v.dump === true, verbose: v.verbose === true };
     const extra = kernel ? undefined : common.dump ? "--dump" : common.verbose ? "-v" : undefined;
