@@ -27,66 +27,34 @@
  *             1000184
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg, positiveInt } from "../lib/cli/args.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../lib/cli/stack_maps.ts";
+// the modules it uses.
 import {
-  formatStackReport,
-  type StackCount,
-  stackReportJson,
-  type StackReportOptions,
-  StackSymbols,
-  symbolizeStacks,
-  waitWhileSampling,
-} from "../lib/cli/stack_report.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+  stackFlags,
+  type StackOptions,
+  stackReportOptions,
+  stacksShown,
+  stackTool,
+  untilWhen,
+} from "../lib/cli/drivers/stacks.ts";
+import {
+  flag,
+  integer,
+  option,
+  pidValue,
+  positional,
+  seconds,
+  tidValue,
+} from "../lib/cli/flags.ts";
+import type { Session } from "../lib/cli/session.ts";
+import { UsageError } from "../lib/cli/usage.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
-import { decodeCString, stringifyJson } from "../lib/format/escape.ts";
-
-const HELP = {
-  name: "offcputime",
-  summary: "Summarize off-CPU time by stack trace.",
-  usage: "offcputime [-h] [-p PID | -t TID | -u | -k] [-U | -K] [-d] [-f] " +
-    "[--stack-storage-size N] [-m MIN_BLOCK_TIME] [-M MAX_BLOCK_TIME] [--state STATE] [duration]",
-  examples: [
-    ["offcputime", "trace off-CPU stack time until Ctrl-C"],
-    ["offcputime 5", "trace for 5 seconds only"],
-    ["offcputime -f 5", "5 seconds, and output in folded format"],
-    ["offcputime -m 1000", "trace only events that last more than 1000 usec"],
-    ["offcputime -M 10000", "trace only events that last less than 10000 usec"],
-    ["offcputime -p 185", "only trace threads for PID 185"],
-    ["offcputime -t 188", "only trace thread 188"],
-    ["offcputime -u", "only trace user threads (no kernel)"],
-    ["offcputime -k", "only trace kernel threads (no user)"],
-    ["offcputime -U", "only show user space stacks (no kernel)"],
-    ["offcputime -K", "only show kernel space stacks (no user)"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-p, --pid PID", help: "trace this PID only" },
-    { flags: "-t, --tid TID", help: "trace this TID only" },
-    { flags: "-u, --user-threads-only", help: "user threads only (no kernel threads)" },
-    { flags: "-k, --kernel-threads-only", help: "kernel threads only (no user threads)" },
-    { flags: "-U, --user-stacks-only", help: "show stacks from user space only" },
-    { flags: "-K, --kernel-stacks-only", help: "show stacks from kernel space only" },
-    { flags: "-d, --delimited", help: "insert delimiter between kernel/user stacks" },
-    { flags: "-f, --folded", help: "output folded format" },
-    { flags: "--stack-storage-size N", help: "unique stack traces that can be stored (1024)" },
-    { flags: "-m, --min-block-time US", help: "only blocks of at least US microseconds (1)" },
-    { flags: "-M, --max-block-time US", help: "only blocks of at most US microseconds" },
-    { flags: "--state STATE", help: "only this thread state bitmask (2: D state)" },
-    { flags: "duration", help: "duration of trace, in seconds" },
-  ],
-};
+import { decodeCString } from "../lib/format/escape.ts";
 
 /** What the operator asked for. */
-interface Options {
+interface Options extends StackOptions {
   /** Whose blocking counts. */
   threads:
     | { kind: "all" }
@@ -100,78 +68,6 @@ interface Options {
   maxUs?: number;
   state?: number;
   stackSize: number;
-  duration?: number;
-}
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    pid: { type: "string", short: "p" },
-    tid: { type: "string", short: "t" },
-    "user-threads-only": { type: "boolean", short: "u" },
-    "kernel-threads-only": { type: "boolean", short: "k" },
-    "user-stacks-only": { type: "boolean", short: "U" },
-    "kernel-stacks-only": { type: "boolean", short: "K" },
-    delimited: { type: "boolean", short: "d" },
-    folded: { type: "boolean", short: "f" },
-    "stack-storage-size": { type: "string" },
-    "min-block-time": { type: "string", short: "m" },
-    "max-block-time": { type: "string", short: "M" },
-    state: { type: "string" },
-  });
-  const thread = [
-    values.pid !== undefined && "-p",
-    values.tid !== undefined && "-t",
-    values["user-threads-only"] && "-u",
-    values["kernel-threads-only"] && "-k",
-  ].filter(Boolean);
-  if (thread.length > 1) throw new UsageError(`${thread.join(" and ")} cannot be used together`);
-  if (values["user-stacks-only"] && values["kernel-stacks-only"]) {
-    throw new UsageError("-U and -K cannot be used together");
-  }
-  if (values["kernel-threads-only"] && values["user-stacks-only"]) {
-    throw new UsageError("displaying user stacks for kernel threads doesn't make sense");
-  }
-  if (positionals.length > 1) {
-    throw new UsageError(`unrecognized positional argument: '${positionals[1]}'`);
-  }
-  let state: number | undefined;
-  if (values.state !== undefined) {
-    if (!/^\d+$/.test(values.state)) throw new UsageError(`invalid state: '${values.state}'`);
-    state = Number(values.state);
-  }
-  const opts: Options = {
-    threads: values.pid !== undefined
-      ? { kind: "pid", pid: pidArg(values.pid) }
-      : values.tid !== undefined
-      ? { kind: "tid", tid: pidArg(values.tid, "TID") }
-      : values["user-threads-only"]
-      ? { kind: "user" }
-      : values["kernel-threads-only"]
-      ? { kind: "kernel" }
-      : { kind: "all" },
-    userStacks: !values["kernel-stacks-only"],
-    kernelStacks: !values["user-stacks-only"],
-    minUs: positiveInt(values["min-block-time"] ?? "1", "min block time"),
-    maxUs: values["max-block-time"] === undefined
-      ? undefined
-      : positiveInt(values["max-block-time"], "max block time"),
-    state,
-    stackSize: positiveInt(values["stack-storage-size"] ?? "1024", "stack storage size"),
-    duration: positionals[0] === undefined ? undefined : positiveInt(positionals[0], "duration"),
-  };
-  if (opts.maxUs !== undefined && opts.maxUs < opts.minUs) {
-    throw new UsageError("the max block time is below the min block time");
-  }
-  const report: StackReportOptions = {
-    user: opts.userStacks,
-    kernel: opts.kernelStacks,
-    delimiter: !!values.delimited && opts.userStacks && opts.kernelStacks,
-    annotate: false,
-    folded: !!values.folded,
-    // The BPF program and the tracepoint machinery that called it.
-    dropKernelFrame: (name) => /^(bpf_prog_|bpf_trace_run\d|__traceiter_|__bpf_trace_)/.test(name),
-  };
-  return { values, opts, report };
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -287,80 +183,131 @@ function buildProgram(o: Options, maps: Maps) {
 
 // --- user side --------------------------------------------------------------
 
-function header(o: Options): string {
+function banner(o: Options): string {
   const t = o.threads;
   const who = t.kind === "pid"
     ? `PID ${t.pid}`
     : t.kind === "tid"
     ? `TID ${t.tid}`
-    : t.kind === "user"
-    ? "user threads"
-    : t.kind === "kernel"
-    ? "kernel threads"
-    : "all threads";
-  const stacks = o.userStacks && o.kernelStacks
-    ? "user + kernel"
-    : o.userStacks
-    ? "user"
-    : "kernel";
-  const end = o.duration === undefined ? "... Hit Ctrl-C to end." : ` for ${o.duration} secs.`;
-  return `Tracing off-CPU time (us) of ${who} by ${stacks} stack${end}\n`;
+    : t.kind === "all"
+    ? "all threads"
+    : `${t.kind} threads`;
+  return `Tracing off-CPU time (us) of ${who} by ${stacksShown(o.report)} stack` +
+    `${untilWhen(o.duration)}\n`;
 }
 
-function readCounts(session: Session, maps: Maps): StackCount[] {
-  const out: StackCount[] = [];
-  for (const [k, v] of session.maps.get(maps.counts)!.entries()) {
+function readCounts(session: Session, maps: Maps) {
+  return session.maps.get(maps.counts)!.entries().flatMap(([k, v]) => {
     const key = new DataView(k.buffer), value = new DataView(v.buffer);
     const us = Number(value.getBigUint64(VALUE.us, true));
-    if (us === 0) continue; // switched out, not yet back
-    out.push({
+    if (us === 0) return []; // switched out, not yet back
+    return [{
       pid: key.getUint32(KEY.tgid, true),
       shownId: key.getUint32(KEY.tid, true),
       comm: decodeCString(v.subarray(VALUE.comm, VALUE.comm + COMM_LEN)),
       userStackId: key.getInt32(KEY.userStack, true),
       kernelStackId: key.getInt32(KEY.kernelStack, true),
       value: us,
-    });
-  }
-  return out;
+    }];
+  });
 }
 
-await runTool("offcputime", async () => {
-  const { values, opts, report } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const maps = buildMaps(opts);
-  const programs = [buildProgram(opts, maps)];
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+/** Whose blocking counts, from -p, -t, -u, -k (one at most). */
+function threadsOf(
+  v: { pid?: number; tid?: number; userThreadsOnly: boolean; kernelThreadsOnly: boolean },
+): Options["threads"] {
+  const given = [
+    v.pid !== undefined && "-p",
+    v.tid !== undefined && "-t",
+    v.userThreadsOnly && "-u",
+    v.kernelThreadsOnly && "-k",
+  ].filter(Boolean);
+  if (given.length > 1) throw new UsageError(`${given.join(" and ")} cannot be used together`);
+  if (v.pid !== undefined) return { kind: "pid", pid: v.pid };
+  if (v.tid !== undefined) return { kind: "tid", tid: v.tid };
+  return { kind: v.userThreadsOnly ? "user" : v.kernelThreadsOnly ? "kernel" : "all" };
+}
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  const symbols = new StackSymbols();
-  try {
-    if (!report.folded && !values.json) writeOut(header(opts));
-    // Meanwhile, snapshot the address space of each process sampled, in case it exits.
-    await waitWhileSampling(stop, opts.duration, () => {
-      symbols.remember(pidsIn(session.maps.get(maps.counts)!, KEY.tgid));
+export const tool = stackTool({
+  name: "offcputime",
+  summary: "Summarize off-CPU time by stack trace.",
+  examples: [
+    ["offcputime", "trace off-CPU stack time until Ctrl-C"],
+    ["offcputime 5", "trace for 5 seconds only"],
+    ["offcputime -f 5", "5 seconds, and output in folded format"],
+    ["offcputime -m 1000", "trace only events that last more than 1000 usec"],
+    ["offcputime -M 10000", "trace only events that last less than 10000 usec"],
+    ["offcputime -p 185", "only trace threads for PID 185"],
+    ["offcputime -t 188", "only trace thread 188"],
+    ["offcputime -u", "only trace user threads (no kernel)"],
+    ["offcputime -k", "only trace kernel threads (no user)"],
+    ["offcputime -U", "only show user space stacks (no kernel)"],
+    ["offcputime -K", "only show kernel space stacks (no user)"],
+  ],
+  flags: {
+    pid: option("PID", "trace this PID only", pidValue, { short: "p" }),
+    tid: option("TID", "trace this TID only", tidValue, { short: "t" }),
+    userThreadsOnly: flag("user threads only (no kernel threads)", "u", "user-threads-only"),
+    kernelThreadsOnly: flag("kernel threads only (no user threads)", "k", "kernel-threads-only"),
+    ...stackFlags(1024),
+    minBlockTime: option(
+      "US",
+      "only blocks of at least US microseconds (1)",
+      integer(1, 2 ** 53, "min block time"),
+      {
+        short: "m",
+        long: "min-block-time",
+      },
+    ),
+    maxBlockTime: option(
+      "US",
+      "only blocks of at most US microseconds",
+      integer(1, 2 ** 53, "max block time"),
+      {
+        short: "M",
+        long: "max-block-time",
+      },
+    ),
+    state: option("STATE", "only this thread state bitmask (2: D state)", integer(0, 2 ** 32 - 1)),
+  },
+  positionals: { duration: positional("duration", "duration of trace, in seconds", seconds) },
+  variants: [["-p", "1"], ["-t", "1"], ["-u"], ["-k"], ["-U"], ["-K"], ["-M", "5000000000"], [
+    "--state",
+    "2",
+  ]],
+  options: (v): Options => {
+    const threads = threadsOf(v);
+    const report = stackReportOptions(v, {
+      // The BPF program and the tracepoint machinery that called it.
+      dropKernelFrame: (name) =>
+        /^(bpf_prog_|bpf_trace_run\d|__traceiter_|__bpf_trace_)/.test(name),
     });
-  } finally {
-    stop.dispose();
-  }
-  for (const link of session.links) link.close();
-
-  const counts = readCounts(session, maps);
-  const traces = new StackTraces(session.maps.get(maps.stacks)!);
-  const stacks = symbolizeStacks(counts, traces, symbols, report);
-  const lost = readStackErrors(session.maps.get(maps.errors)!);
-  if (values.json) {
-    writeOut(
-      stringifyJson({
-        unit: "us",
-        stacks: stackReportJson(stacks),
-        lostStacks: lost.collisions + lost.full,
-      }) + "\n",
-    );
-  } else {
-    writeOut((report.folded ? "" : "\n") + formatStackReport(stacks, report));
-  }
-  const warning = lostStacksWarning(lost);
-  if (warning) console.error(warning);
+    if (threads.kind === "kernel" && v.userStacksOnly) {
+      throw new UsageError("displaying user stacks for kernel threads doesn't make sense");
+    }
+    const minUs = v.minBlockTime ?? 1;
+    if (v.maxBlockTime !== undefined && v.maxBlockTime < minUs) {
+      throw new UsageError("the max block time is below the min block time");
+    }
+    return {
+      threads,
+      userStacks: report.user,
+      kernelStacks: report.kernel,
+      minUs,
+      maxUs: v.maxBlockTime,
+      state: v.state,
+      stackSize: v.stackStorageSize,
+      duration: v.duration,
+      report,
+    };
+  },
+}, {
+  unit: "us",
+  maps: buildMaps,
+  build: (o, maps) => [buildProgram(o, maps)],
+  banner,
+  pidOffset: KEY.tgid,
+  read: readCounts,
 });
+
+if (import.meta.main) await tool.main();

@@ -26,67 +26,27 @@
  *             12
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, positiveInt } from "../lib/cli/args.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, onlineCpus, type Session } from "../lib/cli/session.ts";
-import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../lib/cli/stack_maps.ts";
+// the modules it uses.
 import {
-  formatStackReport,
-  type StackCount,
-  stackReportJson,
-  type StackReportOptions,
-  StackSymbols,
-  symbolizeStacks,
-  waitWhileSampling,
-} from "../lib/cli/stack_report.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+  stackFlags,
+  type StackOptions,
+  stackReportOptions,
+  stacksShown,
+  stackTool,
+  untilWhen,
+} from "../lib/cli/drivers/stacks.ts";
+import { flag, integer, option, optionWithDefault, positional, seconds } from "../lib/cli/flags.ts";
+import { onlineCpus, type Session } from "../lib/cli/session.ts";
+import { UsageError } from "../lib/cli/usage.ts";
 import { kernelLayouts } from "../lib/dsl/layouts.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { Probe } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
-import { decodeCString, stringifyJson } from "../lib/format/escape.ts";
-
-const HELP = {
-  name: "profile",
-  summary: "Profile CPU stack traces at a timed interval.",
-  usage: "profile [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] " +
-    "[-I] [-f] [--hash-storage-size N] [--stack-storage-size N] [-C CPU] [duration]",
-  examples: [
-    ["profile", "profile stack traces at 49 Hertz until Ctrl-C"],
-    ["profile -F 99", "profile stack traces at 99 Hertz"],
-    ["profile -c 1000000", "profile stack traces every 1 in a million events"],
-    ["profile 5", "profile at 49 Hertz for 5 seconds only"],
-    ["profile -f 5", "output in folded format for flame graphs"],
-    ["profile -p 185", "only profile process with PID 185"],
-    ["profile -L 185", "only profile thread with TID 185"],
-    ["profile -U", "only show user space stacks (no kernel)"],
-    ["profile -K", "only show kernel space stacks (no user)"],
-    ["profile -af -F 49 30", "30 s, folded, kernel frames marked: flame graphs"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-p, --pid PID", help: "profile these processes only (comma separated PIDs)" },
-    { flags: "-L, --tid TID", help: "profile these threads only (comma separated TIDs)" },
-    { flags: "-U, --user-stacks-only", help: "show stacks from user space only" },
-    { flags: "-K, --kernel-stacks-only", help: "show stacks from kernel space only" },
-    { flags: "-F, --frequency HZ", help: "sample frequency, Hertz (default 49)" },
-    { flags: "-c, --count N", help: "sample period, number of events (cpu-clock: ns)" },
-    { flags: "-d, --delimited", help: "insert delimiter between kernel/user stacks" },
-    { flags: "-a, --annotations", help: "add _[k] annotations to kernel frames" },
-    { flags: "-I, --include-idle", help: "include CPU idle stacks" },
-    { flags: "-f, --folded", help: "output folded format, one line per stack" },
-    { flags: "--hash-storage-size N", help: "stack counts that can be stored (40960)" },
-    { flags: "--stack-storage-size N", help: "unique stack traces that can be stored (16384)" },
-    { flags: "-C, --cpu CPU", help: "cpu number to run profile on" },
-    { flags: "duration", help: "duration of trace, in seconds" },
-  ],
-};
+import { decodeCString } from "../lib/format/escape.ts";
 
 /** What the operator asked for. */
-interface Options {
+interface Options extends StackOptions {
   pids?: number[];
   tids?: number[];
   userStacks: boolean;
@@ -97,74 +57,36 @@ interface Options {
   cpu?: number;
   hashSize: number;
   stackSize: number;
-  duration?: number;
 }
 
 /** The most PIDs/TIDs -p and -L take (each is one compare in the program). */
 const MAX_IDS = 16;
+/** The most stack counts the counts hash may hold (about 80 bytes each, preallocated). */
+const MAX_HASH_STORAGE = 1 << 20;
 
-function idList(text: string, what: string): number[] {
-  const ids = text.split(",").map((s) => positiveInt(s.trim(), what));
-  if (ids.length > MAX_IDS) throw new UsageError(`at most ${MAX_IDS} ${what}s`);
-  return ids;
+/** "185" or "185,186": process or thread IDs. */
+function idList(what: "PID" | "TID") {
+  const one = integer(1, 4194304, what);
+  return (text: string, name: string): number[] => {
+    const ids = text.split(",").map((s) => one(s.trim(), name));
+    if (ids.length > MAX_IDS) throw new UsageError(`at most ${MAX_IDS} ${what}s`);
+    return ids;
+  };
 }
 
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    pid: { type: "string", short: "p" },
-    tid: { type: "string", short: "L" },
-    "user-stacks-only": { type: "boolean", short: "U" },
-    "kernel-stacks-only": { type: "boolean", short: "K" },
-    frequency: { type: "string", short: "F" },
-    count: { type: "string", short: "c" },
-    delimited: { type: "boolean", short: "d" },
-    annotations: { type: "boolean", short: "a" },
-    "include-idle": { type: "boolean", short: "I" },
-    folded: { type: "boolean", short: "f" },
-    "hash-storage-size": { type: "string" },
-    "stack-storage-size": { type: "string" },
-    cpu: { type: "string", short: "C" },
-  });
-  if (values.pid !== undefined && values.tid !== undefined) {
-    throw new UsageError("-p and -L cannot be used together");
+/** -F: the kernel refuses rates above kernel.perf_event_max_sample_rate; say so up front. */
+function frequency(text: string, name: string): number {
+  const hz = integer(1, 1_000_000_000, "frequency")(text, name);
+  let max: number | undefined;
+  try {
+    max = Number(Deno.readTextFileSync("/proc/sys/kernel/perf_event_max_sample_rate").trim());
+  } catch { /* unreadable: the kernel will say */ }
+  if (max !== undefined && hz > max) {
+    throw new UsageError(
+      `invalid frequency '${text}': above kernel.perf_event_max_sample_rate (${max})`,
+    );
   }
-  if (values["user-stacks-only"] && values["kernel-stacks-only"]) {
-    throw new UsageError("-U and -K cannot be used together");
-  }
-  if (values.frequency !== undefined && values.count !== undefined) {
-    throw new UsageError("-F and -c cannot be used together");
-  }
-  if (positionals.length > 1) {
-    throw new UsageError(`unrecognized positional argument: '${positionals[1]}'`);
-  }
-  let cpu: number | undefined;
-  if (values.cpu !== undefined) {
-    if (!/^\d+$/.test(values.cpu)) throw new UsageError(`invalid CPU: '${values.cpu}'`);
-    cpu = Number(values.cpu);
-  }
-  const opts: Options = {
-    pids: values.pid === undefined ? undefined : idList(values.pid, "PID"),
-    tids: values.tid === undefined ? undefined : idList(values.tid, "TID"),
-    userStacks: !values["kernel-stacks-only"],
-    kernelStacks: !values["user-stacks-only"],
-    frequency: values.frequency === undefined
-      ? (values.count === undefined ? 49 : undefined)
-      : positiveInt(values.frequency, "frequency"),
-    period: values.count === undefined ? undefined : positiveInt(values.count, "count"),
-    includeIdle: !!values["include-idle"],
-    cpu,
-    hashSize: positiveInt(values["hash-storage-size"] ?? "40960", "hash storage size"),
-    stackSize: positiveInt(values["stack-storage-size"] ?? "16384", "stack storage size"),
-    duration: positionals[0] === undefined ? undefined : positiveInt(positionals[0], "duration"),
-  };
-  const report: StackReportOptions = {
-    user: opts.userStacks,
-    kernel: opts.kernelStacks,
-    delimiter: !!values.delimited && opts.userStacks && opts.kernelStacks,
-    annotate: !!values.annotations,
-    folded: !!values.folded,
-  };
-  return { values, opts, report };
+  return hz;
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -243,24 +165,19 @@ function buildProgram(o: Options, maps: Maps) {
 
 // --- user side --------------------------------------------------------------
 
-function header(o: Options): string {
+function banner(o: Options): string {
   const rate = o.frequency !== undefined ? `${o.frequency} Hertz` : `every ${o.period} events`;
   const who = o.pids
     ? `PID ${o.pids.join(",")}`
     : o.tids
     ? `TID ${o.tids.join(",")}`
     : "all threads";
-  const stacks = o.userStacks && o.kernelStacks
-    ? "user + kernel"
-    : o.userStacks
-    ? "user"
-    : "kernel";
   const cpu = o.cpu === undefined ? "" : ` on CPU#${o.cpu}`;
-  const end = o.duration === undefined ? "... Hit Ctrl-C to end." : ` for ${o.duration} secs.`;
-  return `Sampling at ${rate} of ${who} by ${stacks} stack${cpu}${end}\n`;
+  return `Sampling at ${rate} of ${who} by ${stacksShown(o.report)} stack${cpu}` +
+    `${untilWhen(o.duration)}\n`;
 }
 
-function readCounts(session: Session, maps: Maps): StackCount[] {
+function readCounts(session: Session, maps: Maps) {
   return session.maps.get(maps.counts)!.entries().map(([k, v]) => {
     const key = new DataView(k.buffer);
     const pid = key.getUint32(KEY.pid, true);
@@ -275,51 +192,88 @@ function readCounts(session: Session, maps: Maps): StackCount[] {
   });
 }
 
-await runTool("profile", async () => {
-  const { values, opts, report } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const maps = buildMaps(opts);
-  const programs = [buildProgram(opts, maps)];
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-  if (opts.cpu !== undefined && !onlineCpus().includes(opts.cpu)) {
-    throw new UsageError(`CPU ${opts.cpu} is not online`);
-  }
-
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  const symbols = new StackSymbols();
-  try {
-    if (!report.folded && !values.json) writeOut(header(opts));
-    // Meanwhile, snapshot the address space of each process sampled, in case it exits.
-    await waitWhileSampling(stop, opts.duration, () => {
-      symbols.remember(pidsIn(session.maps.get(maps.counts)!, KEY.pid));
-    });
-  } finally {
-    stop.dispose();
-  }
-  // Stop sampling before symbolizing, so the report's own work is not profiled.
-  for (const link of session.links) link.close();
-
-  const counts = readCounts(session, maps);
-  const traces = new StackTraces(session.maps.get(maps.stacks)!);
-  const stacks = symbolizeStacks(counts, traces, symbols, report);
-  const lost = readStackErrors(session.maps.get(maps.errors)!);
-  const hashFull = counts.length >= opts.hashSize;
-  if (values.json) {
-    writeOut(
-      stringifyJson({
-        unit: "samples",
-        stacks: stackReportJson(stacks),
-        lostStacks: lost.collisions + lost.full,
-        hashFull,
-      }) + "\n",
-    );
-  } else {
-    writeOut((report.folded ? "" : "\n") + formatStackReport(stacks, report));
-  }
-  const warning = lostStacksWarning(lost);
-  if (warning) console.error(warning);
-  if (hashFull) {
-    console.error("WARNING: hash table full. Consider increasing --hash-storage-size.");
-  }
+export const tool = stackTool({
+  name: "profile",
+  summary: "Profile CPU stack traces at a timed interval.",
+  examples: [
+    ["profile", "profile stack traces at 49 Hertz until Ctrl-C"],
+    ["profile -F 99", "profile stack traces at 99 Hertz"],
+    ["profile -c 1000000", "profile stack traces every 1 in a million events"],
+    ["profile 5", "profile at 49 Hertz for 5 seconds only"],
+    ["profile -f 5", "output in folded format for flame graphs"],
+    ["profile -p 185", "only profile process with PID 185"],
+    ["profile -L 185", "only profile thread with TID 185"],
+    ["profile -U", "only show user space stacks (no kernel)"],
+    ["profile -K", "only show kernel space stacks (no user)"],
+    ["profile -af -F 49 30", "30 s, folded, kernel frames marked: flame graphs"],
+  ],
+  flags: {
+    pid: option("PID", "profile these processes only (comma separated PIDs)", idList("PID"), {
+      short: "p",
+    }),
+    tid: option("TID", "profile these threads only (comma separated TIDs)", idList("TID"), {
+      short: "L",
+    }),
+    frequency: option("HZ", "sample frequency, Hertz (default 49)", frequency, { short: "F" }),
+    count: option("N", "sample period, number of events (cpu-clock: ns)", integer(1, 2 ** 53), {
+      short: "c",
+    }),
+    annotations: flag("add _[k] annotations to kernel frames", "a"),
+    includeIdle: flag("include CPU idle stacks", "I", "include-idle"),
+    hashStorageSize: optionWithDefault(
+      "N",
+      "stack counts that can be stored (40960)",
+      integer(1, MAX_HASH_STORAGE, "hash storage size"),
+      40960,
+      { long: "hash-storage-size" },
+    ),
+    ...stackFlags(16384),
+    cpu: option("CPU", "cpu number to run profile on", integer(0, 4095, "CPU"), { short: "C" }),
+  },
+  positionals: { duration: positional("duration", "duration of trace, in seconds", seconds) },
+  variants: [["-p", "1"], ["-L", "1,2"], ["-U"], ["-K"], ["-I"], ["-c", "1000000"], ["-C", "0"]],
+  options: (v): Options => {
+    if (v.pid && v.tid) throw new UsageError("-p and -L cannot be used together");
+    if (v.frequency !== undefined && v.count !== undefined) {
+      throw new UsageError("-F and -c cannot be used together");
+    }
+    const report = stackReportOptions(v, { annotate: v.annotations });
+    return {
+      pids: v.pid,
+      tids: v.tid,
+      userStacks: report.user,
+      kernelStacks: report.kernel,
+      frequency: v.frequency ?? (v.count === undefined ? 49 : undefined),
+      period: v.count,
+      includeIdle: v.includeIdle,
+      cpu: v.cpu,
+      hashSize: v.hashStorageSize,
+      stackSize: v.stackStorageSize,
+      duration: v.duration,
+      report,
+    };
+  },
+}, {
+  unit: "samples",
+  maps: buildMaps,
+  build: (o, maps) => [buildProgram(o, maps)],
+  check: (o) => {
+    if (o.cpu !== undefined && !onlineCpus().includes(o.cpu)) {
+      throw new UsageError(`CPU ${o.cpu} is not online`);
+    }
+  },
+  banner,
+  pidOffset: KEY.pid,
+  read: readCounts,
+  after: (counts, o) => {
+    const hashFull = counts.length >= o.hashSize;
+    return {
+      warnings: hashFull
+        ? ["WARNING: hash table full. Consider increasing --hash-storage-size."]
+        : [],
+      json: { hashFull },
+    };
+  },
 });
+
+if (import.meta.main) await tool.main();

@@ -33,6 +33,8 @@ export interface PositionalSpec<T = unknown> {
   help: string;
   /** Checks and converts it; throws a UsageError. */
   parse: (text: string, name: string) => T;
+  /** Takes every remaining argument (the value is then a list). */
+  rest?: boolean;
 }
 
 /** A tool's flags, by key (the key is the long name unless `long` says otherwise). */
@@ -76,6 +78,20 @@ export function optionWithDefault<T>(
   more: { short?: string; long?: string } = {},
 ): FlagSpec<T> & { value: string; parse: (text: string, flag: string) => T; default: T } {
   return { value, help, parse, default: fallback, ...more };
+}
+
+/** Any number of trailing arguments (FILE ...), each checked by `parse`. */
+export function restPositionals<T>(
+  name: string,
+  help: string,
+  parse: (text: string, name: string) => T,
+): PositionalSpec<T[]> {
+  return {
+    name,
+    help,
+    parse: (text, n) => [parse(text, n)],
+    rest: true,
+  };
 }
 
 /** A positional argument. */

@@ -112,7 +112,7 @@ export function defineTool<F extends FlagTable, P extends PositionalTable, O>(
         const spelled = f.short ? `-${f.short}` : `--${longOf(key, f)}`;
         return f.value ? `[${spelled} ${f.value}]` : `[${spelled}]`;
       }),
-      ...positionals.map(([, p]) => `[${p.name}]`),
+      ...positionals.map(([, p]) => `[${p.name}${p.rest ? " ..." : ""}]`),
     ].join(" ");
 
   const help = (name = info.name) =>
@@ -157,14 +157,18 @@ export function defineTool<F extends FlagTable, P extends PositionalTable, O>(
       else if (raw === undefined) values[key] = f.default;
       else values[key] = f.parse ? f.parse(raw as string, spelled) : raw;
     }
-    if (parsed.positionals.length > positionals.length) {
+    const rest = positionals.at(-1)?.[1].rest;
+    if (!rest && parsed.positionals.length > positionals.length) {
       throw new UsageError(
         `unrecognized positional argument: '${parsed.positionals[positionals.length]}'`,
       );
     }
     positionals.forEach(([key, p], i) => {
       const raw = parsed.positionals[i];
-      values[key] = raw === undefined ? undefined : p.parse(raw, p.name);
+      if (p.rest) {
+        const all = parsed.positionals.slice(i).flatMap((a) => p.parse(a, p.name) as unknown[]);
+        values[key] = all.length ? all : undefined;
+      } else values[key] = raw === undefined ? undefined : p.parse(raw, p.name);
     });
     const options = info.options ? info.options(values as Values<F, P>) : values as unknown as O;
     const v = parsed.values;
@@ -203,6 +207,17 @@ export function defineTool<F extends FlagTable, P extends PositionalTable, O>(
         await driver.run(options, common, name);
       }),
   };
+}
+
+/** Declares a tool that loads no BPF programs (flamegraph): its own `run`, and nothing to dump. */
+export function plainTool<F extends FlagTable, P extends PositionalTable>(
+  info: Omit<ToolInfo<F, P, Values<F, P>>, "kernel" | "variants" | "options">,
+  run: (options: Values<F, P>) => Promise<void> | void,
+): Tool<Values<F, P>> {
+  return defineTool({ ...info, kernel: false }, {
+    programs: () => [],
+    run: async (options) => await run(options),
+  });
 }
 
 /** A tool that loads programs reads /sys, calls libbpf through FFI, and more: it needs -A. */

@@ -110,7 +110,7 @@ Deno.test("flamegraph.ts: stdin to stdout with no permissions; options; icicle",
   assertEquals(plain.stdout, renderFlameGraph(parseFolded(FOLDED)));
 
   const icicle = await runFlamegraph(
-    ["--reverse", "--title", "Off-CPU", "--countname", "us", "--colors", "io", "--width", "800"],
+    ["--inverted", "--title", "Off-CPU", "--countname", "us", "--colors", "io", "--width", "800"],
     FOLDED,
   );
   assertEquals(icicle.code, 0, icicle.stderr);
@@ -122,6 +122,13 @@ Deno.test("flamegraph.ts: stdin to stdout with no permissions; options; icicle",
   assert(all.y < hot.y, "icicle: the root is on top");
   const [r, g, b] = hot.fill.match(/\d+/g)!.map(Number);
   assert(b > r && b > g, `io palette is blue: ${hot.fill}`);
+
+  // --reverse is flamegraph.pl's: each stack reversed, the leaf functions at the root.
+  const reversed = await runFlamegraph(["--reverse"], "main;parent;leaf 5\n");
+  assertEquals(reversed.code, 0, reversed.stderr);
+  const rf = frames(reversed.stdout);
+  const y = (name: string) => rf.find((b) => b.name === name)!.y;
+  assert(y("all") > y("leaf") && y("leaf") > y("parent") && y("parent") > y("main"), "reversed");
 
   const bad = await runFlamegraph(["--colors", "nope"], FOLDED);
   assertEquals(bad.code, 2);

@@ -157,7 +157,8 @@ for (
     [["-U", "-K"], /^offcputime: -U and -K cannot be used together/],
     [["-k", "-U"], /^offcputime: displaying user stacks for kernel threads/],
     [["-m", "10", "-M", "5"], /^offcputime: the max block time is below the min block time/],
-    [["-m", "0"], /^offcputime: invalid min block time: '0'/],
+    [["-m", "0"], /^offcputime: invalid min block time '0': must be at least 1/],
+    [["--stack-storage-size", "4294967296"], /^offcputime: invalid stack storage size .*too large/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`offcputime ${args.join(" ")}: usage error, one line, exit 2`, async () => {

@@ -304,8 +304,13 @@ for (
     [["-p", "1", "-L", "2"], /^profile: -p and -L cannot be used together/],
     [["-U", "-K"], /^profile: -U and -K cannot be used together/],
     [["-F", "99", "-c", "1000"], /^profile: -F and -c cannot be used together/],
-    [["-F", "0"], /^profile: invalid frequency: '0'/],
-    [["-C", "x"], /^profile: invalid CPU: 'x'/],
+    [["-F", "0"], /^profile: invalid frequency '0': must be at least 1/],
+    [
+      ["-F", "1000000000"],
+      /^profile: invalid frequency '1000000000': above kernel\.perf_event_max/,
+    ],
+    [["-C", "x"], /^profile: invalid CPU 'x': not an integer/],
+    [["--stack-storage-size", "999999999"], /^profile: invalid stack storage size .*too large/],
     [["1", "2"], /^profile: unrecognized positional argument: '2'/],
   ] as [string[], RegExp][]
 ) {

@@ -11,7 +11,13 @@
 import type { BuiltProgram } from "../../dsl/builder.ts";
 import type { MapDef } from "../../dsl/maps.ts";
 import { stringifyJson } from "../../format/escape.ts";
-import type { FlagTable, PositionalTable } from "../flags.ts";
+import {
+  flag,
+  type FlagTable,
+  integer,
+  optionWithDefault,
+  type PositionalTable,
+} from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { loadAndAttach, type Session } from "../session.ts";
 import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../stack_maps.ts";
@@ -26,6 +32,7 @@ import {
 } from "../stack_report.ts";
 import { StopSignal } from "../stop.ts";
 import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+import { UsageError } from "../usage.ts";
 
 /** Options every stack tool has. */
 export interface StackOptions {
@@ -111,4 +118,58 @@ export function stackTool<
       for (const w of extra.warnings) console.error(w);
     },
   });
+}
+
+// --- the flags every stack tool shares -----------------------------------------
+
+/**
+ * The most stack traces a stack map may hold: the kernel preallocates each
+ * (127 frames, about 1 KiB), so this caps it at 256 MiB.
+ */
+export const MAX_STACK_STORAGE = 262_144;
+
+/** -U, -K, -d, -f and --stack-storage-size, as bcc's profile and offcputime have them. */
+export function stackFlags(defaultStorage: number) {
+  return {
+    userStacksOnly: flag("show stacks from user space only", "U", "user-stacks-only"),
+    kernelStacksOnly: flag("show stacks from kernel space only", "K", "kernel-stacks-only"),
+    delimited: flag("insert delimiter between kernel/user stacks", "d"),
+    folded: flag("output folded format, one line per stack", "f"),
+    stackStorageSize: optionWithDefault(
+      "N",
+      `unique stack traces that can be stored (${defaultStorage})`,
+      integer(1, MAX_STACK_STORAGE, "stack storage size"),
+      defaultStorage,
+      { long: "stack-storage-size" },
+    ),
+  };
+}
+
+/** The report options from the shared stack flags (-U and -K exclude each other). */
+export function stackReportOptions(
+  v: { userStacksOnly: boolean; kernelStacksOnly: boolean; delimited: boolean; folded: boolean },
+  more: Partial<StackReportOptions> = {},
+): StackReportOptions {
+  if (v.userStacksOnly && v.kernelStacksOnly) {
+    throw new UsageError("-U and -K cannot be used together");
+  }
+  const user = !v.kernelStacksOnly, kernel = !v.userStacksOnly;
+  return {
+    user,
+    kernel,
+    delimiter: v.delimited && user && kernel,
+    annotate: false,
+    folded: v.folded,
+    ...more,
+  };
+}
+
+/** "user + kernel", "user" or "kernel": the stacks shown, for the banner. */
+export function stacksShown(report: StackReportOptions): string {
+  return report.user && report.kernel ? "user + kernel" : report.user ? "user" : "kernel";
+}
+
+/** The banner's ending: how long the tool counts. */
+export function untilWhen(duration: number | undefined): string {
+  return duration === undefined ? "... Hit Ctrl-C to end." : ` for ${duration} secs.`;
 }
