@@ -14,6 +14,7 @@ import type { MapInfo } from "./types.ts";
 import type { MapTypeName, ProgTypeName } from "../../bytecode/prog_types.ts";
 import { MAX_VAR_OFF, readReg } from "./alu.ts";
 import { fail } from "./errors.ts";
+import { BPF_F_RDONLY_PROG } from "./map_flags.ts";
 import { helperMem, type MemEnv, spilledBytes } from "./memory.ts";
 import {
   constNum,
@@ -114,6 +115,9 @@ const HELPER_MAPS: ReadonlyMap<number, readonly MapTypeName[]> = new Map<number,
   [3, ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash"]],
   [195, ["percpu_hash", "percpu_array", "lru_percpu_hash"]], // map_lookup_percpu_elem
 ]);
+
+/** Helpers that change a map: update, delete, push, pop. */
+const MAP_WRITERS: ReadonlySet<number> = new Set([2, 3, 87, 88]);
 
 /** Map types that only special helpers may take. */
 const SPECIAL_MAPS: ReadonlySet<MapTypeName> = new Set([
@@ -261,7 +265,18 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
         );
     }
   }
-  if (map) checkMapCompat(env, id, h, map);
+  if (map) {
+    // record_func_map: helpers that change a map need it writable by programs.
+    if (MAP_WRITERS.has(id) && ((map.flags ?? 0) & BPF_F_RDONLY_PROG)) {
+      fail(
+        "bad-helper-arg",
+        pc,
+        `bpf_${h.name}: ${map.name ? `map ${map.name}` : "the map"} was created with ` +
+          "BPF_F_RDONLY_PROG: programs may not change it",
+      );
+    }
+    checkMapCompat(env, id, h, map);
+  }
 
   if (released) releaseRef(st, released.refId);
   const regs = st.regs;

@@ -133,20 +133,20 @@ function tpBtfAccess(rules: CtxRules, off: number, size: number, write: boolean)
 
 /**
  * `struct __sk_buff` for socket filters: the u32 fields from `len` to `hash`
- * and `napi_id` are readable (also by narrower loads), `cb[0..4]` writable
- * with u32 stores. Packet pointers and socket fields are refused.
+ * and `napi_id` are readable (also by narrower loads); `cb[0..4]` is
+ * readable and writable with any aligned size up to 8 (bpf_skb_is_valid_access).
+ * Packet pointers and socket fields are refused.
  */
 function skbAccess(off: number, size: number, write: boolean): CtxAnswer {
   const CB_START = 48, CB_END = 68;
+  if (off >= CB_START && off < CB_END) {
+    if (off + size > CB_END) return no(`access at offset ${off} size ${size} runs past cb[4]`);
+    return write ? { ok: true } : num(size);
+  }
   const readable = (o: number) => (o >= 0 && o < 72) || (o >= 84 && o < 88);
-  if (size > 4) return { ok: false, why: `__sk_buff fields are u32: size ${size} is not allowed` };
+  if (size > 4) return no(`__sk_buff fields are u32: size ${size} is not allowed`);
   const field = off - (off % 4);
-  if (write) {
-    if (off >= CB_START && off + size <= CB_END && size === 4) return { ok: true };
-    return { ok: false, why: `only __sk_buff cb[0..4] is writable (offset ${off} size ${size})` };
-  }
-  if (!readable(field)) {
-    return { ok: false, why: `__sk_buff offset ${off} is not readable by socket filters` };
-  }
-  return { ok: true, value: scalarReg(unknownOfSize(size)) };
+  if (write) return no(`only __sk_buff cb[0..4] is writable (offset ${off} size ${size})`);
+  if (!readable(field)) return no(`__sk_buff offset ${off} is not readable by socket filters`);
+  return num(size);
 }

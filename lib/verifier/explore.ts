@@ -20,6 +20,7 @@ import { type CallEnv, execHelperCall } from "./calls.ts";
 import type { Cfg } from "./cfg.ts";
 import { fail } from "./errors.ts";
 import { encodingProblem } from "./isa_check.ts";
+import { checkInsnPtrType } from "./insn_ptr_type.ts";
 import { load, store } from "./memory.ts";
 import { finish, markRegsRead, markSlotsRead, type PathMarks, PruneStates } from "./prune.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
@@ -63,6 +64,8 @@ export interface ExploreEnv extends CallEnv {
   onCycle: Uint8Array;
   /** Instructions whose fields were checked already. */
   fieldsChecked: Uint8Array;
+  /** Kind of pointer each load or store went through first (insn_ptr_type.ts). */
+  ptrTypes: Uint8Array;
   /** Map for an `lddw` at logical index i with fd `imm`. */
   mapFor(index: number, fd: number): MapInfo | undefined;
   /** Immediates of conditional jumps as scalars, by instruction (filled on first use). */
@@ -220,6 +223,7 @@ function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
     );
   }
   let v = load(env, st, insn.src, insn.off, size);
+  checkInsnPtrType(env.ptrTypes, pc, base);
   if (sx && v.kind === "scalar") {
     const half = 2 ** (size * 8 - 1);
     v = isZero(v.val) ? scalarReg(known(0)) : scalarReg(signedRange(-half, half - 1));
@@ -233,12 +237,15 @@ function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
   if ((insn.code & 0x07) === op.BPF_ST) {
     readReg(st, insn.dst, pc);
     store(env, st, insn.dst, insn.off, size, insn.imm);
+    checkInsnPtrType(env.ptrTypes, pc, st.regs[insn.dst]);
     return;
   }
   const value = readReg(st, insn.src, pc);
   readReg(st, insn.dst, pc);
   if ((insn.code & 0xe0) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
+  const base = st.regs[insn.dst];
   store(env, st, insn.dst, insn.off, size, value);
+  checkInsnPtrType(env.ptrTypes, pc, base);
 }
 
 function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, size: number): void {

@@ -11,6 +11,7 @@
 import { fail } from "./errors.ts";
 import { ctxAccess, type CtxRules } from "./ctx_access.ts";
 import { MAX_VAR_OFF } from "./alu.ts";
+import { mapAccessForbidden } from "./map_flags.ts";
 import { toBigS, toNumS } from "./int64.ts";
 import { markSlotsRead, type PathMarks } from "./prune.ts";
 import {
@@ -147,9 +148,8 @@ function access(
       return ctxMem(env, r, base, off, size, value);
     case "map_value": {
       const map = base.map!;
-      if (write && ((map.flags ?? 0) & 0x80)) {
-        fail("map-out-of-bounds", pc, `map ${map.name ?? ""} is read-only to programs`);
-      }
+      const forbidden = mapAccessForbidden(map, write);
+      if (forbidden) fail("invalid-mem-access", pc, forbidden);
       regionCheck(pc, r, base, off, size, map.valueSize, "map-out-of-bounds", "map value");
       return write ? undefined : scalarReg(unknownOfSize(size));
     }
@@ -268,9 +268,6 @@ function ctxMem(
       pc,
       `variable context offsets are not allowed (${describeReg(base)})`,
     );
-  }
-  if (typeof value === "number") {
-    fail("ctx-out-of-bounds", pc, "immediate stores into the context are not allowed");
   }
   const ans = ctxAccess(env.ctx, off, size, value !== undefined);
   if (!ans.ok) fail("ctx-out-of-bounds", pc, `${env.ctx.progType} context: ${ans.why}`);
@@ -629,13 +626,8 @@ export function helperMem(
       return;
     }
     case "map_value": {
-      if (access === "write" && ((reg.map!.flags ?? 0) & 0x80)) {
-        fail(
-          "bad-helper-arg",
-          pc,
-          `${argLabel(helper, regNo)}: map ${reg.map!.name ?? ""} is read-only to programs`,
-        );
-      }
+      const forbidden = mapAccessForbidden(reg.map!, access === "write");
+      if (forbidden) fail("bad-helper-arg", pc, `${argLabel(helper, regNo)}: ${forbidden}`);
       regionCheck(pc, regNo, reg, 0, maxSize, reg.map!.valueSize, "map-out-of-bounds", "map value");
       return;
     }

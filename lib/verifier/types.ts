@@ -119,7 +119,7 @@ export interface MapInfo {
   valueSize: number;
   /** Entries (array indexes must stay below it). */
   maxEntries: number;
-  /** Map flags (BPF_F_RDONLY_PROG = 0x80 makes values read-only to programs). */
+  /** Map flags (BPF_F_RDONLY_PROG = 0x80 and BPF_F_WRONLY_PROG = 0x100 restrict programs). */
   flags?: number;
   /** Name, for messages. */
   name?: string;

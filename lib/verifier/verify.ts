@@ -202,5 +202,6 @@ function exploreEnv(
     nextId: () => ++ids,
     mapFor,
     fieldsChecked: new Uint8Array(p.insns.length),
+    ptrTypes: new Uint8Array(p.insns.length),
   };
 }
