@@ -31,6 +31,16 @@ export interface CtxRules {
   gpl: boolean;
 }
 
+/** Program types whose context and return rules this verifier knows. */
+export const SUPPORTED_PROG_TYPES: readonly ProgTypeName[] = [
+  "socket_filter",
+  "kprobe",
+  "tracepoint",
+  "perf_event",
+  "raw_tracepoint",
+  "tp_btf",
+];
+
 const no = (why: string): CtxAnswer => ({ ok: false, why });
 const num = (size: number): CtxAnswer => ({ ok: true, value: scalarReg(unknownOfSize(size)) });
 

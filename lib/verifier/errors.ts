@@ -14,3 +14,18 @@ export class VerifyError extends Error {
 export function fail(code: DiagnosticCode, pc: number, message: string): never {
   throw new VerifyError(code, message, pc);
 }
+
+/**
+ * Thrown by `verify` for a program type it has no rules for: checking such
+ * a program would guess its context and return values, so it refuses.
+ */
+export class UnsupportedProgramTypeError extends Error {
+  constructor(readonly progType: string, supported: readonly string[]) {
+    super(
+      `the verifier does not support program type ${JSON.stringify(progType)} (it checks ${
+        supported.join(", ")
+      })`,
+    );
+    this.name = "UnsupportedProgramTypeError";
+  }
+}

@@ -35,6 +35,8 @@
 
 export { DEFAULT_COMPLEXITY_LIMIT, MAX_PROGRAM_SLOTS, verify } from "./verify.ts";
 export { DIAGNOSTIC_CODES } from "./types.ts";
+export { SUPPORTED_PROG_TYPES } from "./ctx_access.ts";
+export { UnsupportedProgramTypeError } from "./errors.ts";
 export {
   formatDiagnostic,
   optionsForProgram,

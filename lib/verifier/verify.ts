@@ -10,7 +10,8 @@ import { type HelperProto, HELPERS } from "../../bytecode/helpers.ts";
 import type { Insn } from "../../bytecode/insn.ts";
 import { BPF_LDDW, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../../bytecode/opcodes.ts";
 import { buildCfg, onCycle } from "./cfg.ts";
-import { VerifyError } from "./errors.ts";
+import { SUPPORTED_PROG_TYPES } from "./ctx_access.ts";
+import { UnsupportedProgramTypeError, VerifyError } from "./errors.ts";
 import { explore, type ExploreEnv } from "./explore.ts";
 import { loadTimeProblem } from "./isa_check.ts";
 import { liveRegisters, registerUse } from "./liveness.ts";
@@ -44,7 +45,8 @@ const GPL_LICENSES = new Set([
 /**
  * Checks a BPF program the way the kernel's verifier does (privileged
  * loader), and stricter where a tool would otherwise misbehave (reads of
- * never-written stack, kernel addresses written to maps).
+ * never-written stack, kernel addresses written to maps). Throws
+ * UnsupportedProgramTypeError for a program type it has no rules for.
  *
  * @example
  * ```ts
@@ -55,6 +57,9 @@ const GPL_LICENSES = new Set([
  * ```
  */
 export function verify(program: ProgramInput, options: VerifyOptions): VerifyResult {
+  if (!SUPPORTED_PROG_TYPES.includes(options.progType)) {
+    throw new UnsupportedProgramTypeError(String(options.progType), SUPPORTED_PROG_TYPES);
+  }
   let p: ProgramView;
   try {
     p = programView(program);

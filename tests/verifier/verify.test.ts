@@ -2,11 +2,17 @@
  * The public API: diagnostics carry the slot index, the disassembled
  * instruction and the DSL origin; inputs may be bytes or instructions.
  */
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import * as B from "../../bytecode/build.ts";
 import { encode } from "../../bytecode/encode.ts";
 import { formatDiagnostic, verifyProgram } from "../../lib/verifier/built.ts";
-import { DIAGNOSTIC_CODES, verify } from "../../lib/verifier/mod.ts";
+import type { ProgTypeName } from "../../bytecode/prog_types.ts";
+import {
+  DIAGNOSTIC_CODES,
+  SUPPORTED_PROG_TYPES,
+  UnsupportedProgramTypeError,
+  verify,
+} from "../../lib/verifier/mod.ts";
 
 Deno.test("verify: a diagnostic names slot, instruction and DSL origin", () => {
   const insns = [
@@ -67,4 +73,22 @@ Deno.test("verify: pointer leaks can be allowed explicitly", () => {
   const store = [B.stx("u64", 10, 10, -8), B.mov32Reg(0, 10), B.exit()];
   equal(verify(store, { progType: "tracepoint" }).diagnostics[0].code, "pointer-leak");
   ok(verify(store, { progType: "tracepoint", allowPointerLeaks: true }).ok);
+});
+
+Deno.test("verify: an unsupported program type is refused up front, context used or not", () => {
+  const touchesCtx = [B.ldx("u32", 0, 1, 0), B.exit()];
+  const ignoresCtx = [B.mov64Imm(0, 0), B.exit()];
+  for (const type of ["xdp", "sched_cls", "lsm"]) {
+    for (const insns of [touchesCtx, ignoresCtx]) {
+      throws(
+        () => verify(insns, { progType: type as ProgTypeName }),
+        (e: unknown) =>
+          e instanceof UnsupportedProgramTypeError && e.progType === type &&
+          e.message.includes(`"${type}"`) && e.message.includes("tracepoint"),
+      );
+    }
+  }
+  for (const type of SUPPORTED_PROG_TYPES) {
+    equal(typeof verify(ignoresCtx, { progType: type }).ok, "boolean");
+  }
 });
