@@ -1,6 +1,6 @@
 /**
  * The bytecode printed in the talk that seeds this project
- * (shared/seeds/004_f80aede1936895af.txt, slide "Now you have BPF bytecode!"):
+ * (slide "Now you have BPF bytecode!", copied into tests/fixtures/talk_bytecode_slide.txt):
  * a tracing program that sends pid_tgid to a perf buffer.
  *
  * The slide's first copy cuts four lines to 7 bytes; its second copy ("(2)")
@@ -63,8 +63,9 @@ function bytesOf(lines: string[]): Uint8Array {
 }
 
 Deno.test("seed: the canonical vector is the talk's first copy completed from its second", async () => {
-  const seedPath = new URL("../../../shared/seeds/004_f80aede1936895af.txt", import.meta.url);
-  const talk = await Deno.readTextFile(seedPath);
+  const talk = await Deno.readTextFile(
+    new URL("../fixtures/talk_bytecode_slide.txt", import.meta.url),
+  );
   const slides = talk.split("# Now you have BPF bytecode!");
   assertEquals(slides.length, 3, "the slide and its (2) copy");
   const first = parseHexLines(slides[1].split("```")[1]);
