@@ -1,10 +1,11 @@
 #!/usr/bin/env -S deno run -A
 /**
  * `deno task verify`: verifies every tool's BPF programs with our verifier,
- * offline and without root, as they would be built for this kernel (each
- * tool is run with `--dump` and BPFTK_DUMP=json, which builds its programs
- * and prints them instead of loading them). Prints one line per program and
- * a summary `N programs verified, M rejected`; exits 1 when any is rejected.
+ * offline and without root, as they would be built for this kernel: each
+ * tool's declaration (bpftk.ts) builds its default programs and those of
+ * every variant it declares, in this process. Prints one line per program
+ * and a summary `N programs verified, M rejected`; exits 1 when any is
+ * rejected or cannot be built.
  *
  *     deno task verify [tool...]
  *
@@ -26,42 +27,25 @@ import {
   verifyProgram,
 } from "../lib/verifier/built.ts";
 import { verify } from "../lib/verifier/verify.ts";
+import { TOOLS } from "../bpftk.ts";
 
-/** Flag combinations that build different programs, per tool (the default build always runs). */
-const VARIANTS: Record<string, string[][]> = {
-  runqlat: [["-P"], ["-L"], ["--pidnss"], ["-p", "1"], ["-c", "/sys/fs/cgroup"]],
-  biolatency: [["-Q"], ["-D"], ["-F"], ["-c", "/sys/fs/cgroup"]],
-  biolateness: [["-Q"], ["-D"]],
-  bitesize: [["-c", "deno"]],
-  execsnoop: [["-x"], ["-u", "0"], ["-n", "sh"], ["-P", "1"], ["--max-args", "5"]],
-  opensnoop: [["-x"], ["-p", "1"], ["-t", "1"], ["-u", "0"], ["-d", "1"], ["-n", "sh"], ["-e"]],
-  tcpsynbl: [["-4"], ["-6"]],
-};
-
-const root = new URL("../", import.meta.url);
-
+/** The programs a tool builds with these arguments, in this process (no root needed). */
 async function programsOf(tool: string, args: string[]): Promise<VerifiableProgram[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`tools/${tool}.ts`, root).pathname, "--dump", ...args],
-    env: { BPFTK_DUMP: "json" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
-    throw new Error(`${tool} ${args.join(" ")} --dump failed: ${err}`);
-  }
+  const { tool: t } = await TOOLS[tool]();
   try {
-    return JSON.parse(text) as VerifiableProgram[];
-  } catch {
-    throw new Error(`${tool} --dump printed no JSON (lib/cli/dump.ts must honor BPFTK_DUMP=json)`);
+    return t.programs(args);
+  } catch (e) {
+    throw new Error(`${tool} ${args.join(" ")}: ${(e as Error).message.split("\n")[0]}`);
   }
 }
 
-function allTools(): string[] {
-  return [...Deno.readDirSync(new URL("tools/", root))]
-    .filter((e) => e.isFile && e.name.endsWith(".ts")).map((e) => e.name.slice(0, -3)).sort();
+/** Every tool that loads programs, and the flag sets it declares as variants. */
+async function allTools(): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of Object.keys(TOOLS)) {
+    if ((await TOOLS[name]()).tool.kernel) names.push(name);
+  }
+  return names;
 }
 
 /**
@@ -140,9 +124,9 @@ async function main(): Promise<number> {
   }
   if (Deno.args.includes("--cold")) {
     const runs = Number(Deno.args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 9);
-    return await coldStart(args.length ? args : allTools(), runs);
+    return await coldStart(args.length ? args : await allTools(), runs);
   }
-  const wanted = args.length ? args : allTools();
+  const wanted = args.length ? args : await allTools();
   const btf = Btf.vmlinux();
   const cpus = possibleCpus();
   let verified = 0,
@@ -155,7 +139,7 @@ async function main(): Promise<number> {
   const perTool = new Map<string, number>();
   for (const tool of wanted) {
     const seen = new Set<string>();
-    for (const args of [[], ...(VARIANTS[tool] ?? [])]) {
+    for (const args of (await TOOLS[tool]()).tool.variants) {
       let programs: VerifiableProgram[];
       try {
         programs = await programsOf(tool, args);

@@ -1,9 +1,8 @@
 /**
  * Every program of every tool (default build and the flag variants that
  * change the programs), as built for this kernel: accepted by our verifier
- * and by the kernel. Programs come from each tool's `--dump` with
- * BPFTK_DUMP=json (lib/cli/dump.ts); until that hook exists the test is
- * skipped with a warning.
+ * and by the kernel. Programs come from each tool's declaration (bpftk.ts
+ * TOOLS), built in this process for every variant it declares.
  */
 import { deepEqual, ok } from "node:assert/strict";
 import { encode } from "../../bytecode/encode.ts";
@@ -19,18 +18,7 @@ import {
 } from "../../lib/verifier/built.ts";
 import type { MapInfo } from "../../lib/verifier/mod.ts";
 import { kernelTest } from "../support/kernel.ts";
-
-const root = new URL("../../", import.meta.url);
-
-/** Flag combinations that change the generated programs. */
-const VARIANTS: Record<string, string[][]> = {
-  runqlat: [["-P"], ["-L"], ["--pidnss"], ["-p", "1"], ["-c", "/sys/fs/cgroup"]],
-  biolatency: [["-Q"], ["-D"], ["-F"], ["-c", "/sys/fs/cgroup"]],
-  bitesize: [["-c", "deno"]],
-  execsnoop: [["-x"], ["-u", "0"], ["-n", "sh"], ["-P", "1"], ["--max-args", "5"]],
-  opensnoop: [["-x"], ["-p", "1"], ["-t", "1"], ["-u", "0"], ["-d", "1"], ["-n", "sh"]],
-  tcpsynbl: [["-4"], ["-6"]],
-};
+import { TOOLS } from "../../bpftk.ts";
 
 interface Built {
   tool: string;
@@ -38,66 +26,26 @@ interface Built {
   programs: VerifiableProgram[];
 }
 
-async function dump(tool: string, args: string[]): Promise<VerifiableProgram[] | string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`tools/${tool}.ts`, root).pathname, "--dump", ...args],
-    env: { BPFTK_DUMP: "json" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) return new TextDecoder().decode(out.stderr).trim().split("\n")[0];
-  try {
-    return JSON.parse(text);
-  } catch {
-    return "no-json";
-  }
-}
-
-function tools(): string[] {
-  return [...Deno.readDirSync(new URL("tools/", root))]
-    .filter((e) => e.isFile && e.name.endsWith(".ts"))
-    .map((e) => e.name.slice(0, -3))
-    .sort();
-}
-
 let built: Built[] | undefined;
-let hookMissing = false;
 
+/** Every kernel tool's declared variants, built in this process from its declaration. */
 async function buildAll(): Promise<Built[]> {
   if (built) return built;
   built = [];
-  for (const tool of tools()) {
-    for (const args of [[], ...(VARIANTS[tool] ?? [])]) {
-      const r = await dump(tool, args);
-      if (r === "no-json") {
-        hookMissing = true;
-        return built;
-      }
-      if (typeof r === "string") {
-        // Not buildable on this kernel (e.g. needs kprobes): nothing to verify.
-        console.warn(`${tool} ${args.join(" ")}: ${r}`);
-        continue;
-      }
-      built.push({ tool, args, programs: r });
+  for (const [name, load] of Object.entries(TOOLS)) {
+    const { tool } = await load();
+    if (!tool.kernel) continue;
+    for (const args of tool.variants) {
+      built.push({ tool: name, args, programs: tool.programs(args) });
     }
   }
   return built;
 }
 
-// Probe the hook once, before declaring the tests.
-const probe = await dump("runqlat", []);
-const ignore = probe === "no-json";
-if (ignore) {
-  console.warn("tools.test.ts skipped: lib/cli/dump.ts does not honor BPFTK_DUMP=json yet");
-}
-
 Deno.test({
   name: "tools: every program of every tool passes our verifier",
-  ignore,
   async fn() {
     const all = await buildAll();
-    ok(!hookMissing);
     const btf = Btf.vmlinux();
     const cpus = possibleCpus();
     const rejected: string[] = [];
@@ -122,7 +70,7 @@ Deno.test({
 
 Deno.test({
   ...kernelTest("tools: every program of every tool loads into the kernel"),
-  ignore: ignore || kernelTest("").ignore,
+  ignore: kernelTest("").ignore,
   async fn() {
     const all = await buildAll();
     const failures: string[] = [];
