@@ -30,95 +30,44 @@
  * matches nothing).
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
+// the modules it uses.
 import { Btf } from "../lib/btf/btf.ts";
-import { intervalCount, parseToolArgs } from "../lib/cli/args.ts";
-import { drainHistograms, log2Buckets } from "../lib/cli/hist_maps.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+import {
+  histogramTool,
+  type IntervalOptions,
+  intervalPositionals,
+  timestampFlag,
+} from "../lib/cli/drivers/interval.ts";
+import { cgroupPath, cgroupV2Root, flag, option, wholeDisk } from "../lib/cli/flags.ts";
+import { drainHistograms } from "../lib/cli/hist_maps.ts";
+import type { Session } from "../lib/cli/session.ts";
 import { requestDiskDev, skipUnlessDisk } from "../lib/dsl/block_request.ts";
+import { cgroupMap, skipUnlessInCgroup } from "../lib/dsl/cgroup.ts";
 import { defineHistMap } from "../lib/dsl/hist.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
-import { r0, r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { defineSchema } from "../lib/dsl/schema.ts";
 import { formatLog2Hist } from "../lib/format/log2_hist.ts";
-import { formatTimeOfDay } from "../lib/format/time.ts";
 import { setCgroup } from "../lib/kernel/map.ts";
-import { type BlockDevice, devString, diskByName, DiskNames } from "../lib/symbols/disks.ts";
+import { type BlockDevice, devString, DiskNames } from "../lib/symbols/disks.ts";
 
 const MAX_SLOTS = 27;
 const MAX_ENTRIES = 10240;
 
-function help(name: string) {
-  return {
-    name,
-    summary: "Summarize block device I/O latency as a histogram.",
-    usage: `${name} [-h] [-T] [-m] [-Q] [-D] [-F] [-d DISK] [-c CG] [interval] [count]`,
-    examples: [
-      [name, "summarize block I/O latency as a histogram"],
-      [`${name} 1 10`, "print 1 second summaries, 10 times"],
-      [`${name} -mT 1`, "1s summaries, milliseconds, and timestamps"],
-      [`${name} -Q`, "include OS queued time in I/O time"],
-      [`${name} -D`, "show each disk device separately"],
-      [`${name} -F`, "show I/O flags separately"],
-      [`${name} -d sdc`, "trace sdc only"],
-      [`${name} -c CG`, "trace processes under cgroup v2 path CG"],
-    ] as [string, string][],
-    flags: [
-      { flags: "-T, --timestamp", help: "include timestamp on output" },
-      { flags: "-m, --milliseconds", help: "millisecond histogram" },
-      { flags: "-Q, --queued", help: "include OS queued time in I/O time" },
-      { flags: "-D, --disks", help: "print a histogram per disk device" },
-      { flags: "-F, --flag", help: "print a histogram per set of I/O flags" },
-      { flags: "-d, --disk DISK", help: "trace this disk only" },
-      { flags: "-c, --cgroup CG", help: "trace processes in this cgroup v2 path only" },
-    ],
-  };
-}
-
 /** What the operator asked for. */
-interface Options {
+interface Options extends IntervalOptions {
   milliseconds: boolean;
   /** Measure from block_rq_insert (queued in the OS) instead of block_rq_issue. */
   queued: boolean;
-  perDisk: boolean;
-  perFlag: boolean;
+  /** -D: a histogram per disk. */
+  disks: boolean;
+  /** -F: a histogram per set of I/O flags. */
+  flag: boolean;
   /** -d: the one disk to trace. */
   disk?: BlockDevice;
   /** -c: a cgroup v2 directory; only I/O started by its tasks counts. */
   cgroup?: string;
-}
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-    milliseconds: { type: "boolean", short: "m" },
-    queued: { type: "boolean", short: "Q" },
-    disks: { type: "boolean", short: "D" },
-    flag: { type: "boolean", short: "F" },
-    disk: { type: "string", short: "d" },
-    cgroup: { type: "string", short: "c" },
-  });
-  const opts: Options = {
-    milliseconds: !!values.milliseconds,
-    queued: !!values.queued,
-    perDisk: !!values.disks,
-    perFlag: !!values.flag,
-    disk: values.disk === undefined ? undefined : wholeDisk(values.disk),
-    cgroup: values.cgroup,
-  };
-  return { values, opts, ...intervalCount(positionals) };
-}
-
-/** -d DISK: a whole disk that exists (the BPF side compares gendisk numbers). */
-function wholeDisk(name: string): BlockDevice {
-  const disk = diskByName(name);
-  if (!disk) throw new UsageError(`no such disk: '${name}'`);
-  if (disk.isPartition) throw new UsageError(`'${name}' is a partition: give its whole disk`);
-  return disk;
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -133,26 +82,18 @@ const start = defineMap({
 });
 /** One global histogram: per-CPU u64 counters, no hashing, no atomics. */
 const hist = defineHistMap({ name: "hist", slots: MAX_SLOTS, perCpu: true });
-/** Histograms per {u32 cmd_flags, u32 dev} (-F, -D): u32 slots[MAX_SLOTS]. */
-const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: 8 });
-/** The cgroup for -c, in slot 0. */
-const cgroupMap = defineMap({
-  name: "cgroup_map",
-  type: "cgroup_array",
-  keySize: 4,
-  valueSize: 4,
-  maxEntries: 1,
-});
+/** The key of `hists` (-F, -D): what is not asked for is 0. */
+const histKey = defineSchema("hist_key", { cmd_flags: "u32", dev: "u32" });
+/** Histograms per {cmd_flags, dev}: u32 slots[MAX_SLOTS]. */
+const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: histKey.size });
 
-const keyedHists = (o: Options) => o.perDisk || o.perFlag;
+const keyedHists = (o: Options) => o.disks || o.flag;
 
 /** Records "request started now" on insert or issue, unless filtered out. */
 function startProgram(event: "block_rq_insert" | "block_rq_issue", o: Options): Probe {
   const p = tpBtf(event, { name: `biolat_${event.slice("block_rq_".length)}` });
   const done = p.label();
-  if (o.cgroup !== undefined) {
-    p.loadMap(r1, cgroupMap).mov(r2, 0).call("current_task_under_cgroup").jumpIf(r0, "==", 0, done);
-  }
+  if (o.cgroup !== undefined) skipUnlessInCgroup(p, done);
   p.ctx(r7, "rq");
   if (event === "block_rq_issue" && o.queued) {
     // Behind an I/O scheduler every request is inserted first: keep that time.
@@ -174,14 +115,14 @@ function completeProgram(o: Options): Probe {
   p.div(r8, o.milliseconds ? 1_000_000 : 1000);
   p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
 
-  const hkey = p.stack(8);
+  const hkey = p.stack(histKey.size);
   if (!keyedHists(o)) {
     p.store("u32", r10, hkey, 0).histAdd(hist, hkey, r9);
   } else {
-    if (o.perFlag) p.field(r1, r7, "request", "cmd_flags").store("u32", r10, hkey, r1);
-    else p.store("u32", r10, hkey, 0);
-    if (o.perDisk) requestDiskDev(p, r1, r7, r2).store("u32", r10, hkey + 4, r1);
-    else p.store("u32", r10, hkey + 4, 0);
+    if (o.flag) p.field(r1, r7, "request", "cmd_flags");
+    p.store("u32", r10, hkey + histKey.offset("cmd_flags"), o.flag ? r1 : 0);
+    if (o.disks) requestDiskDev(p, r1, r7, r2);
+    p.store("u32", r10, hkey + histKey.offset("dev"), o.disks ? r1 : 0);
     p.histAdd(hists, hkey, r9, { zeroOff: p.stack(hists.valueSize) });
   }
   p.bind(cleanup).delete(start, key);
@@ -199,27 +140,32 @@ function buildPrograms(o: Options) {
 
 // --- user side --------------------------------------------------------------
 
-/** One histogram as read from the kernel. */
-interface Histogram {
-  cmdFlags?: number;
-  dev?: number;
-  slots: number[];
+/** Labels for -D and -F headings, computed once per run (not for --dump). */
+interface Labels {
+  disks?: DiskNames;
+  flags?: RequestFlagNames;
 }
 
-function readHistograms(session: Session, o: Options): Histogram[] {
+function readHistograms(session: Session, o: Options, labels: Labels) {
+  const unit = o.milliseconds ? "msecs" : "usecs";
   if (!keyedHists(o)) {
     const [h] = drainHistograms(session.maps.get(hist)!, hist);
     // An empty global histogram prints nothing, as the C tool's empty hash map.
-    return h.slots.some((n) => n > 0) ? [{ slots: h.slots }] : [];
+    return { unit, histograms: h.slots.some((n) => n > 0) ? [{ slots: h.slots }] : [] };
   }
-  return drainHistograms(session.maps.get(hists)!, hists).map((h) => {
-    const key = new DataView(h.key.buffer);
-    return {
-      cmdFlags: o.perFlag ? key.getUint32(0, true) : undefined,
-      dev: o.perDisk ? key.getUint32(4, true) : undefined,
-      slots: h.slots,
+  const histograms = drainHistograms(session.maps.get(hists)!, hists).map((h) => {
+    const { cmd_flags, dev } = histKey.decode(h.key);
+    const disk = o.disks ? labels.disks!.nameOf(dev) ?? "Unknown" : undefined;
+    const flags = o.flag ? labels.flags!.format(cmd_flags) : undefined;
+    // libbpf-tools: "\ndisk = %s\t" with -D, the flags with -F, then "\n"
+    const heading = (o.disks ? `\ndisk = ${disk}\t` : "") + (o.flag ? `flags = ${flags}` : "");
+    const labelsJson = {
+      ...(o.disks ? { disk: disk!, dev: devString(dev) } : {}),
+      ...(o.flag ? { flags: flags!, cmd_flags } : {}),
     };
+    return { heading, labels: labelsJson, slots: h.slots };
   });
+  return { unit, histograms };
 }
 
 /**
@@ -283,68 +229,42 @@ function camelCase(name: string): string {
   return name.split("_").map((w) => w[0] + w.slice(1).toLowerCase()).join("");
 }
 
-/** Labels for -D and -F headings, computed once per tool run. */
-interface Labels {
-  disks?: DiskNames;
-  flags?: RequestFlagNames;
-}
+export const tool = histogramTool({
+  name: "biolatency",
+  summary: "Summarize block device I/O latency as a histogram.",
+  examples: [
+    ["biolatency", "summarize block I/O latency as a histogram"],
+    ["biolatency 1 10", "print 1 second summaries, 10 times"],
+    ["biolatency -mT 1", "1s summaries, milliseconds, and timestamps"],
+    ["biolatency -Q", "include OS queued time in I/O time"],
+    ["biolatency -D", "show each disk device separately"],
+    ["biolatency -F", "show I/O flags separately"],
+    ["biolatency -d sdc", "trace sdc only"],
+    ["biolatency -c CG", "trace processes under cgroup v2 path CG"],
+  ],
+  flags: {
+    timestamp: timestampFlag,
+    milliseconds: flag("millisecond histogram", "m"),
+    queued: flag("include OS queued time in I/O time", "Q"),
+    disks: flag("print a histogram per disk device", "D"),
+    flag: flag("print a histogram per set of I/O flags", "F"),
+    disk: option("DISK", "trace this disk only", wholeDisk, { short: "d" }),
+    cgroup: option("CG", "trace processes in this cgroup v2 path only", cgroupPath, { short: "c" }),
+  },
+  positionals: intervalPositionals,
+  variants: [["-Q"], ["-D"], ["-F"], ["-m", "-Q", "-D", "-F"], ["-c", cgroupV2Root()]],
+  options: (v): Options => v,
+}, {
+  banner: () => "Tracing block device I/O... Hit Ctrl-C to end.",
+  build: buildPrograms,
+  prepare: (o): Labels => ({
+    disks: o.disks ? new DiskNames() : undefined,
+    flags: o.flag ? new RequestFlagNames(Btf.vmlinux()) : undefined,
+  }),
+  initMaps: (o, maps) => o.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, o.cgroup),
+  read: readHistograms,
+  text: (set) =>
+    set.histograms.map((h) => `${h.heading ?? ""}\n${formatLog2Hist(h.slots, set.unit)}`).join(""),
+});
 
-function formatText(hs: Histogram[], o: Options, labels: Labels, unit: string): string {
-  return hs.map((h) => {
-    let head = "";
-    if (o.perDisk) head += `\ndisk = ${labels.disks!.nameOf(h.dev!) ?? "Unknown"}\t`;
-    if (o.perFlag) head += `flags = ${labels.flags!.format(h.cmdFlags!)}`;
-    return `${head}\n${formatLog2Hist(h.slots, unit)}`;
-  }).join("");
-}
-
-function formatJson(hs: Histogram[], o: Options, labels: Labels, unit: string): string {
-  return JSON.stringify({
-    time: new Date().toISOString(),
-    unit,
-    histograms: hs.map((h) => ({
-      ...(o.perDisk
-        ? { disk: labels.disks!.nameOf(h.dev!) ?? "Unknown", dev: devString(h.dev!) }
-        : {}),
-      ...(o.perFlag ? { flags: labels.flags!.format(h.cmdFlags!), cmd_flags: h.cmdFlags } : {}),
-      buckets: log2Buckets(h.slots),
-    })),
-  }) + "\n";
-}
-
-/** Runs biolatency under the name it was called by (`biolatency` or `biolateness`). */
-export async function runBiolatency(name: string, argv: string[] = Deno.args): Promise<never> {
-  return await runTool(name, async () => {
-    const { values, opts, interval, count } = parseOptions(argv);
-    if (values.help) return writeOut(formatHelp(help(name)));
-    const programs = buildPrograms(opts);
-    if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-    const labels: Labels = {
-      disks: opts.perDisk ? new DiskNames() : undefined,
-      flags: opts.perFlag ? new RequestFlagNames(Btf.vmlinux()) : undefined,
-    };
-    const session = loadAndAttach(programs, {
-      verbose: values.verbose,
-      initMaps: (maps) => opts.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, opts.cgroup),
-    });
-    const stop = new StopSignal();
-    const unit = opts.milliseconds ? "msecs" : "usecs";
-    if (!values.json) writeOut("Tracing block device I/O... Hit Ctrl-C to end.\n");
-    try {
-      for await (const _ of intervals(stop, interval, count)) {
-        const hs = readHistograms(session, opts);
-        if (values.json) {
-          writeOut(formatJson(hs, opts, labels, unit));
-          continue;
-        }
-        writeOut("\n" + (values.timestamp ? `${formatTimeOfDay(new Date()).padEnd(8)}\n` : ""));
-        writeOut(formatText(hs, opts, labels, unit));
-      }
-    } finally {
-      stop.dispose();
-    }
-  });
-}
-
-if (import.meta.main) await runBiolatency("biolatency");
+if (import.meta.main) await tool.main();

@@ -3,6 +3,8 @@
  * biolateness: the seed talk's spelling of biolatency (`biolateness -mT 1 5`).
  * The same tool, flags and output as tools/biolatency.ts, under this name.
  */
-import { runBiolatency } from "./biolatency.ts";
+import { tool } from "./biolatency.ts";
 
-await runBiolatency("biolateness");
+export { tool };
+
+if (import.meta.main) await tool.main(Deno.args, "biolateness");

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type BlockDevice, diskByName } from "../symbols/disks.ts";
 import { UsageError } from "./usage.ts";
 
 /** One flag: a switch (no `value`) or an option taking a value. */
@@ -185,6 +186,32 @@ export function cgroupPath(text: string, name: string): string {
     throw new UsageError(`${name} ${text}: not a cgroup v2 directory`);
   }
   return text;
+}
+
+/**
+ * A whole disk that exists now ("vda", "loop0"): BPF filters compare its
+ * gendisk number. A partition or an unknown name is a usage error.
+ */
+export function wholeDisk(text: string, name: string): BlockDevice {
+  if (text === "") throw new UsageError(`invalid ${name}: empty disk name`);
+  const disk = diskByName(text);
+  if (!disk) throw new UsageError(`${name} ${text}: no such disk`);
+  if (disk.isPartition) throw new UsageError(`${name} ${text}: a partition; give its whole disk`);
+  return disk;
+}
+
+/**
+ * The cgroup v2 root here: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+ * hybrid hierarchy (v1 controllers beside v2). For `-c` variants that must
+ * build on any machine.
+ */
+export function cgroupV2Root(): string {
+  try {
+    Deno.statSync("/sys/fs/cgroup/unified/cgroup.procs");
+    return "/sys/fs/cgroup/unified";
+  } catch {
+    return "/sys/fs/cgroup";
+  }
 }
 
 /** A file that must exist and be readable (not a directory). */

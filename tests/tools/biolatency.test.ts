@@ -220,22 +220,44 @@ Deno.test(kernelTest("biolatency: SIGINT prints and unloads all three -Q program
   await assertNoneLoaded();
 });
 
-Deno.test(kernelTest("biolatency -c with no such cgroup: one line, exit 1"), async () => {
-  const { code, stdout, stderr } = await runToolOnce("biolatency", ["-c", "/nonexistent/cg"]);
-  assertEquals(code, 1, stderr);
-  assertEquals(stdout, "");
-  assertEquals(stderr.trim().split("\n").length, 1, stderr);
-  assert(/^biolatency: .*no such cgroup/.test(stderr), stderr);
-  await assertNoneLoaded();
-});
+Deno.test(
+  kernelTest("biolatency -c with no such cgroup: usage error, one line, exit 2"),
+  async () => {
+    const { code, stdout, stderr } = await runToolOnce("biolatency", ["-c", "/nonexistent/cg"]);
+    assertEquals(code, 2, stderr);
+    assertEquals(stdout, "");
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assert(/^biolatency: -c \/nonexistent\/cg: no such cgroup/.test(stderr), stderr);
+    await assertNoneLoaded();
+  },
+);
+
+Deno.test(
+  kernelTest("biolatency -d nosuchdisk: usage error before anything is loaded"),
+  async () => {
+    const { code, stdout, stderr } = await runToolOnce("biolatency", [
+      "-d",
+      "nosuchdisk",
+      "1",
+      "1",
+    ]);
+    assertEquals(code, 2, stderr);
+    assertEquals(stdout, "");
+    assertEquals(stderr, "biolatency: -d nosuchdisk: no such disk (see 'biolatency --help')\n");
+    await assertNoneLoaded();
+  },
+);
 
 for (
   const [args, pattern] of [
-    [["-d", "nosuchdisk"], /^biolatency: no such disk: 'nosuchdisk'/],
+    [["-d", "nosuchdisk"], /^biolatency: -d nosuchdisk: no such disk/],
+    [["-d", ""], /^biolatency: invalid -d: empty disk name/],
+    [["-c", "/tmp"], /^biolatency: -c \/tmp: not a cgroup v2 directory/],
+    [["1", "99999999999999999999"], /^biolatency: invalid count '9+': too large/],
     [["-x"], /^biolatency: unknown option '-x'/],
     [["-d"], /^biolatency: option '-d, --disk <value>' needs a value|^biolatency: .*-d/],
     [["1", "2", "3"], /^biolatency: unrecognized positional argument: '3'/],
-    [["0"], /^biolatency: invalid interval: '0'/],
+    [["0"], /^biolatency: invalid interval '0': must be at least 1/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`biolatency ${args.join(" ")}: usage error, one line, exit 2`, async () => {

@@ -17,7 +17,14 @@ import { stringifyJson } from "../../format/escape.ts";
 import { formatLog2Hist } from "../../format/log2_hist.ts";
 import { formatTimeOfDay } from "../../format/time.ts";
 import type { BpfMap } from "../../kernel/map.ts";
-import type { FlagTable, PositionalTable } from "../flags.ts";
+import {
+  count,
+  flag,
+  type FlagTable,
+  positional,
+  type PositionalTable,
+  seconds,
+} from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { loadAndAttach, type Session } from "../session.ts";
 import { intervals, StopSignal } from "../stop.ts";
@@ -60,8 +67,8 @@ export interface IntervalSpec<O extends IntervalOptions, R, C> {
   prepare?: (o: O) => C;
   /** Fills maps (filters, configuration) before anything attaches. */
   initMaps?: (o: O, maps: Map<MapDef, BpfMap>) => void;
-  /** Once attached: notes on stderr, watchers; what it returns is disposed at exit. */
-  started?: (session: Session, o: O, json: boolean) => Disposable | void;
+  /** Once attached: notes on stderr, watchers (kept in ctx); what it returns is disposed at exit. */
+  started?: (session: Session, o: O, json: boolean, ctx: C) => Disposable | void;
   /** Reads (and clears, for histograms) the maps at the end of an interval. */
   read: (session: Session, o: O, ctx: C) => R;
   /** Text for one report, after the driver's blank line and -T time line. */
@@ -75,6 +82,15 @@ export interface IntervalSpec<O extends IntervalOptions, R, C> {
   /** No blank line and time line before each report: the tool's text has its own. */
   ownHeading?: boolean;
 }
+
+/** The positionals of most interval tools: `[interval] [count]`. */
+export const intervalPositionals = {
+  interval: positional("interval", "output interval, in seconds", seconds),
+  count: positional("count", "number of outputs", count),
+};
+
+/** -T, --timestamp: the time of day before each report. */
+export const timestampFlag = flag("include timestamp on output", "T");
 
 /** Declares an interval tool. */
 export function intervalTool<
@@ -97,7 +113,7 @@ export function intervalTool<
       const stop = new StopSignal();
       using _stop = stop;
       if (!common.json && spec.banner) writeOut(spec.banner(o) + "\n");
-      using _started = spec.started?.(session, o, common.json) ?? undefined;
+      using _started = spec.started?.(session, o, common.json, ctx) ?? undefined;
       const interval = o.interval ?? spec.defaultInterval;
       for await (const _ of intervals(stop, interval, o.count)) {
         if (spec.skipPartial && stop.stopped) break;
