@@ -23,75 +23,38 @@
  *             64 -> 127        : 8        |********************                    |
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { intervalCount, parseToolArgs } from "../lib/cli/args.ts";
-import { drainHistograms, log2Buckets } from "../lib/cli/hist_maps.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+// the modules it uses.
+import {
+  histogramTool,
+  type IntervalOptions,
+  intervalPositionals,
+  timestampFlag,
+} from "../lib/cli/drivers/interval.ts";
+import { nonEmpty, option, wholeDisk } from "../lib/cli/flags.ts";
+import { drainHistograms } from "../lib/cli/hist_maps.ts";
+import type { Session } from "../lib/cli/session.ts";
 import { skipUnlessDisk } from "../lib/dsl/block_request.ts";
 import type { Label } from "../lib/dsl/builder.ts";
 import { defineHistMap } from "../lib/dsl/hist.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
-import { decodeCString, escapeText, stringifyJson } from "../lib/format/escape.ts";
-import { formatLog2Hist } from "../lib/format/log2_hist.ts";
-import { formatTimeOfDay } from "../lib/format/time.ts";
-import { type BlockDevice, diskByName } from "../lib/symbols/disks.ts";
+import { decodeCString, escapeText } from "../lib/format/escape.ts";
+import type { BlockDevice } from "../lib/symbols/disks.ts";
 
 const MAX_SLOTS = 20;
 const COMM_LEN = 16;
 
-const HELP = {
-  name: "bitesize",
-  summary: "Summarize block device I/O size as a histogram.",
-  usage: "bitesize [-h] [-T] [-c COMM] [-d DISK] [interval] [count]",
-  examples: [
-    ["bitesize", "summarize block I/O size as a histogram"],
-    ["bitesize 1 10", "print 1 second summaries, 10 times"],
-    ["bitesize -T 1", "1s summaries with timestamps"],
-    ["bitesize -c fio", "trace fio only"],
-    ["bitesize -d sdc", "trace sdc only"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --timestamp", help: "include timestamp on output" },
-    { flags: "-c, --comm COMM", help: "trace processes whose name starts with COMM" },
-    { flags: "-d, --disk DISK", help: "trace this disk only" },
-  ],
-};
-
 /** What the operator asked for. */
-interface Options {
+interface Options extends IntervalOptions {
   /** -c: the bytes a process name must start with (at most 15, as the kernel keeps). */
   comm?: Uint8Array;
   /** -d: the one disk to trace. */
   disk?: BlockDevice;
 }
 
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-    comm: { type: "string", short: "c" },
-    disk: { type: "string", short: "d" },
-  });
-  if (values.comm === "") throw new UsageError("-c needs a non-empty process name");
-  const opts: Options = {
-    comm: values.comm === undefined
-      ? undefined
-      : new TextEncoder().encode(values.comm).slice(0, COMM_LEN - 1), // as the kernel truncates
-    disk: values.disk === undefined ? undefined : wholeDisk(values.disk),
-  };
-  return { values, opts, ...intervalCount(positionals) };
-}
-
-/** -d DISK: a whole disk that exists (the BPF side compares gendisk numbers). */
-function wholeDisk(name: string): BlockDevice {
-  const disk = diskByName(name);
-  if (!disk) throw new UsageError(`no such disk: '${name}'`);
-  if (disk.isPartition) throw new UsageError(`'${name}' is a partition: give its whole disk`);
-  return disk;
+/** -c COMM: a non-empty name prefix, cut to the 15 bytes the kernel keeps of a name. */
+function commPrefix(text: string, flag: string): Uint8Array {
+  return new TextEncoder().encode(nonEmpty(text, flag)).slice(0, COMM_LEN - 1);
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -135,53 +98,40 @@ function issueProgram(o: Options): Probe {
 
 // --- user side --------------------------------------------------------------
 
-/** One process name's histogram (the name's raw bytes, up to the NUL). */
-interface Histogram {
-  comm: Uint8Array;
-  slots: number[];
-}
-
-function readHistograms(session: Session): Histogram[] {
-  return drainHistograms(session.maps.get(hists)!, hists).map((h) => {
+/** Each process name's histogram (the name's raw bytes, up to the NUL). */
+function readHistograms(session: Session) {
+  const histograms = drainHistograms(session.maps.get(hists)!, hists).map((h) => {
     const nul = h.key.indexOf(0);
-    return { comm: h.key.slice(0, nul < 0 ? COMM_LEN : nul), slots: h.slots };
+    const comm = h.key.slice(0, nul < 0 ? COMM_LEN : nul);
+    const heading = `Process Name = ${escapeText(comm)}`;
+    return { heading, labels: { comm: decodeCString(comm) }, slots: h.slots };
   });
+  return { unit: "Kbytes", histograms };
 }
 
-function formatText(hs: Histogram[]): string {
-  return hs.map((h) =>
-    `\nProcess Name = ${escapeText(h.comm)}\n${formatLog2Hist(h.slots, "Kbytes")}`
-  ).join("");
-}
-
-function formatJson(hs: Histogram[]): string {
-  return stringifyJson({
-    time: new Date().toISOString(),
-    unit: "Kbytes",
-    histograms: hs.map((h) => ({ comm: decodeCString(h.comm), buckets: log2Buckets(h.slots) })),
-  }) + "\n";
-}
-
-await runTool("bitesize", async () => {
-  const { values, opts, interval, count } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const programs = [issueProgram(opts).build()];
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut("Tracing block device I/O... Hit Ctrl-C to end.\n");
-  try {
-    for await (const _ of intervals(stop, interval, count)) {
-      const hs = readHistograms(session);
-      if (values.json) {
-        writeOut(formatJson(hs));
-        continue;
-      }
-      writeOut("\n" + (values.timestamp ? `${formatTimeOfDay(new Date()).padEnd(8)}\n` : ""));
-      writeOut(formatText(hs));
-    }
-  } finally {
-    stop.dispose();
-  }
+export const tool = histogramTool({
+  name: "bitesize",
+  summary: "Summarize block device I/O size as a histogram.",
+  examples: [
+    ["bitesize", "summarize block I/O size as a histogram"],
+    ["bitesize 1 10", "print 1 second summaries, 10 times"],
+    ["bitesize -T 1", "1s summaries with timestamps"],
+    ["bitesize -c fio", "trace fio only"],
+    ["bitesize -d sdc", "trace sdc only"],
+  ],
+  flags: {
+    timestamp: timestampFlag,
+    comm: option("COMM", "trace processes whose name starts with COMM", commPrefix, { short: "c" }),
+    disk: option("DISK", "trace this disk only", wholeDisk, { short: "d" }),
+  },
+  positionals: intervalPositionals,
+  // -c: a prefix within the first word, and one that reaches into the second
+  variants: [["-c", "deno"], ["-c", "kworker/u4:1-ev"]],
+  options: (v): Options => v,
+}, {
+  banner: () => "Tracing block device I/O... Hit Ctrl-C to end.",
+  build: (o) => [issueProgram(o).build()],
+  read: readHistograms,
 });
+
+if (import.meta.main) await tool.main();

@@ -106,7 +106,8 @@ Deno.test(
       assertEquals(doc.unit, "Kbytes");
       assertDeepEqual(doc.histograms.map((h) => h.comm), [WORKLOAD_COMM]);
       const counts = doc.histograms[0].buckets.map((b) => b.count);
-      assertDeepEqual(counts, [...byName, ...new Array(20 - byName.length).fill(0)]);
+      // The rows text prints: from the first bucket up to the last non-empty one.
+      assertDeepEqual(counts, byName);
       assertDeepEqual(doc.histograms[0].buckets[6], { low: 64, high: 127, count: 16 });
     } finally {
       for (const t of tools) {
@@ -144,6 +145,14 @@ Deno.test(
   },
 );
 
+Deno.test(kernelTest("bitesize -d nosuchdisk: usage error before anything is loaded"), async () => {
+  const { code, stdout, stderr } = await runToolOnce("bitesize", ["-d", "nosuchdisk", "1", "1"]);
+  assertEquals(code, 2, stderr);
+  assertEquals(stdout, "");
+  assertEquals(stderr, "bitesize: -d nosuchdisk: no such disk (see 'bitesize --help')\n");
+  await assertNoneLoaded();
+});
+
 Deno.test(kernelTest("bitesize -T 1 2: two timestamped intervals, then exits"), async () => {
   const { code, stdout, stderr } = await runToolOnce("bitesize", ["-T", "1", "2"]);
   assertEquals(code, 0, stderr);
@@ -154,9 +163,10 @@ Deno.test(kernelTest("bitesize -T 1 2: two timestamped intervals, then exits"), 
 
 for (
   const [args, pattern] of [
-    [["-d", "nosuchdisk"], /^bitesize: no such disk: 'nosuchdisk'/],
+    [["-d", "nosuchdisk"], /^bitesize: -d nosuchdisk: no such disk/],
     [["-x"], /^bitesize: unknown option '-x'/],
-    [["-c", ""], /^bitesize: -c needs a non-empty process name/],
+    [["-c", ""], /^bitesize: invalid -c: empty/],
+    [["0"], /^bitesize: invalid interval '0': must be at least 1/],
     [["1", "2", "3"], /^bitesize: unrecognized positional argument: '3'/],
     [["-1"], /^bitesize: unknown option '-1'/],
   ] as [string[], RegExp][]
