@@ -27,20 +27,21 @@
  * in ascending order of their counts, as bpftrace prints a map.
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { intervalCount, parseToolArgs } from "../lib/cli/args.ts";
+// the modules it uses.
+import {
+  intervalPositionals,
+  intervalTool,
+  jsonBuckets,
+  timestampFlag,
+} from "../lib/cli/drivers/interval.ts";
 import { drainHistograms } from "../lib/cli/hist_maps.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp } from "../lib/cli/usage.ts";
+import type { Session } from "../lib/cli/session.ts";
 import { defineHistMap } from "../lib/dsl/hist.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { defineSchema } from "../lib/dsl/schema.ts";
 import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
-import { formatTimestampHeader } from "../lib/format/time.ts";
 import { type Kallsyms, kernelSymbols } from "../lib/symbols/kallsyms.ts";
 
 /**
@@ -49,35 +50,15 @@ import { type Kallsyms, kernelSymbols } from "../lib/symbols/kallsyms.ts";
  */
 const SLOTS = 40;
 
-const HELP = {
-  name: "workq",
-  summary: "Summarize work queue function execution time, per kernel function.",
-  usage: "workq [-h] [-T] [interval] [count]",
-  examples: [
-    ["workq", "histograms of work function run time until Ctrl-C"],
-    ["workq 1 10", "print 1 second summaries, 10 times"],
-    ["workq -T 5", "5 second summaries with timestamps"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --timestamp", help: "include timestamp on output" },
-  ],
-};
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-  });
-  return { values, ...intervalCount(positionals) };
-}
-
 // --- BPF side ---------------------------------------------------------------
 
-/** Per thread: when its current work function started, and which function (u64 each). */
+/** Per thread (by TID): when its current work function started, and which function. */
+const startValue = defineSchema("start_value", { ns: "u64", function: "u64" });
 const start = defineMap({
   name: "start",
   type: "hash",
   keySize: 4,
-  valueSize: 16,
+  valueSize: startValue.size,
   maxEntries: 10240,
 });
 /** @us[function]: microsecond histograms keyed by the work function's address. */
@@ -91,10 +72,10 @@ function storeTid(p: ReturnType<typeof tracepoint>, off: number): void {
 /** workqueue_execute_start: @start[tid] = nsecs; @wqfunc[tid] = args->function. */
 function startProgram() {
   const p = tracepoint("workqueue", "workqueue_execute_start", { name: "workq_start" });
-  const key = p.stack(4), value = p.stack(16);
+  const key = p.stack(4), value = p.stack(startValue.size);
   storeTid(p, key);
-  p.ktime(r0).store("u64", r10, value, r0);
-  p.ctx(r1, "function").store("u64", r10, value + 8, r1);
+  p.ktime(r0).store("u64", r10, value + startValue.offset("ns"), r0);
+  p.ctx(r1, "function").store("u64", r10, value + startValue.offset("function"), r1);
   p.update(start, key, value);
   return p.ret(0);
 }
@@ -105,7 +86,9 @@ function endProgram() {
   const key = p.stack(4), fn = p.stack(8);
   storeTid(p, key);
   p.lookup(start, key).returnIf(r0, "==", 0);
-  p.load(r7, "u64", r0, 0).load(r1, "u64", r0, 8).store("u64", r10, fn, r1);
+  startValue.load(p, r7, r0, "ns");
+  startValue.load(p, r1, r0, "function");
+  p.store("u64", r10, fn, r1);
   p.delete(start, key);
   p.ktime(r0).sub(r0, r7).div(r0, 1000).mov(r8, r0);
   // hist() bucket: 1 for 0 us, log2(us) + 2 otherwise
@@ -153,46 +136,35 @@ function bucketBounds(i: number): { low: number; high: number } {
   return { low: 2 ** (i - 2), high: 2 ** (i - 1) - 1 };
 }
 
-function formatJson(hs: FunctionHistogram[]): string {
-  return JSON.stringify({
-    time: new Date().toISOString(),
+function formatJson(hs: FunctionHistogram[]) {
+  return {
     unit: "usecs",
-    histograms: hs.sort((a, b) => (a.function < b.function ? -1 : 1)).map((h) => {
-      const first = h.counts.findIndex((c) => c > 0);
-      const last = h.counts.findLastIndex((c) => c > 0);
-      return {
-        function: h.function,
-        count: h.counts.reduce((a, b) => a + b, 0),
-        buckets: h.counts.slice(first, last + 1).map((count, k) => ({
-          ...bucketBounds(first + k),
-          count,
-        })),
-      };
-    }),
-  }) + "\n";
+    histograms: hs.sort((a, b) => (a.function < b.function ? -1 : 1)).map((h) => ({
+      function: h.function,
+      count: h.counts.reduce((a, b) => a + b, 0),
+      buckets: jsonBuckets(h.counts, bucketBounds, 1), // bucket 0 (negative) never fills
+    })),
+  };
 }
 
-await runTool("workq", async () => {
-  const { values, interval, count } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const programs = [startProgram(), endProgram()].map((p) => p.build());
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
+export const tool = intervalTool({
+  name: "workq",
+  summary: "Summarize work queue function execution time, per kernel function.",
+  examples: [
+    ["workq", "histograms of work function run time until Ctrl-C"],
+    ["workq 1 10", "print 1 second summaries, 10 times"],
+    ["workq -T 5", "5 second summaries with timestamps"],
+  ],
+  flags: { timestamp: timestampFlag },
+  positionals: intervalPositionals,
+}, {
+  banner: () => "Tracing workqueue request latencies. Ctrl-C to end.",
+  build: () => [startProgram(), endProgram()].map((p) => p.build()),
   // Symbols first: if kptr_restrict hides them, say so before loading anything.
-  const ksyms = kernelSymbols();
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut("Tracing workqueue request latencies. Ctrl-C to end.\n");
-  try {
-    for await (const _ of intervals(stop, interval, count)) {
-      const hs = readHistograms(session, ksyms);
-      if (values.json) {
-        writeOut(formatJson(hs));
-        continue;
-      }
-      writeOut("\n" + (values.timestamp ? formatTimestampHeader() : "") + formatText(hs));
-    }
-  } finally {
-    stop.dispose();
-  }
+  prepare: () => kernelSymbols(),
+  read: (session, _o, ksyms) => readHistograms(session, ksyms),
+  text: formatText,
+  json: formatJson,
 });
+
+if (import.meta.main) await tool.main();

@@ -209,6 +209,19 @@ Deno.test(kernelTest("workq -T 1 1: timestamp line, then exits and unloads"), as
   await waitFor(async () => (await ourPrograms()) === 0, 3000, "workq programs to unload");
 });
 
+Deno.test(kernelTest("workq 2147484 1: a long interval waits (no timer overflow)"), async () => {
+  const p = new ToolProcess("workq", ["2147484", "1"]);
+  await p.waitForOutput(/Ctrl-C to end/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assertEquals(p.stdout, "Tracing workqueue request latencies. Ctrl-C to end.\n", "no report yet");
+  p.kill("SIGINT");
+  const { code, stdout, stderr } = await p.finish();
+  assertEquals(code, 0, stderr);
+  assertEquals(stderr, "", "no runtime warning");
+  assert(stdout.startsWith("Tracing workqueue request latencies. Ctrl-C to end.\n\n"), stdout);
+  await waitFor(async () => (await ourPrograms()) === 0, 3000, "workq programs to unload");
+});
+
 Deno.test(kernelTest("workq: a thrown error after attach leaves nothing loaded"), async () => {
   const { code, stderr } = await runToolOnce("workq", ["1", "1"], {
     env: { BPFTK_FAULT: "after-attach" },
@@ -224,8 +237,9 @@ for (
     [["-x"], /^workq: unknown option '-x'/],
     [["--pid", "1"], /^workq: unknown option '--pid'/],
     [["1", "2", "3"], /^workq: unrecognized positional argument: '3'/],
-    [["0"], /^workq: invalid interval: '0'/],
-    [["1", "x"], /^workq: invalid count: 'x'/],
+    [["0"], /^workq: invalid interval '0': must be at least 1/],
+    [["1", "x"], /^workq: invalid count 'x': not an integer/],
+    [["1", "99999999999999999999"], /^workq: invalid count '9+': too large/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`workq ${args.join(" ")}: usage error, one line, exit 2`, async () => {
