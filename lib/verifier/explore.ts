@@ -240,24 +240,44 @@ function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
     checkInsnPtrType(env.ptrTypes, pc, st.regs[insn.dst]);
     return;
   }
+  const atomic = (insn.code & 0xe0) === op.BPF_ATOMIC;
+  if (atomic && insn.imm === op.BPF_LOAD_ACQ) return loadAcquire(env, st, insn, size);
   const value = readReg(st, insn.src, pc);
   readReg(st, insn.dst, pc);
-  if ((insn.code & 0xe0) === op.BPF_ATOMIC) return execAtomic(env, st, insn, value, size);
+  if (atomic && insn.imm === op.BPF_STORE_REL) {
+    atomicBase(env, st.regs[insn.dst]);
+    store(env, st, insn.dst, insn.off, size, value);
+    return;
+  }
+  if (atomic) return execAtomic(env, st, insn, value, size);
   const base = st.regs[insn.dst];
   store(env, st, insn.dst, insn.off, size, value);
   checkInsnPtrType(env.ptrTypes, pc, base);
 }
 
-function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, size: number): void {
-  const pc = env.pc;
-  const base = st.regs[insn.dst];
+/** Atomics (and acquire/release) work on the stack, map values and ring buffer records. */
+function atomicBase(env: ExploreEnv, base: Reg): void {
   if (base.kind !== "stack" && base.kind !== "map_value" && base.kind !== "ringbuf_mem") {
     fail(
       base.kind === "ctx" ? "ctx-out-of-bounds" : "invalid-mem-access",
-      pc,
+      env.pc,
       `atomic operations on ${regTypeName(base)} are not allowed`,
     );
   }
+}
+
+/** `dst = load_acquire(src + off)`: a plain load, from memory atomics may use. */
+function loadAcquire(env: ExploreEnv, st: MachineState, insn: Insn, size: number): void {
+  readReg(st, insn.src, env.pc);
+  if (insn.dst === 10) fail("r10-write", env.pc, "R10 is the read-only frame pointer");
+  atomicBase(env, st.regs[insn.src]);
+  st.regs[insn.dst] = load(env, st, insn.src, insn.off, size);
+}
+
+function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, size: number): void {
+  const pc = env.pc;
+  const base = st.regs[insn.dst];
+  atomicBase(env, base);
   if (isPointer(value)) {
     fail("pointer-leak", pc, `atomic operation with a pointer (${regTypeName(value)}) as operand`);
   }

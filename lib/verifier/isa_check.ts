@@ -169,6 +169,11 @@ function jmpProblem(insn: Insn, cls: number): string | undefined {
 function atomicProblem(insn: Insn): string | undefined {
   const size = op.bpfSize(insn.code);
   const imm = insn.imm;
+  if (imm === op.BPF_LOAD_ACQ || imm === op.BPF_STORE_REL) {
+    // Load-acquire and store-release (Linux 6.15) take every width.
+    if (insn.off < -0x8000) return "BPF_ATOMIC uses reserved fields";
+    return undefined;
+  }
   const fetchable = [op.BPF_ATOMIC_ADD, op.BPF_ATOMIC_AND, op.BPF_ATOMIC_OR, op.BPF_ATOMIC_XOR];
   const ok = fetchable.includes(imm) || fetchable.includes(imm & ~op.BPF_FETCH) ||
     imm === op.BPF_XCHG || imm === op.BPF_CMPXCHG;

@@ -37,6 +37,7 @@ function useDef(p: ProgramView, i: number, helpers: ReadonlyMap<number, HelperPr
       return bit(dst);
     case op.BPF_STX: {
       if ((code & 0xe0) !== op.BPF_ATOMIC) return bit(dst) | bit(src);
+      if (imm === op.BPF_LOAD_ACQ) return bit(src) | (bit(dst) << 16);
       if (imm === op.BPF_CMPXCHG) return bit(dst) | bit(src) | 1 | (1 << 16);
       return bit(dst) | bit(src) | ((imm & op.BPF_FETCH ? bit(src) : 0) << 16);
     }

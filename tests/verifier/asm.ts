@@ -14,6 +14,11 @@
  * out:
  *   exit
  *   .raw 0x07 1 0 0 5           // any encoding: code dst src off imm [imm2]
+ *   call @sub                   // bpf-to-bpf call of the function at label sub
+ *   gotol out / may_goto out    // 32-bit offset jump / bounded-loop escape
+ *   w1 = (s8)w2                 // movsx; r1 = (s32)r2 too
+ *   r1 = atomic64_fetch_add((u64 *)(r2 +0), r1)   // also _and _or _xor, xchg
+ *   r0 = atomic64_cmpxchg((u64 *)(r2 +0), r0, r1) // 32-bit: atomic_..., w regs
  * ```
  *
  * Map references are returned as (logical index, corpus map number) so the
@@ -122,7 +127,12 @@ export function assemble(text: string): Assembled {
   for (const f of fixups) {
     const target = labels.get(f.label);
     if (target === undefined) throw new Error(`line ${f.line}: unknown label ${f.label}`);
-    insns[f.index] = { ...insns[f.index], off: target - slotOf[f.index] - 1 };
+    const rel = target - slotOf[f.index] - 1;
+    const insn = insns[f.index];
+    // bpf-to-bpf calls and gotol carry the offset in imm, other jumps in off.
+    const inImm = insn.code === (op.BPF_JMP | op.BPF_CALL) ||
+      insn.code === (op.BPF_JMP32 | op.BPF_JA);
+    insns[f.index] = inImm ? { ...insn, imm: rel } : { ...insn, off: rel };
   }
   return { insns, mapRefs };
 }
@@ -152,6 +162,23 @@ function parseLine(
     };
     if (m[6] !== undefined) insn.imm2 = num(m[6]);
     return insn;
+  }
+  if ((m = /^call\s+(?:@(\w+)|pc([+-]\d+))$/.exec(line))) {
+    if (m[2] !== undefined) return B.callLocal(Number(m[2]));
+    fix(m[1]);
+    return B.callLocal(0);
+  }
+  if ((m = /^gotol\s+(\S+)$/.exec(line))) return B.gotol(target(m[1], fix));
+  if ((m = /^may_goto\s+(\S+)$/.exec(line))) return B.mayGoto(target(m[1], fix));
+  // r1 = atomic64_fetch_add((u64 *)(r2 +0), r1)   r0 = atomic_cmpxchg((u32 *)(r2 +0), w0, w1)
+  if (
+    (m =
+      /^([rw]\d+) = atomic(64)?_(fetch_add|fetch_and|fetch_or|fetch_xor|xchg|cmpxchg)\(\((u32|u64) \*\)\((r\d+) ([+-])\s*(\w+)\), (?:[rw]0, )?([rw]\d+)\)$/
+        .exec(line))
+  ) {
+    const name = m[3].replace("fetch_", "") as "add" | "and" | "or" | "xor" | "xchg" | "cmpxchg";
+    const fetch = m[3].startsWith("fetch_");
+    return B.atomic(name, m[4] as "u32" | "u64", reg(m[5]), reg(m[8]), offset(m[6], m[7]), fetch);
   }
   if ((m = /^call\s+(\S+?)(?:#(\d+))?$/.exec(line))) {
     if (m[2]) return B.call(Number(m[2]));
@@ -227,6 +254,9 @@ function parseLine(
   }
   if ((m = /^(r\d+) = \((s8|s16|s32)\)(r\d+)$/.exec(line))) {
     return B.movSx64(reg(m[1]), reg(m[3]), Number(m[2].slice(1)) as 8 | 16 | 32);
+  }
+  if ((m = /^(w\d+) = \((s8|s16)\)(w\d+)$/.exec(line))) {
+    return B.movSx32(reg(m[1]), reg(m[3]), Number(m[2].slice(1)) as 8 | 16);
   }
   if ((m = /^([rw]\d+) = ([rw]\d+)$/.exec(line))) {
     return m[1].startsWith("w")

@@ -9,6 +9,7 @@ import { type CorpusCase, loadCorpus } from "./corpus.ts";
 import { closeHarnessMaps, kernel, lastLogLine, ours } from "./harness.ts";
 import { strictKernel } from "./strict_kernel.ts";
 import { bigPrograms } from "./big_programs.ts";
+import { classesOf, INSN_CLASSES } from "./insn_classes.ts";
 
 const corpus: CorpusCase[] = [...loadCorpus(), ...bigPrograms()];
 
@@ -35,6 +36,16 @@ Deno.test("corpus: at least 3 kernel-rejected programs for every diagnostic code
       `rejected by the kernel's strict mode only), ${written.length - wrong.length} valid or ` +
       `kernel-accepted ones, ${found} saved from the differential test`,
   );
+});
+
+Deno.test("corpus: a valid, kernel-accepted case for every instruction class", () => {
+  const covered = new Set<string>();
+  for (const c of corpus) {
+    if (c.expect === "ok" && c.kernel === "accept") {
+      for (const name of classesOf(c.insns)) covered.add(name);
+    }
+  }
+  deepEqual(INSN_CLASSES.map(([name]) => name).filter((n) => !covered.has(n)), []);
 });
 
 Deno.test("corpus: our verifier gives the expected verdict", () => {
