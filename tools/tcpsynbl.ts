@@ -43,15 +43,21 @@
  *     [4, 8)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
+// the modules it uses.
 import { Btf } from "../lib/btf/btf.ts";
-import { intervalCount, parseToolArgs } from "../lib/cli/args.ts";
+import {
+  type IntervalOptions,
+  intervalPositionals,
+  intervalTool,
+  jsonBuckets,
+  timeLine,
+  timestampFlag,
+} from "../lib/cli/drivers/interval.ts";
+import { flag } from "../lib/cli/flags.ts";
 import { drainHistograms } from "../lib/cli/hist_maps.ts";
 import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+import type { Session } from "../lib/cli/session.ts";
+import { UsageError } from "../lib/cli/usage.ts";
 import { defineHistMap } from "../lib/dsl/hist.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
@@ -69,42 +75,10 @@ const AF_INET6 = 10;
 /** How often the drop counter is polled for "dropping a SYN." lines. */
 const DROP_POLL_MS = 200;
 
-const HELP = {
-  name: "tcpsynbl",
-  summary: "Show TCP SYN backlog size as a histogram, per backlog limit.",
-  usage: "tcpsynbl [-h] [-T] [-4 | -6] [interval] [count]",
-  examples: [
-    ["tcpsynbl", "trace SYN backlog size until Ctrl-C"],
-    ["tcpsynbl -T 1 10", "1s summaries with timestamps, 10 times"],
-    ["tcpsynbl -4", "IPv4 listeners only"],
-    ["tcpsynbl -6", "IPv6 listeners only"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --timestamp", help: "include timestamp on output" },
-    { flags: "-4, --ipv4", help: "trace IPv4 listeners only" },
-    { flags: "-6, --ipv6", help: "trace IPv6 listeners only" },
-  ],
-};
-
 /** What the operator asked for. */
-interface Options {
-  timestamp: boolean;
+interface Options extends IntervalOptions {
   /** Only listeners of this address family (AF_INET / AF_INET6). */
   family?: number;
-}
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-    ipv4: { type: "boolean", short: "4" },
-    ipv6: { type: "boolean", short: "6" },
-  });
-  if (values.ipv4 && values.ipv6) throw new UsageError("-4 and -6 cannot be used together");
-  const opts: Options = {
-    timestamp: !!values.timestamp,
-    family: values.ipv4 ? AF_INET : values.ipv6 ? AF_INET6 : undefined,
-  };
-  return { values, opts, ...intervalCount(positionals) };
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -184,6 +158,12 @@ interface Histogram {
   slots: number[];
 }
 
+/** One interval: the histograms, and the drops (undefined where they are not traced). */
+interface Report {
+  hists: Histogram[];
+  dropped?: number;
+}
+
 function readHistograms(session: Session): Histogram[] {
   return drainHistograms(session.maps.get(backlog)!, backlog).map((h) => ({
     limit: new DataView(h.key.buffer).getUint32(0, true),
@@ -199,13 +179,17 @@ function readDrops(session: Session): number | undefined {
   return value ? Number(new DataView(value.buffer).getBigUint64(0, true)) : undefined;
 }
 
-function formatText(hs: Histogram[]): string {
-  if (hs.length === 0) return "";
-  return formatBpftraceHistMap(
+function formatText(r: Report, o: Options): string {
+  // tcpsynbl.bt's END block, then bpftrace's map printing at exit
+  const end = o.interval === undefined
+    ? "\n@backlog[backlog limit]: histogram of backlog size\n\n"
+    : "";
+  const hists = r.hists.length === 0 ? "" : formatBpftraceHistMap(
     "@backlog",
-    hs.map((h) => ({ key: String(h.limit), keyBytes: h.keyBytes, counts: h.slots })),
+    r.hists.map((h) => ({ key: String(h.limit), keyBytes: h.keyBytes, counts: h.slots })),
     { kind: "hist" },
   );
+  return end + "\n" + (o.timestamp ? timeLine() : "") + hists;
 }
 
 /** Inclusive value range of hist() slot i (slot 0, negatives, never occurs for a u32). */
@@ -214,20 +198,11 @@ function slotRange(i: number): { low: number; high: number } {
   return { low: 2 ** (i - 2), high: 2 ** (i - 1) - 1 };
 }
 
-/** The buckets text prints: first to last non-empty one. */
-function jsonBuckets(slots: number[]) {
-  const first = slots.findIndex((c) => c > 0);
-  const last = slots.findLastIndex((c) => c > 0);
-  if (first < 0) return [];
-  return slots.slice(first, last + 1).map((count, i) => ({ ...slotRange(first + i), count }));
-}
-
-function formatJson(hs: Histogram[], dropped: number | undefined): string {
-  return JSON.stringify({
-    time: new Date().toISOString(),
-    backlog: hs.map((h) => ({ limit: h.limit, buckets: jsonBuckets(h.slots) })),
-    ...(dropped === undefined ? {} : { dropped }),
-  }) + "\n";
+function formatJson(r: Report) {
+  return {
+    backlog: r.hists.map((h) => ({ limit: h.limit, buckets: jsonBuckets(h.slots, slotRange, 1) })),
+    ...(r.dropped === undefined ? {} : { dropped: r.dropped }),
+  };
 }
 
 /**
@@ -235,7 +210,7 @@ function formatJson(hs: Histogram[], dropped: number | undefined): string {
  * each new drop, as tcpsynbl.bt does (polled, so the time is within
  * DROP_POLL_MS), and tells each interval how many drops it had.
  */
-class DropWatcher {
+class DropWatcher implements Disposable {
   #seen: number;
   #reported: number;
   readonly #timer?: ReturnType<typeof setInterval>;
@@ -269,38 +244,43 @@ class DropWatcher {
     return n;
   }
 
-  dispose(): void {
+  [Symbol.dispose](): void {
     clearInterval(this.#timer);
   }
 }
 
-await runTool("tcpsynbl", async () => {
-  const { values, opts, interval, count } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const programs = buildPrograms(opts);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut("Tracing SYN backlog size. Ctrl-C to end.\n");
-  const dropWatch = new DropWatcher(session, !values.json);
-  try {
-    for await (const _ of intervals(stop, interval, count)) {
-      const dropped = dropWatch.takeInterval();
-      const hs = readHistograms(session);
-      if (values.json) {
-        writeOut(formatJson(hs, dropped));
-        continue;
-      }
-      if (interval === undefined) {
-        // tcpsynbl.bt's END block, then bpftrace's map printing at exit
-        writeOut("\n@backlog[backlog limit]: histogram of backlog size\n\n");
-      }
-      writeOut("\n" + (opts.timestamp ? `${formatTimeOfDay(new Date())}\n` : ""));
-      writeOut(formatText(hs));
-    }
-  } finally {
-    dropWatch.dispose();
-    stop.dispose();
-  }
+export const tool = intervalTool({
+  name: "tcpsynbl",
+  summary: "Show TCP SYN backlog size as a histogram, per backlog limit.",
+  examples: [
+    ["tcpsynbl", "trace SYN backlog size until Ctrl-C"],
+    ["tcpsynbl -T 1 10", "1s summaries with timestamps, 10 times"],
+    ["tcpsynbl -4", "IPv4 listeners only"],
+    ["tcpsynbl -6", "IPv6 listeners only"],
+  ],
+  flags: {
+    timestamp: timestampFlag,
+    ipv4: flag("trace IPv4 listeners only", "4"),
+    ipv6: flag("trace IPv6 listeners only", "6"),
+  },
+  positionals: intervalPositionals,
+  variants: [["-4"], ["-6"]],
+  options: (v): Options => {
+    if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 cannot be used together");
+    return { ...v, family: v.ipv4 ? AF_INET : v.ipv6 ? AF_INET6 : undefined };
+  },
+}, {
+  banner: () => "Tracing SYN backlog size. Ctrl-C to end.",
+  build: buildPrograms,
+  prepare: (): { drops?: DropWatcher } => ({}),
+  started: (session, _o, json, ctx) => (ctx.drops = new DropWatcher(session, !json)),
+  read: (session, _o, ctx) => ({
+    dropped: ctx.drops!.takeInterval(),
+    hists: readHistograms(session),
+  }),
+  text: formatText,
+  json: formatJson,
+  ownHeading: true,
 });
+
+if (import.meta.main) await tool.main();

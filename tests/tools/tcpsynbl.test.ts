@@ -314,7 +314,7 @@ for (
   const [args, pattern] of [
     [["-x"], /^tcpsynbl: unknown option '-x'/],
     [["-4", "-6"], /^tcpsynbl: -4 and -6 cannot be used together/],
-    [["0"], /^tcpsynbl: invalid interval: '0'/],
+    [["0"], /^tcpsynbl: invalid interval '0': must be at least 1/],
     [["1", "2", "3"], /^tcpsynbl: unrecognized positional argument: '3'/],
   ] as [string[], RegExp][]
 ) {
