@@ -52,19 +52,16 @@
  *           1024 -> 2047       : 896      |*****                                   |
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, positiveInt } from "../lib/cli/args.ts";
-import { log2Buckets } from "../lib/cli/hist_maps.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
+// the modules it uses.
+import { intervalTool, log2Buckets } from "../lib/cli/drivers/interval.ts";
+import { option, seconds } from "../lib/cli/flags.ts";
+import type { Session } from "../lib/cli/session.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r4, r5, r7, r8, r9, type Reg } from "../lib/dsl/registers.ts";
 import { formatLog2Hist } from "../lib/format/log2_hist.ts";
 import { FeatureMissingError } from "../lib/kernel/errors.ts";
+import type { BpfMap } from "../lib/kernel/map.ts";
 import { TracepointNotFoundError } from "../lib/tracefs/format.ts";
 
 /** Age histogram slots (log2 of milliseconds), as libbpf-tools readahead. */
@@ -73,32 +70,6 @@ const MAX_SLOTS = 20;
 const TOTAL_SLOT = MAX_SLOTS, USED_SLOT = MAX_SLOTS + 1;
 /** Largest folio order counted (2^20 pages = 4 GB), to keep the shift defined. */
 const MAX_ORDER = 20;
-
-const HELP = {
-  name: "readahead",
-  summary: "Show fs automatic read-ahead usage.",
-  usage: "readahead [-h] [-d DURATION]",
-  examples: [
-    ["readahead", "summarize read-ahead until Ctrl-C"],
-    ["readahead -d 10", "trace for 10 seconds only"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-d, --duration SECS", help: "duration to trace (DURATION), in seconds" },
-  ],
-};
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    duration: { type: "string", short: "d" },
-  });
-  if (positionals.length > 0) {
-    throw new UsageError(`unrecognized positional argument: '${positionals[0]}'`);
-  }
-  const duration = values.duration === undefined
-    ? undefined
-    : positiveInt(values.duration, "duration");
-  return { values, duration };
-}
 
 // --- BPF side ---------------------------------------------------------------
 
@@ -335,6 +306,13 @@ function buildPrograms() {
 
 // --- user side --------------------------------------------------------------
 
+/** Zeroes every counter before attaching: the programs only add to existing entries. */
+function zeroStats(map: BpfMap): void {
+  for (let slot = 0; slot < MAX_SLOTS + 2; slot++) {
+    map.update(statsKey(slot), new Uint8Array(map.valueBytes));
+  }
+}
+
 interface Summary {
   total: number;
   unused: number;
@@ -357,42 +335,28 @@ function readSummary(session: Session): Summary {
   return { total, unused: total - used, slots: counters.slice(0, MAX_SLOTS) };
 }
 
-await runTool("readahead", async () => {
-  const { values, duration } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const programs = buildPrograms();
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, {
-    verbose: values.verbose,
-    initMaps: (maps) => {
-      const map = maps.get(stats)!;
-      for (let slot = 0; slot < MAX_SLOTS + 2; slot++) {
-        map.update(statsKey(slot), new Uint8Array(map.valueBytes));
-      }
-    },
-  });
-  const stop = new StopSignal();
-  if (!values.json) writeOut("Tracing fs read-ahead ... Hit Ctrl-C to end.\n");
-  try {
-    for await (const _ of intervals(stop, duration, 1)) {
-      const s = readSummary(session);
-      if (values.json) {
-        writeOut(
-          JSON.stringify({
-            time: new Date().toISOString(),
-            unit: "msecs",
-            unused: s.unused,
-            total: s.total,
-            buckets: log2Buckets(s.slots),
-          }) + "\n",
-        );
-        continue;
-      }
-      writeOut(`\nReadahead unused/total pages: ${s.unused}/${s.total}\n`);
-      writeOut(formatLog2Hist(s.slots, "msecs"));
-    }
-  } finally {
-    stop.dispose();
-  }
+export const tool = intervalTool({
+  name: "readahead",
+  summary: "Show fs automatic read-ahead usage.",
+  examples: [
+    ["readahead", "summarize read-ahead until Ctrl-C"],
+    ["readahead -d 10", "trace for 10 seconds only"],
+  ],
+  flags: {
+    duration: option("SECS", "duration to trace, in seconds", (t) => seconds(t, "duration"), {
+      short: "d",
+    }),
+  },
+  // One report: after DURATION seconds, or on Ctrl-C.
+  options: (v) => ({ interval: v.duration, count: 1 }),
+}, {
+  banner: () => "Tracing fs read-ahead ... Hit Ctrl-C to end.",
+  build: buildPrograms,
+  initMaps: (_o, maps) => zeroStats(maps.get(stats)!),
+  read: readSummary,
+  text: (s) =>
+    `Readahead unused/total pages: ${s.unused}/${s.total}\n${formatLog2Hist(s.slots, "msecs")}`,
+  json: (s) => ({ unit: "msecs", unused: s.unused, total: s.total, buckets: log2Buckets(s.slots) }),
 });
+
+if (import.meta.main) await tool.main();
