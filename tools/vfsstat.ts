@@ -26,17 +26,13 @@
  *     10:40:03:      1376      615        0      152        0
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { intervalCount, parseToolArgs } from "../lib/cli/args.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach, type Session } from "../lib/cli/session.ts";
-import { intervals, StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp } from "../lib/cli/usage.ts";
-import type { Label } from "../lib/dsl/builder.ts";
-import { kernelLayouts } from "../lib/dsl/layouts.ts";
+// the modules it uses.
+import { intervalPositionals, intervalTool } from "../lib/cli/drivers/interval.ts";
+import type { Session } from "../lib/cli/session.ts";
+import type { BuiltProgram, Label } from "../lib/dsl/builder.ts";
+import { kprobe } from "../lib/dsl/kprobe.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
-import { Probe } from "../lib/dsl/program.ts";
+import type { Probe } from "../lib/dsl/program.ts";
 import {
   jumpToSyscalls,
   rawSyscallProbe,
@@ -44,20 +40,8 @@ import {
   syscallArg,
 } from "../lib/dsl/raw_syscalls.ts";
 import { r10, r7 } from "../lib/dsl/registers.ts";
-import { stringifyJson } from "../lib/format/escape.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
 import { hasKprobes } from "../lib/kernel/features.ts";
-
-const HELP = {
-  name: "vfsstat",
-  summary: "Count some VFS calls, per second.",
-  usage: "vfsstat [-h] [interval [count]]",
-  examples: [
-    ["vfsstat", "interval one second"],
-    ["vfsstat 5 3", "interval five seconds, three output lines"],
-  ] as [string, string][],
-  flags: [],
-};
 
 /** The columns, in order (libbpf-tools' enum stat_types). */
 const STATS = ["read", "write", "fsync", "open", "create"] as const;
@@ -90,17 +74,7 @@ const VFS_FUNCTIONS: Record<Stat, string> = {
 };
 
 function kprobePrograms(): Probe[] {
-  return STATS.map((stat) => {
-    const func = VFS_FUNCTIONS[stat];
-    const p = new Probe(
-      `vfsstat_${stat}`,
-      "kprobe",
-      { kind: "kprobe", func, retprobe: false },
-      { kind: "none" },
-      kernelLayouts,
-    );
-    return count(p, stat);
-  });
+  return STATS.map((stat) => count(kprobe(VFS_FUNCTIONS[stat], { name: `vfsstat_${stat}` }), stat));
 }
 
 // --- syscall path -----------------------------------------------------------
@@ -169,6 +143,14 @@ function syscallPrograms(): Probe[] {
   return [syscallEnterProgram(), syscallExitProgram()];
 }
 
+/**
+ * The programs: kprobes where the kernel has them, else the syscall path.
+ * Exported so that both paths can be built (and verified) on any kernel.
+ */
+export function buildPrograms(useKprobes: boolean): BuiltProgram[] {
+  return (useKprobes ? kprobePrograms() : syscallPrograms()).map((p) => p.build());
+}
+
 // --- user side --------------------------------------------------------------
 
 /** Sums each column over the CPUs (counters since the programs were attached). */
@@ -184,47 +166,50 @@ function readTotals(session: Session): bigint[] {
   return totals;
 }
 
-function header(): string {
-  return "TIME".padEnd(8) + "  " + STATS.map((s) => ` ${(s.toUpperCase() + "/s").padStart(8)}`)
-    .join("") +
-    "\n";
+/** Counts per second over the interval: the totals' growth since the last read. */
+function readRates(session: Session, interval: number, last: { totals: bigint[] }): bigint[] {
+  const totals = readTotals(session);
+  const rates = totals.map((t, i) => (t - last.totals[i]) / BigInt(interval));
+  last.totals = totals;
+  return rates;
 }
 
-await runTool("vfsstat", async () => {
-  const { values, positionals } = parseToolArgs(Deno.args, {});
-  const { interval = 1, count } = intervalCount(positionals);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const useKprobes = hasKprobes();
-  const programs = (useKprobes ? kprobePrograms() : syscallPrograms()).map((p) => p.build());
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+const NOTE = {
+  kprobes: "counting with kprobes on vfs_read, vfs_write, vfs_fsync, vfs_open, vfs_create",
+  syscalls: "no kprobes in this kernel: counting syscalls (raw_syscalls:sys_enter/sys_exit)",
+};
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  console.error(
-    useKprobes
-      ? "vfsstat: counting with kprobes on vfs_read, vfs_write, vfs_fsync, vfs_open, vfs_create"
-      : "vfsstat: no kprobes in this kernel: counting syscalls (raw_syscalls:sys_enter/sys_exit)",
-  );
-  const stop = new StopSignal();
-  if (!values.json) writeOut(header());
-  let previous = readTotals(session);
-  try {
-    for await (const _ of intervals(stop, interval, count)) {
-      if (stop.stopped) break; // Ctrl-C: a partial interval has no per-second rate (as bcc)
-      const totals = readTotals(session);
-      const rates = totals.map((t, i) => (t - previous[i]) / BigInt(interval));
-      previous = totals;
-      const now = new Date();
-      if (values.json) {
-        const row = Object.fromEntries(STATS.map((s, i) => [s, Number(rates[i])]));
-        writeOut(stringifyJson({ time: now.toISOString(), interval, ...row }) + "\n");
-      } else {
-        writeOut(
-          `${formatTimeOfDay(now).padEnd(8)}: ` +
-            rates.map((r) => ` ${String(r).padStart(8)}`).join("") + "\n",
-        );
-      }
-    }
-  } finally {
-    stop.dispose();
-  }
+export const tool = intervalTool({
+  name: "vfsstat",
+  summary: "Count some VFS calls, per second.",
+  examples: [
+    ["vfsstat", "interval one second"],
+    ["vfsstat 5 3", "interval five seconds, three output lines"],
+  ],
+  flags: {},
+  positionals: intervalPositionals,
+  options: (v) => ({ ...v, interval: v.interval ?? 1, useKprobes: hasKprobes() }),
+}, {
+  banner: () =>
+    "TIME".padEnd(8) + "  " + STATS.map((s) => ` ${(s.toUpperCase() + "/s").padStart(8)}`).join(""),
+  build: (o) => buildPrograms(o.useKprobes),
+  prepare: () => ({ totals: STATS.map(() => 0n) }),
+  started: (session, o, _json, last) => {
+    console.error(`vfsstat: ${o.useKprobes ? NOTE.kprobes : NOTE.syscalls}`);
+    last.totals = readTotals(session);
+  },
+  read: (session, o, last) => readRates(session, o.interval, last),
+  text: (rates) =>
+    `${formatTimeOfDay(new Date()).padEnd(8)}: ${
+      rates.map((r) => ` ${String(r).padStart(8)}`).join("")
+    }\n`,
+  json: (rates, o) => ({
+    interval: o.interval,
+    ...Object.fromEntries(STATS.map((s, i) => [s, Number(rates[i])])),
+  }),
+  // Ctrl-C: a partial interval has no per-second rate (as bcc)
+  skipPartial: true,
+  ownHeading: true,
 });
+
+if (import.meta.main) await tool.main();
