@@ -246,6 +246,7 @@ function execStore(env: ExploreEnv, st: MachineState, insn: Insn): void {
   readReg(st, insn.dst, pc);
   if (atomic && insn.imm === op.BPF_STORE_REL) {
     atomicBase(env, st.regs[insn.dst]);
+    atomicAligned(env, st.regs[insn.dst], insn.off, size);
     store(env, st, insn.dst, insn.off, size, value);
     return;
   }
@@ -266,11 +267,24 @@ function atomicBase(env: ExploreEnv, base: Reg): void {
   }
 }
 
+/** Atomics need natural alignment everywhere (and a known offset). */
+function atomicAligned(env: ExploreEnv, base: Reg, off: number, size: number): void {
+  const fixed = base.off + off;
+  if (!isConst(base.val) || (fixed + base.val.vLo) % size !== 0) {
+    fail(
+      base.kind === "stack" ? "stack-out-of-bounds" : "map-out-of-bounds",
+      env.pc,
+      `misaligned atomic access at offset ${fixed} size ${size}`,
+    );
+  }
+}
+
 /** `dst = load_acquire(src + off)`: a plain load, from memory atomics may use. */
 function loadAcquire(env: ExploreEnv, st: MachineState, insn: Insn, size: number): void {
   readReg(st, insn.src, env.pc);
   if (insn.dst === 10) fail("r10-write", env.pc, "R10 is the read-only frame pointer");
   atomicBase(env, st.regs[insn.src]);
+  atomicAligned(env, st.regs[insn.src], insn.off, size);
   st.regs[insn.dst] = load(env, st, insn.src, insn.off, size);
 }
 
@@ -288,15 +302,7 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
       fail("pointer-leak", pc, `cmpxchg with a pointer (${regTypeName(r0)}) in R0`);
     }
   }
-  // Atomics need natural alignment everywhere.
-  const fixed = base.off + insn.off;
-  if (!isConst(base.val) || (fixed + base.val.vLo) % size !== 0) {
-    fail(
-      base.kind === "stack" ? "stack-out-of-bounds" : "map-out-of-bounds",
-      pc,
-      `misaligned atomic access at offset ${fixed} size ${size}`,
-    );
-  }
+  atomicAligned(env, base, insn.off, size);
   const old = load(env, st, insn.dst, insn.off, size);
   if (old.kind !== "scalar") {
     fail("pointer-leak", pc, `atomic operation on a saved pointer (${regTypeName(old)})`);

@@ -88,6 +88,7 @@ const TYPES: ProgTypeName[] = [
   "perf_event",
   "tp_btf",
   "socket_filter",
+  "socket_filter",
 ];
 
 /** Fields of task_struct (sched_switch's prev/next) worth reading, offsets from vmlinux. */
@@ -343,7 +344,8 @@ class Gen {
     this.emit(
       `if ${w ? s.replace("r", "w") : s} ${cmp} ${this.r.pick([0, 1, 10, 255, -1])} goto ${els}`,
     );
-    this.emit(`${d} = ${this.r.int(0, 20)}`, `goto ${end}`, `${els}:`);
+    const jump = this.r.chance(0.3) ? "gotol" : "goto";
+    this.emit(`${d} = ${this.r.int(0, 20)}`, `${jump} ${end}`, `${els}:`);
     if (this.r.chance(0.97)) this.emit(`${d} = ${this.r.int(0, 20)}`);
     this.emit(`${end}:`);
     this.scalars.push(d);
@@ -506,25 +508,52 @@ class Gen {
   /** Sign-extending loads and moves, byte swaps, signed division. */
   signedOps() {
     const d = this.scalarReg();
-    const k = this.r.int(0, 4);
+    const w = d.replace("r", "w");
+    const k = this.r.int(0, 8);
     if (k === 0) {
       const off = -8 * this.r.int(1, 8);
       this.emit(`*(u64 *)(r10 ${at(off)}) = ${this.someScalar() ?? "r6"}`.replace("= r6", "= 5"));
-      this.emit(`${d} = *(s${this.r.pick([8, 16, 32])} *)(r10 ${at(off)})`);
+      const size = this.r.pick([1, 2, 4]);
+      this.emit(`${d} = *(s${size * 8} *)(r10 ${at(off + size * this.r.int(0, 8 / size - 1))})`);
     } else if (k === 1) {
       const s = this.someScalar() ?? "r0";
       if (s === "r0") this.emit("call bpf_get_prandom_u32");
-      this.emit(`${d} = (s${this.r.pick([8, 16, 32])})${s}`);
+      if (this.r.chance(0.6)) this.emit(`${d} = (s${this.r.pick([8, 16, 32])})${s}`);
+      else this.emit(`${w} = (s${this.r.pick([8, 16])})${s.replace("r", "w")}`);
     } else if (k === 2) {
-      this.emit(
-        `${d} = ${this.r.int(-100, 100)}`,
-        `${d} = ${this.r.pick(["be16", "be32", "le64", "bswap32"])} ${d}`,
-      );
+      const s = this.someScalar();
+      this.emit(s && this.r.chance(0.5) ? `${d} = ${s}` : `${d} = ${this.r.int(-100, 100)}`);
+      this.emit(`${d} = bswap${this.r.pick([16, 32, 64])} ${d}`);
     } else if (k === 3) {
+      this.emit(`${d} = ${this.r.int(-100, 100)}`);
+      this.emit(`${d} = ${this.r.pick(["be", "le"])}${this.r.pick([16, 32, 64])} ${d}`);
+    } else if (k === 4 || k === 5) {
+      // Signed division and modulo, 64 or 32 bits, by a constant or a register.
+      const s = this.someScalar();
+      const wide = k === 4;
+      const dst = wide ? d : w;
+      this.emit(s && this.r.chance(0.5) ? `${d} = ${s}` : `${d} = ${this.r.int(-1000, 1000)}`);
+      const o = this.r.pick(["s/=", "s%="]);
+      if (this.r.chance(0.6)) this.emit(`${dst} ${o} ${this.r.pick([3, -7, 100, -1])}`);
+      else {
+        const t = this.someScalar() ?? "r6";
+        if (t === "r6" || t === d) this.emit(`${d} = -3`);
+        else this.emit(`${dst} ${o} ${wide ? t : t.replace("r", "w")}`);
+      }
+    } else if (k === 6) {
+      // A sign-extending load from a map value.
+      const out = this.fresh();
       this.emit(
-        `${d} = ${this.r.int(-1000, 1000)}`,
-        `${d} ${this.r.pick(["s/=", "s%="])} ${this.r.pick([3, -7, 100])}`,
+        `*(u32 *)(r10 -4) = ${this.r.int(0, 3)}`,
+        "r2 = r10",
+        "r2 += -4",
+        `r1 = map[${ARRAY}] ll`,
+        "call bpf_map_lookup_elem",
+        `if r0 == 0 goto ${out}`,
       );
+      const size = this.r.pick([1, 2, 4]);
+      this.emit(`r1 = *(s${size * 8} *)(r0 ${at(this.r.near(size * this.r.int(0, 15), 0.05))})`);
+      this.emit(`${out}:`, `${d} = 1`);
     } else {
       // A sign-extended index must be bounded before use.
       const out = this.fresh();
@@ -540,6 +569,36 @@ class Gen {
       this.emit("r0 += r1", "r1 = *(u8 *)(r0 +0)", `${out}:`);
       this.emit(`${d} = 0`);
     }
+    this.scalars.push(d);
+  }
+
+  /** Store-release and load-acquire on the stack or a map value. */
+  acquireRelease() {
+    const d = this.scalarReg();
+    const size = this.r.pick([1, 2, 4, 8]);
+    const code = (0xc3 | [0, 0x10, 0x08, 0, 0, 0, 0, 0, 0x18][size]) & 0xff;
+    const v = this.someScalar() ?? d;
+    if (v === d) this.emit(`${d} = 7`);
+    const out = this.fresh();
+    let base = "r10", off = -8 * this.r.int(1, 8);
+    if (this.r.chance(0.4)) {
+      this.emit(
+        `*(u32 *)(r10 -4) = 1`,
+        "r2 = r10",
+        "r2 += -4",
+        `r1 = map[${ARRAY}] ll`,
+        "call bpf_map_lookup_elem",
+        `if r0 == 0 goto ${out}`,
+      );
+      base = "r0";
+      off = this.r.near(size * this.r.int(0, 64 / size - 1), 0.05);
+    } else if (this.r.chance(0.03)) base = "r6"; // the context: refused
+    const b = base.slice(1), s = v.slice(1);
+    if (base === "r10" || this.r.chance(0.7)) {
+      this.emit(`.raw 0x${code.toString(16)} ${b} ${s} ${off} 0x110`);
+    }
+    this.emit(`.raw 0x${code.toString(16)} ${d.slice(1)} ${b} ${off} 0x100`, `${out}:`);
+    this.emit(`${d} = 2`);
     this.scalars.push(d);
   }
 
@@ -594,12 +653,14 @@ class Gen {
   /** Legacy packet loads (socket filters only). */
   packet() {
     this.emit("r6 = r1");
-    if (this.r.chance(0.5)) {
-      this.emit(`r0 = *(u${this.r.pick([8, 16, 32])} *)skb[${this.r.int(0, 64)}]`);
-    } else {
-      const s = this.someScalar() ?? "r7";
-      if (s === "r7") this.emit("r7 = 4");
-      this.emit(`r0 = *(u8 *)skb[${s} + ${this.r.int(0, 16)}]`);
+    for (let n = this.r.int(1, 3); n > 0; n--) {
+      const size = this.r.pick([8, 16, 32]);
+      if (this.r.chance(0.5)) this.emit(`r0 = *(u${size} *)skb[${this.r.int(0, 64)}]`);
+      else {
+        const s = this.someScalar() ?? "r7";
+        if (s === "r7") this.emit("r7 = 4");
+        this.emit(`r0 = *(u${size} *)skb[${s} + ${this.r.int(0, 16)}]`);
+      }
     }
     const reg = this.scalarReg();
     this.emit(`${reg} = r0`);
@@ -661,11 +722,12 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
       ["task", () => g.taskRead(), type === "tp_btf" ? 4 : 0],
       ["pointer", () => g.pointerMischief(), 0.3],
       ["atomics", () => g.atomics(), 1],
-      ["signed", () => g.signedOps(), 1],
+      ["signed", () => g.signedOps(), 3],
+      ["acqrel", () => g.acquireRelease(), 0.5],
       ["varstack", () => g.varStack(), 1],
       ["jmp32", () => g.jmp32Index(), 1],
       ["globals", () => g.globals(), 0.7],
-      ["packet", () => g.packet(), type === "socket_filter" ? 2 : 0.05],
+      ["packet", () => g.packet(), type === "socket_filter" ? 4 : 0.05],
       ["taskstack", () => g.taskStack(), tracing ? 0.7 : 0],
     ];
     const total = all.reduce((s, x) => s + x[2], 0);

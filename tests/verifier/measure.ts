@@ -20,13 +20,7 @@ import { generate, type TaskFields } from "./generator.ts";
 import { closeHarnessMaps, kernel, optionsFor, ours, vmlinux } from "./harness.ts";
 import type { VerifyOptions, VerifyResult } from "../../lib/verifier/mod.ts";
 import type { ProgramInput } from "../../lib/verifier/types.ts";
-
-/** Codes where we refuse what the privileged kernel accepts, on purpose. */
-export const POLICY_CODES: ReadonlySet<string> = new Set([
-  "uninit-stack",
-  "pointer-leak",
-  "bad-return-value",
-]);
+import { POLICY_CODES } from "./policy.ts";
 
 function taskFields(): TaskFields {
   const { btf } = vmlinux();
