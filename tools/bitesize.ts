@@ -22,14 +22,7 @@
  *             32 -> 63         : 0        |                                        |
  *             64 -> 127        : 8        |********************                    |
  */
-// Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses.
-import {
-  histogramTool,
-  type IntervalOptions,
-  intervalPositionals,
-  timestampFlag,
-} from "../lib/cli/drivers/interval.ts";
+import { histogramTool, intervalPositionals, timestampFlag } from "../lib/cli/drivers/interval.ts";
 import { nonEmpty, option, wholeDisk } from "../lib/cli/flags.ts";
 import { drainHistograms } from "../lib/cli/hist_maps.ts";
 import type { Session } from "../lib/cli/session.ts";
@@ -44,8 +37,9 @@ import type { BlockDevice } from "../lib/symbols/disks.ts";
 const MAX_SLOTS = 20;
 const COMM_LEN = 16;
 
-/** What the operator asked for. */
-interface Options extends IntervalOptions {
+/** What the operator asked for (and -T, interval, count for the driver). */
+interface Options {
+  timestamp: boolean;
   /** -c: the bytes a process name must start with (at most 15, as the kernel keeps). */
   comm?: Uint8Array;
   /** -d: the one disk to trace. */

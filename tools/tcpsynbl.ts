@@ -63,17 +63,14 @@ import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r1, r10, r7, r8, r9, type Reg } from "../lib/dsl/registers.ts";
 import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
+import { AF_INET, AF_INET6 } from "../lib/format/inet.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
 import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
 
 /** bpftrace hist() slots for a u32: (..., 0), [0], [1], [2, 4), ..., [2G, 4G). */
 const HIST_SLOTS = 34;
-const TCP_SYN_RECV = 3;
-const TCP_LISTEN = 10;
-const AF_INET = 2;
-const AF_INET6 = 10;
-/** How often the drop counter is polled for "dropping a SYN." lines. */
-const DROP_POLL_MS = 200;
+/** Socket states (include/net/tcp_states.h). */
+const TCP_STATE = { SYN_RECV: 3, LISTEN: 10 } as const;
 
 /** What the operator asked for. */
 interface Options extends IntervalOptions {
@@ -108,8 +105,8 @@ function countBacklog(p: Probe, sk: Reg): void {
 /** A child cloned from a listener: the clone still holds the listener's backlog fields. */
 function childProgram(o: Options): Probe {
   const p = tpBtf("inet_sock_set_state", { name: "tcpsynbl_child" });
-  p.ctx(r1, "newstate").returnIf(r1, "!=", TCP_SYN_RECV);
-  p.ctx(r1, "oldstate").returnIf(r1, "!=", TCP_LISTEN);
+  p.ctx(r1, "newstate").returnIf(r1, "!=", TCP_STATE.SYN_RECV);
+  p.ctx(r1, "oldstate").returnIf(r1, "!=", TCP_STATE.LISTEN);
   p.ctx(r7, "sk");
   familyFilter(p, r7, o);
   countBacklog(p, r7);
@@ -121,7 +118,7 @@ function overflowProgram(o: Options, reason: number): Probe {
   const p = tpBtf("kfree_skb", { name: "tcpsynbl_drop" });
   p.ctx(r1, "reason").returnIf(r1, "!=", reason);
   p.ctx(r7, "rx_sk").returnIf(r7, "==", 0);
-  p.field(r1, r7, "sock", "__sk_common.skc_state").returnIf(r1, "!=", TCP_LISTEN);
+  p.field(r1, r7, "sock", "__sk_common.skc_state").returnIf(r1, "!=", TCP_STATE.LISTEN);
   familyFilter(p, r7, o);
   countBacklog(p, r7);
   const key = p.stack(4);
@@ -204,6 +201,9 @@ function formatJson(r: Report) {
     ...(r.dropped === undefined ? {} : { dropped: r.dropped }),
   };
 }
+
+/** How often the drop counter is polled for "dropping a SYN." lines. */
+const DROP_POLL_MS = 200;
 
 /**
  * Follows the overflow drop counter: prints "HH:MM:SS dropping a SYN." for
