@@ -130,7 +130,7 @@ function readCounts(session: Session) {
 
 export const tool = intervalTool({
   name: "blkthrot",
-  summary: "Count block I/O throttled and not throttled, by blk cgroup (needs kprobes).",
+  summary: "Count block I/O throttled or not, per blk cgroup (kprobes).",
   examples: [["blkthrot", "count throttled and not throttled block I/O until Ctrl-C"]],
   flags: {},
 }, {
