@@ -101,7 +101,10 @@ export function intervalTool<
   C = undefined,
 >(info: ToolInfo<F, P, O>, spec: IntervalSpec<O, R, C>): Tool<O> {
   return defineTool(info, {
-    jsonHelp: "print one JSON object per interval instead of text",
+    // "per interval" only where there are intervals (readahead, blkthrot report once)
+    jsonHelp: info.positionals && "interval" in info.positionals
+      ? "print one JSON object per interval instead of text"
+      : "print the report as one JSON object instead of text",
     programs: spec.build,
     async run(o, common) {
       const ctx = spec.prepare?.(o) as C;
