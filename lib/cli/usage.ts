@@ -34,7 +34,7 @@ export interface ToolHelp {
 /** The flags every tool shares, appended to each tool's own. */
 export const COMMON_FLAGS: FlagHelp[] = [
   { flags: "--json", help: "print JSON objects (one per line) instead of text" },
-  { flags: "--dump", help: "print the generated BPF programs' disassembly and exit" },
+  { flags: "--dump", help: "print the BPF programs' disassembly and exit" },
   { flags: "-v, --verbose", help: "show the kernel verifier log of each program" },
   { flags: "-V, --version", help: "print the version and exit" },
   { flags: "-h, --help", help: "show this help" },
@@ -63,7 +63,8 @@ export function formatHelp(h: ToolHelp, common: FlagHelp[] = COMMON_FLAGS): stri
 function wrapUsage(line: string, width = 79): string[] {
   const lines: string[] = [];
   let current = "";
-  for (const word of line.split(" ")) {
+  // A bracketed group ("[-n NAME]") is one word: never cut inside it.
+  for (const word of line.match(/\[[^\]]*\]|\S+/g) ?? []) {
     if (current && current.length + 1 + word.length > width) {
       lines.push(current);
       current = " ".repeat(7 + line.slice(7).indexOf(" ") + 1) + word;

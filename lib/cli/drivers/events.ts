@@ -14,11 +14,12 @@ import { stringifyJson } from "../../format/escape.ts";
 import { requireBpfPrivileges } from "../../kernel/privileges.ts";
 import { eventBufferKind } from "../../kernel/ringbuf.ts";
 import { ringBytesFromEnv, streamEvents } from "../event_loop.ts";
-import type { FlagTable, PositionalTable } from "../flags.ts";
+import { type FlagTable, integer, option, type PositionalTable } from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { loadAndAttach, type Session } from "../session.ts";
 import { StopSignal } from "../stop.ts";
 import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+import { UsageError } from "../usage.ts";
 
 /** How an event tool runs, beside its declaration. */
 export interface EventSpec<O, C> {
@@ -28,12 +29,19 @@ export interface EventSpec<O, C> {
   ringBytes?: number;
   /** Records built in a per-CPU scratch area and sent at their real size. */
   scratch?: boolean;
+  /** Prefix of the channel's map names (default "events"). */
+  channelName?: string;
   /** The programs for these options, sending records to `channel`. */
   build: (o: O, channel: EventsDef) => BuiltProgram[];
   /** Checks against the machine and state kept while printing; not run for --dump. */
   prepare?: (o: O) => C;
-  /** Once attached (a note on stderr under -v, the time origin of -t). */
-  started?: (session: Session, o: O, ctx: C, verbose: boolean) => void;
+  /**
+   * Once attached (a note on stderr under -v, the time origin of -t). What it
+   * returns is disposed of when the stream ends (undo a change made to a traced process).
+   */
+  started?: (session: Session, o: O, ctx: C, verbose: boolean) => Disposable | void;
+  /** A text format chosen by a flag (CSV): that flag, when set, as it is spelled; not with --json. */
+  textFormat?: (o: O) => string | undefined;
   /** Text before the first record: the column header. */
   header?: (o: O) => string;
   /** One record as a line of text, or undefined when a user-space filter drops it. */
@@ -55,16 +63,19 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
       recordSize: spec.recordSize,
       ringBytes: ringBytesFromEnv(spec.ringBytes ?? DEFAULT_RING_BYTES),
       scratch: spec.scratch,
+      name: spec.channelName,
     });
   return defineTool(info, {
     jsonHelp: "print one JSON object per event instead of text",
     programs: (o) => spec.build(o, channelOf("ringbuf")),
     async run(o, common) {
+      const format = common.json ? spec.textFormat?.(o) : undefined;
+      if (format) throw new UsageError(`${format} and --json cannot be used together`);
       requireBpfPrivileges(); // before probing the buffer kind, which needs the bpf syscall
       const ctx = spec.prepare?.(o) as C;
       const channel = channelOf(eventBufferKind());
       using session = loadAndAttach(spec.build(o, channel), { verbose: common.verbose });
-      spec.started?.(session, o, ctx, common.verbose);
+      using _undo = spec.started?.(session, o, ctx, common.verbose) ?? undefined;
       using stop = new StopSignal();
       if (!common.json && spec.header) writeOut(spec.header(o));
       const seconds = spec.durationSeconds?.(o);
@@ -85,4 +96,31 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
       );
     },
   });
+}
+
+/** -d SECS: stop after this many seconds (the driver stops when `durationSeconds` says). */
+export const durationFlag = option(
+  "SECS",
+  "total duration of trace in seconds",
+  integer(1, 99_999_999, "duration"),
+  { short: "d" },
+);
+
+/**
+ * The tool with a flag that may be given without its value (bcc's
+ * `nargs="?"`): `-s` alone, or followed by another flag, means `-s value`.
+ */
+export function withBareValue<O>(tool: Tool<O>, spellings: string[], value: string): Tool<O> {
+  const fill = (argv: string[]) =>
+    argv.flatMap((a, i) =>
+      spellings.includes(a) && (argv[i + 1] === undefined || argv[i + 1].startsWith("-"))
+        ? [a, value]
+        : [a]
+    );
+  return {
+    ...tool,
+    parse: (argv) => tool.parse(fill(argv)),
+    programs: (argv) => tool.programs(fill(argv)),
+    main: (argv = Deno.args, name) => tool.main(fill(argv), name),
+  };
 }
