@@ -15,23 +15,18 @@
  *     1565   cat               -1   2 /nonexistent
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg, positiveInt } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { defineEvents, type EventsDef, output, scratch } from "../lib/dsl/events.ts";
+// the modules it uses.
+import { durationFlag, eventTool } from "../lib/cli/drivers/events.ts";
+import { flag, integer, nonEmpty, option, pidValue, tidValue } from "../lib/cli/flags.ts";
+import { syscallTracepointExists } from "../lib/cli/syscalls.ts";
+import { UsageError } from "../lib/cli/usage.ts";
+import { type EventsDef, output, scratch } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import { escapeText, stringifyJson } from "../lib/format/escape.ts";
+import { escapeText } from "../lib/format/escape.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 
 const PATH_SIZE = 256;
 /**
@@ -63,38 +58,6 @@ const OPEN_FLAGS: Record<string, number> = {
   O_TMPFILE: 0o20200000,
 };
 
-const HELP = {
-  name: "opensnoop",
-  summary: "Trace open family syscalls.",
-  usage: "opensnoop [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] " +
-    "[-e] [-f FLAG]",
-  examples: [
-    ["opensnoop", "trace all open() syscalls"],
-    ["opensnoop -T", "include timestamps"],
-    ["opensnoop -U", "include UID"],
-    ["opensnoop -x", "only show failed opens"],
-    ["opensnoop -p 181", "only trace PID 181"],
-    ["opensnoop -t 123", "only trace TID 123"],
-    ["opensnoop -u 1000", "only trace UID 1000"],
-    ["opensnoop -d 10", "trace for 10 seconds only"],
-    ["opensnoop -n main", 'only print process names containing "main"'],
-    ["opensnoop -e", "show extended fields"],
-    ["opensnoop -f O_WRONLY", "only print calls for writing"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --timestamp", help: "print timestamp (HH:MM:SS)" },
-    { flags: "-U, --print-uid", help: "print UID" },
-    { flags: "-x, --failed", help: "failed opens only" },
-    { flags: "-p, --pid PID", help: "process ID to trace" },
-    { flags: "-t, --tid TID", help: "thread ID to trace" },
-    { flags: "-u, --uid UID", help: "user ID to trace" },
-    { flags: "-d, --duration SECS", help: "total duration of trace in seconds" },
-    { flags: "-n, --name NAME", help: "trace process names containing this" },
-    { flags: "-e", help: "print extended fields: FLAGS, MODE (--extended-fields)" },
-    { flags: "-f FLAG", help: "filter on flags argument, e.g. O_WRONLY (--flag-filter)" },
-  ],
-};
-
 /** What the operator asked for. */
 interface Options {
   timestamp: boolean;
@@ -103,55 +66,22 @@ interface Options {
   pid?: number;
   tid?: number;
   uid?: number;
-  durationMs?: number;
+  duration?: number;
   name?: string;
   extended: boolean;
   /** -f: only calls whose flags have one of these bits. */
   flagMask?: number;
 }
 
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    timestamp: { type: "boolean", short: "T" },
-    "print-uid": { type: "boolean", short: "U" },
-    failed: { type: "boolean", short: "x" },
-    pid: { type: "string", short: "p" },
-    tid: { type: "string", short: "t" },
-    uid: { type: "string", short: "u" },
-    duration: { type: "string", short: "d" },
-    name: { type: "string", short: "n" },
-    "extended-fields": { type: "boolean", short: "e" },
-    "flag-filter": { type: "string", short: "f", multiple: true },
-  });
-  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  let flagMask: number | undefined;
-  for (const name of values["flag-filter"] ?? []) {
+/** -f: open flag names, comma-separated, as the bits they stand for. */
+function openFlags(text: string): number {
+  let mask = 0;
+  for (const name of text.split(",")) {
     const bits = OPEN_FLAGS[name.toUpperCase()];
     if (bits === undefined) throw new UsageError(`unknown open flag '${name}'`);
-    flagMask = (flagMask ?? 0) | bits;
+    mask |= bits;
   }
-  const opts: Options = {
-    timestamp: !!values.timestamp,
-    printUid: !!values["print-uid"],
-    failed: !!values.failed,
-    pid: values.pid === undefined ? undefined : pidArg(values.pid),
-    tid: values.tid === undefined ? undefined : pidArg(values.tid, "TID"),
-    uid: values.uid === undefined ? undefined : uidArg(values.uid),
-    durationMs: values.duration === undefined
-      ? undefined
-      : positiveInt(values.duration, "duration") * 1000,
-    name: values.name,
-    extended: !!values["extended-fields"],
-    flagMask,
-  };
-  return { values, opts };
-}
-
-function uidArg(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) >= 0xffffffff) {
-    throw new UsageError(`invalid UID: '${value}'`);
-  }
-  return Number(value);
+  return mask;
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -260,22 +190,13 @@ const SYSCALLS = [
 function buildPrograms(o: Options, ch: EventsDef) {
   const programs: Probe[] = [];
   for (const [syscall, enterName, exitName] of SYSCALLS) {
-    if (!hasTracepoint(`sys_enter_${syscall}`)) continue; // no open(2) on arm64; no openat2 before 5.6
+    if (!syscallTracepointExists(`sys_enter_${syscall}`)) continue; // no open(2) on arm64; no openat2 before 5.6
     programs.push(
       enterProgram(`sys_enter_${syscall}`, enterName, o),
       exitProgram(`sys_exit_${syscall}`, exitName, o, ch),
     );
   }
   return programs.map((p) => p.build());
-}
-
-function hasTracepoint(name: string): boolean {
-  try {
-    tracepoint("syscalls", name);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // --- user side --------------------------------------------------------------
@@ -296,52 +217,74 @@ function formatFlagsMode(flags: number, mode: number): string {
   return `${octal(flags, 8)} ${hasMode ? octal(mode, 4) + " " : "n/a  "}`;
 }
 
-await runTool("opensnoop", async () => {
-  const { values, opts } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  if (!values.dump) requireBpfPrivileges();
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: openEvent.size,
-    ringBytes: ringBytesFromEnv(RING_BYTES),
-    scratch: true,
-  });
-  const programs = buildPrograms(opts, channel);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+function textLine(data: Uint8Array, o: Options): string | undefined {
+  const e = openEvent.decode(data);
+  if (o.name !== undefined && !e.comm.includes(o.name)) return;
+  const fd = e.ret >= 0 ? e.ret : -1, err = e.ret >= 0 ? 0 : -e.ret;
+  return (o.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+    (o.printUid ? String(e.uid).padEnd(7) + " " : "") +
+    `${String(e.pid).padEnd(6)} ${escapeText(e.comm).padEnd(16)} ` +
+    `${String(fd).padStart(3)} ${String(err).padStart(3)} ` +
+    (o.extended ? formatFlagsMode(e.flags, e.mode) : "") + escapeText(e.path) + "\n";
+}
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut(header(opts));
-  try {
-    await streamEvents(
-      { maps: session.maps, channel, stop, durationMs: opts.durationMs },
-      (data) => {
-        const e = openEvent.decode(data);
-        if (opts.name !== undefined && !e.comm.includes(opts.name)) return;
-        const fd = e.ret >= 0 ? e.ret : -1;
-        const err = e.ret >= 0 ? 0 : -e.ret;
-        if (values.json) {
-          return stringifyJson({
-            time: new Date().toISOString(),
-            pid: e.pid,
-            tid: e.tid,
-            uid: e.uid,
-            comm: e.comm,
-            fd,
-            err,
-            flags: e.flags,
-            mode: e.mode,
-            path: e.path,
-          }) + "\n";
-        }
-        return (opts.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
-          (opts.printUid ? String(e.uid).padEnd(7) + " " : "") +
-          `${String(e.pid).padEnd(6)} ${escapeText(e.comm).padEnd(16)} ` +
-          `${String(fd).padStart(3)} ${String(err).padStart(3)} ` +
-          (opts.extended ? formatFlagsMode(e.flags, e.mode) : "") + escapeText(e.path) + "\n";
-      },
-    );
-  } finally {
-    stop.dispose();
-  }
+function jsonFields(data: Uint8Array, o: Options) {
+  const { pid, tid, uid, comm, ret, flags, mode, path } = openEvent.decode(data);
+  if (o.name !== undefined && !comm.includes(o.name)) return;
+  const fd = ret >= 0 ? ret : -1, err = ret >= 0 ? 0 : -ret;
+  return { pid, tid, uid, comm, fd, err, flags, mode, path };
+}
+
+export const tool = eventTool({
+  name: "opensnoop",
+  summary: "Trace open family syscalls.",
+  examples: [
+    ["opensnoop", "trace all open() syscalls"],
+    ["opensnoop -T", "include timestamps"],
+    ["opensnoop -U", "include UID"],
+    ["opensnoop -x", "only show failed opens"],
+    ["opensnoop -p 181", "only trace PID 181"],
+    ["opensnoop -t 123", "only trace TID 123"],
+    ["opensnoop -u 1000", "only trace UID 1000"],
+    ["opensnoop -d 10", "trace for 10 seconds only"],
+    ["opensnoop -n main", 'only print process names containing "main"'],
+    ["opensnoop -e", "show extended fields"],
+    ["opensnoop -f O_WRONLY", "only print calls for writing"],
+  ],
+  flags: {
+    timestamp: flag("print timestamp (HH:MM:SS)", "T"),
+    printUid: flag("print UID", "U", "print-uid"),
+    failed: flag("failed opens only", "x"),
+    pid: option("PID", "process ID to trace", pidValue, { short: "p" }),
+    tid: option("TID", "thread ID to trace", tidValue, { short: "t" }),
+    uid: option("UID", "user ID to trace", integer(0, 0xfffffffe, "UID"), { short: "u" }),
+    duration: durationFlag,
+    name: option("NAME", "trace process names containing this", nonEmpty, { short: "n" }),
+    extended: flag("print extended fields: FLAGS, MODE", "e", "extended-fields"),
+    flagMask: option("FLAG", "filter on flags argument, e.g. O_WRONLY,O_CREAT", openFlags, {
+      short: "f",
+      long: "flag-filter",
+    }),
+  },
+  variants: [
+    ["-x"],
+    ["-p", "1"],
+    ["-t", "1"],
+    ["-u", "0"],
+    ["-d", "1"],
+    ["-n", "sh"],
+    ["-e"],
+    ["-f", "O_WRONLY"],
+  ],
+}, {
+  recordSize: openEvent.size,
+  ringBytes: RING_BYTES,
+  scratch: true,
+  build: buildPrograms,
+  header,
+  text: textLine,
+  json: jsonFields,
+  durationSeconds: (o) => o.duration,
 });
+
+if (import.meta.main) await tool.main();

@@ -319,13 +319,15 @@ Deno.test(kernelTest("opensnoop -d 1: stops by itself after the duration"), asyn
 
 for (
   const [args, pattern] of [
-    [["-p", "x"], /^opensnoop: invalid PID: 'x'/],
-    [["-t", "0"], /^opensnoop: invalid TID: '0'/],
-    [["-u", "-1"], /^opensnoop: /],
-    [["-d", "0"], /^opensnoop: invalid duration: '0'/],
+    [["-p", "x"], /^opensnoop: invalid PID 'x': not an integer/],
+    [["-t", "0"], /^opensnoop: invalid TID '0': must be at least 1/],
+    [["-u", "-1"], /^opensnoop: invalid UID '-1': negative/],
+    [["-d", "0"], /^opensnoop: invalid duration '0': must be at least 1/],
+    [["-d", "-1"], /^opensnoop: invalid duration '-1': negative/],
+    [["-n", ""], /^opensnoop: invalid -n: empty/],
     [["-f", "O_BOGUS"], /^opensnoop: unknown open flag 'O_BOGUS'/],
     [["-z"], /^opensnoop: unknown option '-z'/],
-    [["extra"], /^opensnoop: unrecognized argument: 'extra'/],
+    [["extra"], /^opensnoop: unrecognized positional argument: 'extra'/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`opensnoop ${args.join(" ")}: usage error, one line, exit 2`, async () => {
