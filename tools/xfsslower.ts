@@ -18,6 +18,8 @@
  *     10:15:02 dd             4121   W 1048576 2048        3.27 big.out
  *     10:15:02 dd             4121   F LL_MAX  0          51.84 big.out
  */
-import { fsSlowerMain } from "../lib/fsslower/main.ts";
+import { fsSlowerTool } from "../lib/fsslower/main.ts";
 
-await fsSlowerMain("xfs");
+export const tool = fsSlowerTool("xfs");
+
+if (import.meta.main) await tool.main();

@@ -11,7 +11,7 @@
  * with BTF offsets). No kprobes or fentry needed; the latency is the
  * syscall's. The shared implementation is lib/fsslower/; columns follow
  * bcc zfsslower, CSV and op letters libbpf-tools fsslower. Where ZFS is
- * not loaded it says so in one line and exits 1.
+ * not loaded or not mounted it says so in one line and traces anyway.
  *
  *     # deno run -A tools/zfsslower.ts 1
  *     Tracing zfs operations slower than 1 ms... Hit Ctrl-C to end.
@@ -19,6 +19,8 @@
  *     10:15:02 dd             4121   W 1048576 2048        3.27 big.out
  *     10:15:02 dd             4121   F LL_MAX  0          51.84 big.out
  */
-import { fsSlowerMain } from "../lib/fsslower/main.ts";
+import { fsSlowerTool } from "../lib/fsslower/main.ts";
 
-await fsSlowerMain("zfs");
+export const tool = fsSlowerTool("zfs");
+
+if (import.meta.main) await tool.main();

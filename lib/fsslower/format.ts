@@ -1,14 +1,14 @@
 /**
  * How the fsslower tools print an operation: bcc xfsslower's columns (the
  * layout of the "File Systems: xfsslower" output), libbpf-tools fsslower's
- * CSV (-j) and op letters, and one JSON object per operation.
+ * CSV (-j) and op letters, and the fields of one JSON object per operation.
  *
  *     TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME
  *     21:20:46 java           112789 R 8012    13925      60.16 file.out
  *
  * @module
  */
-import { escapeText, stringifyJson } from "../format/escape.ts";
+import { escapeText } from "../format/escape.ts";
 import { formatFixed, formatTimeOfDay } from "../format/time.ts";
 import { FsOp, type FsOpCode, WHOLE_FILE } from "./programs.ts";
 
@@ -74,12 +74,11 @@ export function formatCsv(e: FsOperation): string {
 }
 
 /**
- * One JSON object: the numbers the text is made of (bytes null for an
- * fsync of the whole file, which text prints as LL_MAX).
+ * One JSON object's fields: the numbers the text is made of (bytes null for
+ * an fsync of the whole file, which text prints as LL_MAX).
  */
-export function formatJson(e: FsOperation, now: Date): string {
-  return stringifyJson({
-    time: now.toISOString(),
+export function jsonFields(e: FsOperation): Record<string, unknown> {
+  return {
     end_ns: Number(e.endNs),
     comm: e.task,
     pid: e.pid,
@@ -88,5 +87,5 @@ export function formatJson(e: FsOperation, now: Date): string {
     offset: Number(e.offset),
     latency_us: Number(e.deltaUs),
     file: e.file,
-  }) + "\n";
+  };
 }

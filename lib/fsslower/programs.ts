@@ -25,13 +25,7 @@
  * @module
  */
 import type { BuiltProgram, Label } from "../dsl/builder.ts";
-import {
-  defineEvents,
-  type EventBufferKind,
-  type EventsDef,
-  reserve,
-  submit,
-} from "../dsl/events.ts";
+import { type EventsDef, reserve, submit } from "../dsl/events.ts";
 import { defineMap } from "../dsl/maps.ts";
 import type { Probe } from "../dsl/program.ts";
 import {
@@ -129,11 +123,6 @@ export interface FsSlowerConfig {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const O_PATH = 0o10000000;
-
-/** The event channel the programs send records through. */
-export function fsEvents(kind: EventBufferKind): EventsDef {
-  return defineEvents({ kind, recordSize: fsEvent.size, ringBytes: 1 << 20, name: "fss_events" });
-}
 
 /** The two programs. */
 export function buildFsSlowerPrograms(cfg: FsSlowerConfig, ch: EventsDef): BuiltProgram[] {

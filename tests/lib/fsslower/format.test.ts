@@ -7,14 +7,14 @@ import { deepEqual, equal } from "node:assert/strict";
 import {
   CSV_HEADER,
   formatCsv,
-  formatJson,
   formatText,
   type FsOperation,
+  jsonFields,
   opLetter,
   textHeader,
 } from "../../../lib/fsslower/format.ts";
 import { FsOp, WHOLE_FILE } from "../../../lib/fsslower/programs.ts";
-import { fsRegistered } from "../../../lib/fsslower/filesystems.ts";
+import { FILESYSTEMS, fsRegistered, unmountedReason } from "../../../lib/fsslower/filesystems.ts";
 
 const NOW = new Date(2024, 0, 2, 21, 20, 46);
 
@@ -79,7 +79,7 @@ Deno.test("fsslower text: LAT(ms) is printf %7.2f (exact ties to even)", () => {
 Deno.test("fsslower text: control characters in names are escaped, JSON keeps them", () => {
   const hostile = op({ task: "a\x1bb", file: "x\x1b[2Jy" });
   equal(formatText(hostile, NOW).endsWith(" x\\x1b[2Jy\n"), true);
-  equal(JSON.parse(formatJson(hostile, NOW)).file, "x\x1b[2Jy");
+  equal(jsonFields(hostile).file, "x\x1b[2Jy");
 });
 
 Deno.test("fsslower CSV and JSON carry the text's numbers", () => {
@@ -87,11 +87,9 @@ Deno.test("fsslower CSV and JSON carry the text's numbers", () => {
   const e = op({});
   equal(formatCsv(e), "123456789012,java,112789,R,8012,14259277,60160,file.out\n");
   equal(formatCsv(op({ op: FsOp.fsync, size: WHOLE_FILE })).split(",")[4], "LL_MAX");
-  const j = JSON.parse(formatJson(e, NOW));
   deepEqual(
-    { ...j, time: undefined },
+    jsonFields(e),
     {
-      time: undefined,
       end_ns: 123456789012,
       comm: "java",
       pid: 112789,
@@ -102,7 +100,7 @@ Deno.test("fsslower CSV and JSON carry the text's numbers", () => {
       file: "file.out",
     },
   );
-  equal(JSON.parse(formatJson(op({ op: FsOp.fsync, size: WHOLE_FILE }), NOW)).bytes, null);
+  equal(jsonFields(op({ op: FsOp.fsync, size: WHOLE_FILE })).bytes, null);
   deepEqual([0, 1, 2, 3, 9].map(opLetter), ["R", "W", "O", "F", "?"]);
 });
 
@@ -111,5 +109,19 @@ Deno.test("fsRegistered reads /proc/filesystems lines", () => {
   deepEqual(
     ["ext4", "xfs", "btrfs", "zfs", "tmpfs", "ext"].map((n) => fsRegistered(n, text)),
     [true, true, true, false, true, false],
+  );
+});
+
+Deno.test("unmountedReason: mounted, registered but not mounted, not in the kernel", () => {
+  const filesystems = "nodev\ttmpfs\n\text4\n\text3\n\txfs\n";
+  const mounts = "/dev/vda1 / ext3 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n";
+  equal(unmountedReason(FILESYSTEMS.ext4, filesystems, mounts), undefined); // ext3 by ext4
+  equal(
+    unmountedReason(FILESYSTEMS.xfs, filesystems, mounts),
+    "no xfs file system is mounted now",
+  );
+  equal(
+    unmountedReason(FILESYSTEMS.zfs, filesystems, mounts),
+    "zfs is not available in this kernel (not in /proc/filesystems: is the zfs module loaded?)",
   );
 });
