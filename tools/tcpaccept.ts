@@ -24,58 +24,24 @@
  *     1463    sshd         6  ::1              36170 ::1              22
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
+// the modules it uses.
+import { eventTool } from "../lib/cli/drivers/events.ts";
+import { option, pidValue } from "../lib/cli/flags.ts";
 import { portList } from "../lib/cli/ports.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { defineEvents, type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
+import * as tcp from "../lib/cli/tcp_tools.ts";
+import { UsageError } from "../lib/cli/usage.ts";
+import { type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import {
-  decodeSockEndpoints,
-  localPortNetworkOrder,
-  networkOrder,
-  skipUnlessPortIn,
-  sockEndpointFields,
-  type SockEndpoints,
-  storeSockEndpoints,
-} from "../lib/dsl/sock.ts";
-import { escapeText, stringifyJson } from "../lib/format/escape.ts";
+import * as sock from "../lib/dsl/sock.ts";
+import { escapeText } from "../lib/format/escape.ts";
 import { AF_INET, AF_INET6 } from "../lib/format/inet.ts";
-import { formatTimeOfDay } from "../lib/format/time.ts";
 import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 
 const IPPROTO_TCP = 6;
-
-const HELP = {
-  name: "tcpaccept",
-  summary: "Trace TCP accepts",
-  usage: "tcpaccept [-h] [-T] [-t] [-p PID] [-P PORTS] [-4 | -6]",
-  examples: [
-    ["tcpaccept", "trace all TCP accept()s"],
-    ["tcpaccept -t", "include timestamps"],
-    ["tcpaccept -P 80,81", "only trace port 80 and 81"],
-    ["tcpaccept -p 181", "only trace PID 181"],
-    ["tcpaccept -4", "trace IPv4 family"],
-    ["tcpaccept -6", "trace IPv6 family"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --time", help: "include time column on output (HH:MM:SS)" },
-    { flags: "-t, --timestamp", help: "include timestamp on output" },
-    { flags: "-p, --pid PID", help: "trace this PID only" },
-    { flags: "-P, -L, --port PORTS", help: "comma-separated list of local ports to trace" },
-    { flags: "-4, --ipv4", help: "trace IPv4 family only" },
-    { flags: "-6, --ipv6", help: "trace IPv6 family only" },
-  ],
-};
+/** bcc's time columns: TIME(s) with 3 decimals, nothing after its 9 columns. */
+const TIME_STYLE = { digits: 3, gap: "" };
 
 /** What the operator asked for. */
 interface Options {
@@ -87,39 +53,13 @@ interface Options {
   family?: number;
 }
 
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    time: { type: "boolean", short: "T" },
-    timestamp: { type: "boolean", short: "t" },
-    pid: { type: "string", short: "p" },
-    port: { type: "string", short: "P" },
-    localport: { type: "string", short: "L" },
-    ipv4: { type: "boolean", short: "4" },
-    ipv6: { type: "boolean", short: "6" },
-  });
-  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  if (values.ipv4 && values.ipv6) throw new UsageError("-4 and -6 cannot be used together");
-  if (values.port !== undefined && values.localport !== undefined) {
-    throw new UsageError("-P and -L are the same option: give one");
-  }
-  const ports = values.port ?? values.localport;
-  const opts: Options = {
-    time: !!values.time,
-    timestamp: !!values.timestamp,
-    pid: values.pid === undefined ? undefined : pidArg(values.pid),
-    ports: ports === undefined ? undefined : portList(ports, values.port ? "-P" : "-L"),
-    family: values.ipv4 ? AF_INET : values.ipv6 ? AF_INET6 : undefined,
-  };
-  return { values, opts };
-}
-
 // --- BPF side ---------------------------------------------------------------
 
 /** One accepted connection, as sent to user space. */
 const acceptEvent = defineSchema("accept_event", {
   ts_ns: "u64",
   comm: char(16),
-  ...sockEndpointFields,
+  ...sock.sockEndpointFields,
   pid: "u32",
 });
 
@@ -146,8 +86,8 @@ function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Pr
     p.if(r1, "!=", AF_INET, () => p.jumpIf(r1, "!=", AF_INET6, done));
   }
   if (o.ports) {
-    localPortNetworkOrder(p, r1, r8);
-    skipUnlessPortIn(p, r1, o.ports.map(networkOrder), done);
+    sock.localPortNetworkOrder(p, r1, r8);
+    sock.skipUnlessPortIn(p, r1, o.ports.map(sock.networkOrder), done);
   }
 
   reserve(p, ch, r9, done); // r9: the record
@@ -156,7 +96,7 @@ function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Pr
   p.call("get_current_pid_tgid").rsh(r0, 32);
   acceptEvent.store(p, r9, "pid", r0);
   acceptEvent.currentComm(p, r9, "comm");
-  storeSockEndpoints(p, acceptEvent, r9, r8);
+  sock.storeSockEndpoints(p, acceptEvent, r9, r8);
   submit(p, ch, r9);
   p.bind(done);
   return p.ret(0);
@@ -172,71 +112,56 @@ function buildPrograms(o: Options, ch: EventsDef) {
 
 // --- user side --------------------------------------------------------------
 
-/** One accepted connection as the user side sees it. */
-interface Accept extends SockEndpoints {
-  pid: number;
-  comm: string;
-  /** Kernel time of the accept, microseconds. */
-  tsUs: number;
-}
-
-function decodeAccept(data: Uint8Array): Accept {
-  const e = acceptEvent.decode(data);
-  return { pid: e.pid, comm: e.comm, tsUs: Number(e.ts_ns / 1000n), ...decodeSockEndpoints(e) };
-}
-
 function header(o: Options): string {
-  return (o.time ? "TIME".padEnd(9) : "") + (o.timestamp ? "TIME(s)".padEnd(9) : "") +
+  return tcp.timeHeader(o, TIME_STYLE) +
     `${"PID".padEnd(7)} ${"COMM".padEnd(12)} IP ${"RADDR".padEnd(16)} RPORT ` +
     `${"LADDR".padEnd(16)} LPORT\n`;
 }
 
-function formatLine(a: Accept, o: Options, elapsed: number): string {
-  return (o.time ? formatTimeOfDay(new Date()).padEnd(9) : "") +
-    (o.timestamp ? elapsed.toFixed(3).padEnd(9) : "") +
+function formatLine(data: Uint8Array, o: Options, clock: tcp.SinceFirst): string {
+  const a = tcp.decodeConnection(acceptEvent.decode(data));
+  return tcp.timeCells(o, clock.seconds(a.tsUs), TIME_STYLE) +
     `${String(a.pid).padEnd(7)} ${escapeText(a.comm.slice(0, 12)).padEnd(12)} ` +
     `${String(a.ip).padEnd(2)} ${a.raddr.padEnd(16)} ${String(a.rport).padEnd(5)} ` +
     `${a.laddr.padEnd(16)} ${String(a.lport).padEnd(5)}\n`;
 }
 
-function formatJson(a: Accept, o: Options, elapsed: number): string {
-  return stringifyJson({
-    time: new Date().toISOString(),
-    ...(o.timestamp ? { elapsed: Number(elapsed.toFixed(3)) } : {}),
-    pid: a.pid,
-    comm: a.comm,
-    ip: a.ip,
-    raddr: a.raddr,
-    rport: a.rport,
-    laddr: a.laddr,
-    lport: a.lport,
-  }) + "\n";
-}
-
-await runTool("tcpaccept", async () => {
-  const { values, opts } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  if (!values.dump) requireBpfPrivileges();
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: acceptEvent.size,
-    ringBytes: ringBytesFromEnv(1 << 20),
-  });
-  const programs = buildPrograms(opts, channel);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut(header(opts));
-  let firstUs: number | undefined;
-  try {
-    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
-      const a = decodeAccept(data);
-      firstUs ??= a.tsUs; // -t counts from the first accept shown, as bcc does
-      const elapsed = (a.tsUs - firstUs) / 1e6;
-      return values.json ? formatJson(a, opts, elapsed) : formatLine(a, opts, elapsed);
-    });
-  } finally {
-    stop.dispose();
-  }
+export const tool = eventTool({
+  name: "tcpaccept",
+  summary: "Trace TCP accepts",
+  examples: [
+    ["tcpaccept", "trace all TCP accept()s"],
+    ["tcpaccept -t", "include timestamps"],
+    ["tcpaccept -P 80,81", "only trace port 80 and 81"],
+    ["tcpaccept -p 181", "only trace PID 181"],
+    ["tcpaccept -4", "trace IPv4 family"],
+    ["tcpaccept -6", "trace IPv6 family"],
+  ],
+  flags: {
+    ...tcp.timeFlags,
+    pid: option("PID", "trace this PID only", pidValue, { short: "p" }),
+    port: option("PORTS", "comma-separated list of local ports to trace", portList, {
+      short: "P",
+    }),
+    localport: option("PORTS", "the same as -P", portList, { short: "L" }),
+    ...tcp.familyFlags,
+  },
+  variants: [["-4"], ["-6"], ["-p", "1"], ["-P", "80,443"]],
+  options: (v): Options => {
+    if (v.port && v.localport) throw new UsageError("-P and -L are the same option: give one");
+    return { ...v, ports: v.port ?? v.localport, family: tcp.familyOf(v) };
+  },
+}, {
+  recordSize: acceptEvent.size,
+  ringBytes: 1 << 20,
+  build: buildPrograms,
+  prepare: () => new tcp.SinceFirst(),
+  header,
+  text: formatLine,
+  json: (data, o, clock) => {
+    const a = tcp.decodeConnection(acceptEvent.decode(data));
+    return tcp.connectionJson(a, o, clock.seconds(a.tsUs), TIME_STYLE);
+  },
 });
+
+if (import.meta.main) await tool.main();

@@ -32,35 +32,19 @@
  *     22598 curl       100.66.3.172    61620 52.205.89.26    80        0     1 91.79
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
+// the modules it uses.
+import { eventTool } from "../lib/cli/drivers/events.ts";
+import { flag, option, pidValue } from "../lib/cli/flags.ts";
 import { portList } from "../lib/cli/ports.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { defineEvents, type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
+import * as tcp from "../lib/cli/tcp_tools.ts";
+import { type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r7, r8, r9, type Reg } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import {
-  decodeSockEndpoints,
-  localPortNetworkOrder,
-  networkOrder,
-  skipUnlessPortIn,
-  sockEndpointFields,
-  type SockEndpoints,
-  storeSockEndpoints,
-} from "../lib/dsl/sock.ts";
-import { escapeText, stringifyJson } from "../lib/format/escape.ts";
-import { AF_INET, AF_INET6 } from "../lib/format/inet.ts";
-import { formatTimeOfDay } from "../lib/format/time.ts";
+import * as sock from "../lib/dsl/sock.ts";
+import { escapeText } from "../lib/format/escape.ts";
 import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 
 const IPPROTO_TCP = 6;
 const TCP_SYN_SENT = 2;
@@ -70,34 +54,6 @@ const TCP_LAST_ACK = 9;
 const BPF_NOEXIST = 1;
 /** Sockets followed at once (as the originals' birth/idents maps). */
 const MAX_SESSIONS = 10240;
-
-const HELP = {
-  name: "tcplife",
-  summary: "Trace the lifespan of TCP sessions and summarize.",
-  usage: "tcplife [-h] [-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
-  examples: [
-    ["tcplife", "trace all TCP connect()s"],
-    ["tcplife -T", "include time column (HH:MM:SS)"],
-    ["tcplife -w", "wider columns (fit IPv6)"],
-    ["tcplife -stT", "csv output, with times & timestamps"],
-    ["tcplife -p 181", "only trace PID 181"],
-    ["tcplife -L 80", "only trace local port 80"],
-    ["tcplife -L 80,81", "only trace local ports 80 and 81"],
-    ["tcplife -D 80", "only trace remote port 80"],
-    ["tcplife -4", "only trace IPv4 sessions"],
-  ] as [string, string][],
-  flags: [
-    { flags: "-T, --time", help: "include time column on output (HH:MM:SS)" },
-    { flags: "-t, --timestamp", help: "include timestamp on output (seconds)" },
-    { flags: "-w, --wide", help: "wide column output (fits IPv6 addresses)" },
-    { flags: "-s, --csv", help: "comma separated values output" },
-    { flags: "-p, --pid PID", help: "trace this PID only" },
-    { flags: "-L, --localport PORT", help: "comma-separated list of local ports to trace" },
-    { flags: "-D, --remoteport PORT", help: "comma-separated list of remote ports to trace" },
-    { flags: "-4, --ipv4", help: "trace IPv4 family only" },
-    { flags: "-6, --ipv6", help: "trace IPv6 family only" },
-  ],
-};
 
 /** What the operator asked for. */
 interface Options {
@@ -110,33 +66,6 @@ interface Options {
   remotePorts?: number[];
   /** Only sockets of this address family (AF_INET / AF_INET6). */
   family?: number;
-}
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {
-    time: { type: "boolean", short: "T" },
-    timestamp: { type: "boolean", short: "t" },
-    wide: { type: "boolean", short: "w" },
-    csv: { type: "boolean", short: "s" },
-    pid: { type: "string", short: "p" },
-    localport: { type: "string", short: "L" },
-    remoteport: { type: "string", short: "D" },
-    ipv4: { type: "boolean", short: "4" },
-    ipv6: { type: "boolean", short: "6" },
-  });
-  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  if (values.ipv4 && values.ipv6) throw new UsageError("-4 and -6 cannot be used together");
-  const opts: Options = {
-    time: !!values.time,
-    timestamp: !!values.timestamp,
-    wide: !!values.wide,
-    csv: !!values.csv,
-    pid: values.pid === undefined ? undefined : pidArg(values.pid),
-    localPorts: values.localport === undefined ? undefined : portList(values.localport, "-L"),
-    remotePorts: values.remoteport === undefined ? undefined : portList(values.remoteport, "-D"),
-    family: values.ipv4 ? AF_INET : values.ipv6 ? AF_INET6 : undefined,
-  };
-  return { values, opts };
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -165,7 +94,7 @@ const lifeEvent = defineSchema("life_event", {
   rx_b: "u64",
   tx_b: "u64",
   comm: char(16),
-  ...sockEndpointFields,
+  ...sock.sockEndpointFields,
   pid: "u32",
 });
 
@@ -229,12 +158,12 @@ function stateProgram(o: Options, ch: EventsDef): Probe {
     p.jumpIf(r1, "!=", o.pid, forget);
   }
   if (o.localPorts) {
-    localPortNetworkOrder(p, r1, r7);
-    skipUnlessPortIn(p, r1, o.localPorts.map(networkOrder), forget);
+    sock.localPortNetworkOrder(p, r1, r7);
+    sock.skipUnlessPortIn(p, r1, o.localPorts.map(sock.networkOrder), forget);
   }
   if (o.remotePorts) {
     p.field(r1, r7, "sock", "__sk_common.skc_dport");
-    skipUnlessPortIn(p, r1, o.remotePorts.map(networkOrder), forget);
+    sock.skipUnlessPortIn(p, r1, o.remotePorts.map(sock.networkOrder), forget);
   }
   reserve(p, ch, r8, forget); // r8: the record
   p.ktime(r0);
@@ -250,7 +179,7 @@ function stateProgram(o: Options, ch: EventsDef): Probe {
   }
   copyTcpCounter(p, r8, "rx_b", r7, "bytes_received");
   copyTcpCounter(p, r8, "tx_b", r7, "bytes_acked");
-  storeSockEndpoints(p, lifeEvent, r8, r7);
+  sock.storeSockEndpoints(p, lifeEvent, r8, r7);
   submit(p, ch, r8);
   p.bind(forget).delete(sessions, key);
   p.bind(done);
@@ -264,29 +193,18 @@ function buildPrograms(o: Options, ch: EventsDef) {
 
 // --- user side --------------------------------------------------------------
 
-/** One closed session as the user side sees it. */
-interface Session extends SockEndpoints {
-  pid: number;
-  comm: string;
+/** One closed session as the user side sees it (tsUs: at close). */
+interface Session extends tcp.Connection {
   txBytes: number;
   rxBytes: number;
   /** Lifespan in whole microseconds (as the originals keep it). */
   spanUs: number;
-  /** Kernel time at close, microseconds. */
-  tsUs: number;
 }
 
 function decodeSession(data: Uint8Array): Session {
   const e = lifeEvent.decode(data);
-  return {
-    pid: e.pid,
-    comm: e.comm,
-    txBytes: Number(e.tx_b),
-    rxBytes: Number(e.rx_b),
-    spanUs: Number(e.span_ns / 1000n),
-    tsUs: Number(e.ts_ns / 1000n),
-    ...decodeSockEndpoints(e),
-  };
+  const spanUs = Number(e.span_ns / 1000n);
+  return { ...tcp.decodeConnection(e), txBytes: Number(e.tx_b), rxBytes: Number(e.rx_b), spanUs };
 }
 
 /** bcc prints whole KiB (%d of bytes / 1024). */
@@ -294,29 +212,32 @@ function kib(bytes: number): number {
   return Math.floor(bytes / 1024);
 }
 
+/** bcc's time columns: TIME(s) with 6 decimals, then a space (CSV: a comma). */
+function timeStyle(o: Options): tcp.TimeStyle {
+  return { digits: 6, gap: " ", csv: o.csv };
+}
+
 function header(o: Options): string {
-  const time = o.time ? (o.csv ? "TIME," : "TIME".padEnd(8) + " ") : "";
-  const stamp = o.timestamp ? (o.csv ? "TIME(s)," : "TIME(s)".padEnd(9) + " ") : "";
-  if (o.csv) return `${time}${stamp}PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS\n`;
+  const time = tcp.timeHeader(o, timeStyle(o));
+  if (o.csv) return `${time}PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS\n`;
   if (o.wide) {
-    return `${time}${stamp}${"PID".padEnd(5)} ${"COMM".padEnd(16)} IP ${"LADDR".padEnd(26)} ` +
+    return `${time}${"PID".padEnd(5)} ${"COMM".padEnd(16)} IP ${"LADDR".padEnd(26)} ` +
       `LPORT ${"RADDR".padEnd(26)} RPORT  TX_KB  RX_KB MS\n`;
   }
-  return `${time}${stamp}${"PID".padEnd(5)} ${"COMM".padEnd(10)} ${"LADDR".padEnd(15)} LPORT ` +
+  return `${time}${"PID".padEnd(5)} ${"COMM".padEnd(10)} ${"LADDR".padEnd(15)} LPORT ` +
     `${"RADDR".padEnd(15)} RPORT TX_KB RX_KB MS\n`;
 }
 
-function formatLine(s: Session, o: Options, elapsed: number): string {
+function formatLine(data: Uint8Array, o: Options, clock: tcp.SinceFirst): string {
+  const s = decodeSession(data);
+  const prefix = tcp.timeCells(o, clock.seconds(s.tsUs), timeStyle(o));
   const ms = (s.spanUs / 1000).toFixed(2);
   const tx = kib(s.txBytes), rx = kib(s.rxBytes);
-  const now = formatTimeOfDay(new Date());
   if (o.csv) {
-    return (o.time ? `${now},` : "") + (o.timestamp ? `${elapsed.toFixed(6)},` : "") +
+    return prefix +
       `${s.pid},${escapeText(s.comm)},${s.ip},${s.laddr},${s.lport},${s.raddr},${s.rport},` +
       `${tx},${rx},${ms}\n`;
   }
-  const prefix = (o.time ? now.padEnd(8) + " " : "") +
-    (o.timestamp ? elapsed.toFixed(6).padEnd(9) + " " : "");
   if (o.wide) {
     return prefix + `${String(s.pid).padEnd(5)} ${escapeText(s.comm.slice(0, 16)).padEnd(16)} ` +
       `${String(s.ip).padEnd(2)} ${s.laddr.padEnd(26)} ${String(s.lport).padEnd(5)} ` +
@@ -328,49 +249,58 @@ function formatLine(s: Session, o: Options, elapsed: number): string {
     `${String(s.rport).padEnd(5)} ${String(tx).padStart(5)} ${String(rx).padStart(5)} ${ms}\n`;
 }
 
-function formatJson(s: Session, o: Options, elapsed: number): string {
-  return stringifyJson({
-    time: new Date().toISOString(),
-    ...(o.timestamp ? { elapsed: Number(elapsed.toFixed(6)) } : {}),
-    pid: s.pid,
-    comm: s.comm,
-    ip: s.ip,
-    laddr: s.laddr,
-    lport: s.lport,
-    raddr: s.raddr,
-    rport: s.rport,
+function jsonFields(data: Uint8Array, o: Options, clock: tcp.SinceFirst) {
+  const s = decodeSession(data);
+  return {
+    ...tcp.connectionJson(s, o, clock.seconds(s.tsUs), timeStyle(o)),
     tx_kb: kib(s.txBytes),
     rx_kb: kib(s.rxBytes),
     tx_bytes: s.txBytes,
     rx_bytes: s.rxBytes,
     ms: Number((s.spanUs / 1000).toFixed(2)),
-  }) + "\n";
+  };
 }
 
-await runTool("tcplife", async () => {
-  const { values, opts } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  if (!values.dump) requireBpfPrivileges();
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: lifeEvent.size,
-    ringBytes: ringBytesFromEnv(1 << 20),
-  });
-  const programs = buildPrograms(opts, channel);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
-
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut(header(opts));
-  let firstUs: number | undefined;
-  try {
-    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
-      const s = decodeSession(data);
-      firstUs ??= s.tsUs; // -t counts from the first session shown, as bcc does
-      const elapsed = (s.tsUs - firstUs) / 1e6;
-      return values.json ? formatJson(s, opts, elapsed) : formatLine(s, opts, elapsed);
-    });
-  } finally {
-    stop.dispose();
-  }
+export const tool = eventTool({
+  name: "tcplife",
+  summary: "Trace the lifespan of TCP sessions and summarize.",
+  examples: [
+    ["tcplife", "trace all TCP connect()s"],
+    ["tcplife -T", "include time column (HH:MM:SS)"],
+    ["tcplife -w", "wider columns (fit IPv6)"],
+    ["tcplife -stT", "csv output, with times & timestamps"],
+    ["tcplife -p 181", "only trace PID 181"],
+    ["tcplife -L 80", "only trace local port 80"],
+    ["tcplife -L 80,81", "only trace local ports 80 and 81"],
+    ["tcplife -D 80", "only trace remote port 80"],
+    ["tcplife -4", "only trace IPv4 sessions"],
+  ],
+  flags: {
+    ...tcp.timeFlags,
+    wide: flag("wide column output (fits IPv6 addresses)", "w"),
+    csv: flag("comma separated values output", "s"),
+    pid: option("PID", "trace this PID only", pidValue, { short: "p" }),
+    localPorts: option("PORTS", "comma-separated list of local ports to trace", portList, {
+      short: "L",
+      long: "localport",
+    }),
+    remotePorts: option("PORTS", "comma-separated list of remote ports to trace", portList, {
+      short: "D",
+      long: "remoteport",
+    }),
+    ...tcp.familyFlags,
+  },
+  variants: [["-4"], ["-6"], ["-p", "1"], ["-L", "80,443"], ["-D", "80"]],
+  options: (v): Options => ({ ...v, family: tcp.familyOf(v) }),
+}, {
+  recordSize: lifeEvent.size,
+  ringBytes: 1 << 20,
+  build: buildPrograms,
+  prepare: () => new tcp.SinceFirst(),
+  header,
+  text: formatLine,
+  json: jsonFields,
+  textFormat: (o) => o.csv ? "-s" : undefined,
 });
+
+if (import.meta.main) await tool.main();

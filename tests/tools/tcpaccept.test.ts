@@ -259,8 +259,8 @@ for (
     [["-4", "-6"], /^tcpaccept: -4 and -6 cannot be used together/],
     [["-P", "80", "-L", "81"], /^tcpaccept: -P and -L are the same option/],
     [["-P", "0"], /^tcpaccept: invalid port '0' in -P 0/],
-    [["-p", "x"], /^tcpaccept: invalid PID: 'x'/],
-    [["1"], /^tcpaccept: unrecognized argument: '1'/],
+    [["-p", "x"], /^tcpaccept: invalid PID 'x': not an integer/],
+    [["1"], /^tcpaccept: unrecognized positional argument: '1'/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`tcpaccept ${args.join(" ")}: usage error, one line, exit 2`, async () => {

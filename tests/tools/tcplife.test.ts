@@ -345,8 +345,10 @@ for (
     [["-4", "-6"], /^tcplife: -4 and -6 cannot be used together/],
     [["-L", "80,x"], /^tcplife: invalid port 'x' in -L 80,x/],
     [["-D", "70000"], /^tcplife: invalid port '70000'/],
-    [["-p", "0"], /^tcplife: invalid PID: '0'/],
-    [["5"], /^tcplife: unrecognized argument: '5'/],
+    [["-p", "0"], /^tcplife: invalid PID '0': must be at least 1/],
+    [["-p", "-1"], /^tcplife: invalid PID '-1': negative/],
+    [["5"], /^tcplife: unrecognized positional argument: '5'/],
+    [["-s", "--json"], /^tcplife: -s and --json cannot be used together/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`tcplife ${args.join(" ")}: usage error, one line, exit 2`, async () => {
