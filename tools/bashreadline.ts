@@ -16,22 +16,15 @@
  *     05:28:28  21176   date
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { defineEvents, type EventsDef, output } from "../lib/dsl/events.ts";
+// the modules it uses.
+import { eventTool, withBareValue } from "../lib/cli/drivers/events.ts";
+import { option, readableFile } from "../lib/cli/flags.ts";
+import { type EventsDef, output } from "../lib/dsl/events.ts";
 import { ProbeTargetError, retval, uprobe } from "../lib/dsl/pt_regs.ts";
 import { r0, r7, r8 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import { escapeText, stringifyJson } from "../lib/format/escape.ts";
+import { escapeText } from "../lib/format/escape.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
 import { ElfFile } from "../lib/symbols/elf.ts";
 
 const DEFAULT_BINARY = "/bin/bash";
@@ -39,36 +32,6 @@ const DEFAULT_BINARY = "/bin/bash";
 const DEFAULT_SHARED = "/lib/libreadline.so";
 /** Bytes of each line kept (as bcc and libbpf-tools: 80). */
 const MAX_LINE = 80;
-
-const HELP = {
-  name: "bashreadline",
-  summary: "Print entered bash commands from all running shells.",
-  usage: "bashreadline [-h] [-s [SHARED]]",
-  examples: [
-    ["bashreadline", "trace commands typed into /bin/bash"],
-    ["bashreadline -s /usr/lib/libreadline.so", "readline from this library"],
-  ] as [string, string][],
-  flags: [
-    {
-      flags: "-s, --shared [SHARED]",
-      help: `the library that holds readline (default with -s: ${DEFAULT_SHARED})`,
-    },
-  ],
-};
-
-function parseOptions(argv: string[]) {
-  // -s takes an optional value (as bcc's nargs="?"): "-s" alone means the default library.
-  const args = argv.flatMap((a, i) =>
-    (a === "-s" || a === "--shared") && (argv[i + 1] === undefined || argv[i + 1].startsWith("-"))
-      ? [a, DEFAULT_SHARED]
-      : [a]
-  );
-  const { values, positionals } = parseToolArgs(args, {
-    shared: { type: "string", short: "s" },
-  });
-  if (positionals.length) throw new UsageError(`unrecognized argument: '${positionals[0]}'`);
-  return { values, shared: values.shared };
-}
 
 /** Where the dynamic loader looks for libraries (x86_64 Debian/Fedora layouts). */
 const LIBRARY_DIRS = [
@@ -121,44 +84,55 @@ function readlineReturn(binary: string, ch: EventsDef) {
   return p.ret(0);
 }
 
-// --- user side --------------------------------------------------------------
-
-await runTool("bashreadline", async () => {
-  const { values, shared } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  const binary = readlineBinary(shared);
-  if (!values.dump) requireBpfPrivileges();
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: lineEvent.size,
-    ringBytes: ringBytesFromEnv(),
-  });
-  let programs;
+/** The program, on the file that defines readline. */
+function buildPrograms(o: { shared?: string }, ch: EventsDef) {
+  const binary = readlineBinary(o.shared);
   try {
-    programs = [readlineReturn(binary, channel).build()];
+    return [readlineReturn(binary, ch).build()];
   } catch (e) {
     if (e instanceof ProbeTargetError && /has no function/.test(e.message)) {
       throw new ProbeTargetError(`${e.message} (give the library that has it with -s)`);
     }
     throw e;
   }
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+}
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const stop = new StopSignal();
-  if (!values.json) writeOut(`${"TIME".padEnd(9)} ${"PID".padEnd(7)} COMMAND\n`);
-  try {
-    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
-      const e = lineEvent.decode(data);
-      if (values.json) {
-        return stringifyJson({ time: new Date().toISOString(), pid: e.pid, command: e.line }) +
-          "\n";
-      }
-      return `${formatTimeOfDay(new Date()).padEnd(9)} ${String(e.pid).padEnd(7)} ${
-        escapeText(e.line)
-      }\n`;
-    });
-  } finally {
-    stop.dispose();
-  }
+// --- user side --------------------------------------------------------------
+
+const declared = eventTool({
+  name: "bashreadline",
+  summary: "Print entered bash commands from all running shells.",
+  examples: [
+    ["bashreadline", "trace commands typed into /bin/bash"],
+    ["bashreadline -s /lib/libreadline.so", "readline from this library"],
+  ],
+  flags: {
+    shared: option(
+      "SHARED",
+      `library with readline (alone: ${DEFAULT_SHARED})`,
+      readableFile,
+      { short: "s" },
+    ),
+  },
+  // -s changes where the probe attaches, not the program: nothing more to verify.
+  variants: [],
+}, {
+  recordSize: lineEvent.size,
+  build: buildPrograms,
+  header: () => `${"TIME".padEnd(9)} ${"PID".padEnd(7)} COMMAND\n`,
+  text: (data) => {
+    const e = lineEvent.decode(data);
+    return `${formatTimeOfDay(new Date()).padEnd(9)} ${String(e.pid).padEnd(7)} ${
+      escapeText(e.line)
+    }\n`;
+  },
+  json: (data) => {
+    const e = lineEvent.decode(data);
+    return { pid: e.pid, command: e.line };
+  },
 });
+
+/** -s without a value means bcc's default library (its nargs="?"). */
+export const tool = withBareValue(declared, ["-s", "--shared"], DEFAULT_SHARED);
+
+if (import.meta.main) await tool.main();

@@ -128,8 +128,27 @@ Deno.test(kernelTest("bashreadline: usage and target errors"), async () => {
     "bashreadline: /bin/true has no function 'readline' (give the library that has it with -s)\n",
   );
   const missing = await runToolOnce("bashreadline", ["-s", "/no/such/lib.so"]);
-  assertEquals(missing.code, 1);
-  assertEquals(missing.stderr, "bashreadline: /no/such/lib.so: no such file\n");
+  assertEquals(missing.code, 2);
+  assertEquals(
+    missing.stderr,
+    "bashreadline: -s /no/such/lib.so: no such file or directory (see 'bashreadline --help')\n",
+  );
+  // A directory: one line naming the path and what is wrong, not an OS error number.
+  const dir = Deno.makeTempDirSync();
+  try {
+    const r = await runToolOnce("bashreadline", ["-s", dir]);
+    assertEquals(r.code, 2);
+    assertEquals(r.stderr, `bashreadline: -s ${dir}: is a directory (see 'bashreadline --help')\n`);
+    assertEquals(r.stdout, "");
+  } finally {
+    Deno.removeSync(dir);
+  }
+  // -s alone: bcc's default library, checked like any other path.
+  const bare = await runToolOnce("bashreadline", ["-s", "--dump"]);
+  if (bare.code !== 0) {
+    assertEquals(bare.code, 2);
+    assert(bare.stderr.startsWith("bashreadline: -s /lib/libreadline.so: "), bare.stderr);
+  }
   const help = await runToolOnce("bashreadline", ["-h"]);
   assertEquals(help.code, 0);
   assert(help.stdout.includes("USAGE") || help.stdout.includes("usage"), help.stdout);
