@@ -21,15 +21,11 @@
  *     1.204117       7731    500.437 SELECT SLEEP(0.5)
  */
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
-// the modules it uses. --dump code is imported on demand.
-import { parseToolArgs, pidArg } from "../lib/cli/args.ts";
-import { ringBytesFromEnv, streamEvents } from "../lib/cli/event_loop.ts";
-import { writeOut } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
-import { loadAndAttach } from "../lib/cli/session.ts";
-import { StopSignal } from "../lib/cli/stop.ts";
-import { formatHelp, UsageError } from "../lib/cli/usage.ts";
-import { defineEvents, type EventsDef, output } from "../lib/dsl/events.ts";
+// the modules it uses.
+import { eventTool } from "../lib/cli/drivers/events.ts";
+import { integer, option, PID_MAX, positional, readableFile } from "../lib/cli/flags.ts";
+import { UsageError } from "../lib/cli/usage.ts";
+import { type EventsDef, output } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import type { Probe } from "../lib/dsl/program.ts";
 import {
@@ -43,9 +39,7 @@ import {
 } from "../lib/dsl/pt_regs.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import { escapeText, stringifyJson } from "../lib/format/escape.ts";
-import { requireBpfPrivileges } from "../lib/kernel/privileges.ts";
-import { eventBufferKind } from "../lib/kernel/ringbuf.ts";
+import { escapeText } from "../lib/format/escape.ts";
 import { ElfFile, type ElfSymbol } from "../lib/symbols/elf.ts";
 
 /** Bytes of query text kept (as bcc). */
@@ -53,39 +47,43 @@ const QUERY_MAX = 128;
 /** enum_server_command COM_QUERY: a text query (the others are pings, prepares...). */
 const COM_QUERY = 3;
 
-const USAGE = "mysqld_qslower PID [min_ms]";
-const HELP = {
-  name: "mysqld_qslower",
-  summary: "Trace MySQL/MariaDB server queries slower than a threshold.",
-  usage: USAGE,
-  examples: [
-    ["mysqld_qslower $(pgrep -x mariadbd)", "queries slower than 1 ms"],
-    ["mysqld_qslower $(pgrep -x mariadbd) 10", "queries slower than 10 ms"],
-    ["mysqld_qslower $(pgrep -x mariadbd) 0", "every query"],
-  ] as [string, string][],
-  flags: [
-    { flags: "PID", help: "the mysqld/mariadbd process to trace" },
-    { flags: "min_ms", help: "minimum query duration in ms (default 1; 0 shows all)" },
-  ],
-};
-
-function parseOptions(argv: string[]) {
-  const { values, positionals } = parseToolArgs(argv, {});
-  if (values.help) return { values, pid: 0, minMs: 0, minMsText: "" };
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`usage: ${USAGE}`);
-  const pid = pidArg(positionals[0]);
+/** The server's PID: a process that exists (its executable is where the probes go). */
+function serverPid(text: string, name: string): number {
+  const pid = integer(1, PID_MAX, "PID")(text, name);
   try {
     Deno.statSync(`/proc/${pid}`);
   } catch {
     throw new UsageError(`no process with PID ${pid}`);
   }
-  const minMsText = positionals[1] ?? "1";
-  const minMs = Number(minMsText);
-  if (!/^\d+(\.\d*)?$|^\.\d+$/.test(minMsText) || !Number.isFinite(minMs)) {
-    throw new UsageError(`invalid min_ms: '${minMsText}'`);
-  }
-  return { values, pid, minMs, minMsText };
+  return pid;
 }
+
+/** min_ms: a non-negative number of milliseconds (fractions allowed). */
+function milliseconds(text: string): string {
+  if (!/^\d+(\.\d*)?$|^\.\d+$/.test(text) || !Number.isFinite(Number(text))) {
+    throw new UsageError(`invalid min_ms '${text}': not a number of milliseconds`);
+  }
+  return text;
+}
+
+/** What the operator asked for. */
+interface Options {
+  pid: number;
+  /** The threshold as typed (the banner repeats it). */
+  minMsText: string;
+  minNs: number;
+  /** The server's executable: /proc/PID/exe, or --binary. */
+  binary: string;
+}
+
+/** A server binary installed here, to verify the programs against without a running server. */
+const INSTALLED = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld", "/usr/libexec/mysqld"].find((f) => {
+  try {
+    return Deno.statSync(f).isFile;
+  } catch {
+    return false;
+  }
+});
 
 // --- where the queries are ---------------------------------------------------
 
@@ -109,8 +107,8 @@ type QueryProbes =
  * MySQL 5.7/8.0 `dispatch_command(THD*, const COM_DATA*, enum_server_command)`
  * where COM_DATA starts with the query pointer and its length.
  */
-function findDispatch(elf: ElfFile, pid: number): QueryProbes {
-  const name = exeName(pid);
+function findDispatch(elf: ElfFile, binary: string, pid: number): QueryProbes {
+  const name = binary === `/proc/${pid}/exe` ? exeName(pid) : binary;
   const dispatch = elf.symbols.find((s) =>
     s.type === "FUNC" && s.sectionIndex !== 0 && /^_Z16dispatch_command/.test(s.name)
   );
@@ -164,7 +162,7 @@ function findQueryProbes(binary: string, pid: number): QueryProbes {
       done: usdt(binary, "mysql", "query__done", { pid, name: "mysqld_qs_done" }),
     };
   }
-  return findDispatch(elf, pid);
+  return findDispatch(elf, binary, pid);
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -259,75 +257,102 @@ function buildPrograms(
 
 // --- user side --------------------------------------------------------------
 
-/** Raises the USDT semaphores (so the server fires its probes), and returns how to lower them. */
-function raiseSemaphores(where: QueryProbes, binary: string, pid: number): () => void {
-  if (where.kind !== "usdt") return () => {};
+/**
+ * Raises the USDT semaphores (so the server fires its probes), and returns
+ * what lowers them again when disposed of.
+ */
+function raiseSemaphores(binary: string, pid: number): Disposable {
+  const elf = ElfFile.open(binary);
+  const notes = ["query__start", "query__done"].map((name) => elf.usdt("mysql", name));
   const raised: number[] = [];
-  const lower = () => {
-    for (const address of raised.splice(0)) {
-      try {
-        addToUsdtSemaphore(pid, address, -1);
-      } catch { /* the server has exited */ }
-    }
+  const lower = {
+    [Symbol.dispose]() {
+      for (const address of raised.splice(0)) {
+        try {
+          addToUsdtSemaphore(pid, address, -1);
+        } catch { /* the server has exited */ }
+      }
+    },
   };
+  if (notes.some((n) => n.length === 0)) return lower; // no USDT probes: uprobes
   try {
-    for (const p of [...where.start, ...where.done]) {
-      const address = usdtSemaphoreAddress(pid, binary, p.note);
+    for (const note of notes.flat()) {
+      const address = usdtSemaphoreAddress(pid, binary, note);
       if (address === undefined || raised.includes(address)) continue;
       addToUsdtSemaphore(pid, address, 1);
       raised.push(address);
     }
   } catch (e) {
-    lower();
+    lower[Symbol.dispose]();
     throw e;
   }
   return lower;
 }
 
-await runTool("mysqld_qslower", async () => {
-  const { values, pid, minMs, minMsText } = parseOptions(Deno.args);
-  if (values.help) return writeOut(formatHelp(HELP));
-  if (!values.dump) requireBpfPrivileges();
-  const binary = `/proc/${pid}/exe`;
-  const where = findQueryProbes(binary, pid);
-  const channel = defineEvents({
-    kind: values.dump ? "ringbuf" : eventBufferKind(),
-    recordSize: queryEvent.size,
-    ringBytes: ringBytesFromEnv(),
-  });
-  const programs = buildPrograms(where, binary, pid, Math.round(minMs * 1e6), channel);
-  if (values.dump) return writeOut((await import("../lib/cli/dump.ts")).dumpPrograms(programs));
+/** Time origin of TIME(s): the first query shown. */
+interface Clock {
+  first?: bigint;
+}
 
-  const session = loadAndAttach(programs, { verbose: values.verbose });
-  const lowerSemaphores = raiseSemaphores(where, binary, pid);
-  const stop = new StopSignal();
-  if (!values.json) {
-    writeOut(`Tracing MySQL server queries for PID ${pid} slower than ${minMsText} ms...\n`);
-    writeOut(`${"TIME(s)".padEnd(14)} ${"PID".padEnd(6)} ${"MS".padStart(8)} QUERY\n`);
-  }
-  let first: bigint | undefined;
-  try {
-    await streamEvents({ maps: session.maps, channel, stop }, (data) => {
-      const e = queryEvent.decode(data);
-      first ??= e.ts;
-      const seconds = Number(e.ts - first) / 1e9, ms = Number(e.delta) / 1e6;
-      // The text is NUL-terminated by the read; a known length cuts anything past the query.
-      const query = e.query_len > 0 ? e.query.slice(0, e.query_len) : e.query;
-      if (values.json) {
-        return stringifyJson({
-          time: seconds,
-          pid: e.pid,
-          tid: e.tid,
-          ms: Number(ms.toFixed(3)),
-          query,
-          truncated: e.query_len > QUERY_MAX - 1,
-        }) + "\n";
-      }
-      return `${seconds.toFixed(6).padEnd(14)} ${String(e.tid).padEnd(6)} ` +
-        `${ms.toFixed(3).padStart(8)} ${escapeText(query)}\n`;
-    });
-  } finally {
-    stop.dispose();
-    lowerSemaphores();
-  }
+function decodeQuery(data: Uint8Array, clock: Clock) {
+  const e = queryEvent.decode(data);
+  clock.first ??= e.ts;
+  // The text is NUL-terminated by the read; a known length cuts anything past the query.
+  const query = e.query_len > 0 ? e.query.slice(0, e.query_len) : e.query;
+  return { e, query, seconds: Number(e.ts - clock.first) / 1e9, ms: Number(e.delta) / 1e6 };
+}
+
+export const tool = eventTool({
+  name: "mysqld_qslower",
+  summary: "Trace MySQL/MariaDB server queries slower than a threshold.",
+  examples: [
+    ["mysqld_qslower $(pgrep -x mariadbd)", "queries slower than 1 ms"],
+    ["mysqld_qslower $(pgrep -x mariadbd) 10", "queries slower than 10 ms"],
+    ["mysqld_qslower $(pgrep -x mariadbd) 0", "every query"],
+  ],
+  flags: {
+    binary: option("PATH", "the server's executable (default: /proc/PID/exe)", readableFile, {}),
+  },
+  positionals: {
+    pid: positional("PID", "the mysqld/mariadbd process to trace", serverPid),
+    minMs: positional(
+      "min_ms",
+      "minimum query duration in ms (default 1; 0 shows all)",
+      milliseconds,
+    ),
+  },
+  variants: INSTALLED ? [["--binary", INSTALLED, "1"]] : [],
+  options: (v): Options => {
+    if (v.pid === undefined) throw new UsageError("needs a PID: the server process to trace");
+    const minMsText = v.minMs ?? "1";
+    const binary = v.binary ?? `/proc/${v.pid}/exe`;
+    return { pid: v.pid, minMsText, minNs: Math.round(Number(minMsText) * 1e6), binary };
+  },
+}, {
+  recordSize: queryEvent.size,
+  build: (o, ch) => buildPrograms(findQueryProbes(o.binary, o.pid), o.binary, o.pid, o.minNs, ch),
+  prepare: (): Clock => ({}),
+  started: (_session, o) => raiseSemaphores(o.binary, o.pid),
+  header: (o) =>
+    `Tracing MySQL server queries for PID ${o.pid} slower than ${o.minMsText} ms...\n` +
+    `${"TIME(s)".padEnd(14)} ${"PID".padEnd(6)} ${"MS".padStart(8)} QUERY\n`,
+  text: (data, _o, clock) => {
+    const { e, query, seconds, ms } = decodeQuery(data, clock);
+    return `${seconds.toFixed(6).padEnd(14)} ${String(e.tid).padEnd(6)} ` +
+      `${ms.toFixed(3).padStart(8)} ${escapeText(query)}\n`;
+  },
+  json: (data, _o, clock) => {
+    const { e, query, seconds, ms } = decodeQuery(data, clock);
+    const truncated = e.query_len > QUERY_MAX - 1;
+    return {
+      elapsed: seconds,
+      pid: e.pid,
+      tid: e.tid,
+      ms: Number(ms.toFixed(3)),
+      query,
+      truncated,
+    };
+  },
 });
+
+if (import.meta.main) await tool.main();

@@ -167,6 +167,8 @@ Deno.test(kernelTest("mysqld_qslower: slow queries of a real MariaDB server"), a
     const session = events.filter((e) => SESSION.some((q) => q.startsWith(e.query)));
     deepEqual(session.map((e) => e.query), [...SESSION.slice(0, -1), LONG.slice(0, 127)]);
     assert(session.every((e) => e.pid === db.pid));
+    // "time" is the wall clock (the event driver's), "elapsed" TIME(s) of the text.
+    assert(session.every((e) => !isNaN(Date.parse(e.time)) && e.elapsed >= 0), a.stdout);
     assertEquals(session.at(-1).truncated, true);
     for (const e of session) {
       if (e.query.includes("SLEEP")) {
@@ -193,6 +195,17 @@ Deno.test(
       assertEquals(r.code, 2, `${args}: ${r.stderr}`);
       assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
     }
+    // Against a binary instead of a running server's: programs built offline (deno task verify).
+    const mariadbd = Deno.realPathSync("/usr/sbin/mariadbd");
+    const dump = await runToolOnce("mysqld_qslower", ["--dump", "--binary", mariadbd, "1"]);
+    assertEquals(dump.code, 0, dump.stderr);
+    assert(/^mysqld_qs_start: /m.test(dump.stdout) && /^mysqld_qs_done: /m.test(dump.stdout));
+    const dir = await runToolOnce("mysqld_qslower", ["--binary", "/tmp", "1"]);
+    assertEquals(dir.code, 2);
+    assertEquals(
+      dir.stderr,
+      "mysqld_qslower: --binary /tmp: is a directory (see 'mysqld_qslower --help')\n",
+    );
     const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
     try {
       const r = await runToolOnce("mysqld_qslower", [String(sleeper.pid)]);
