@@ -311,7 +311,7 @@ export const tool = eventTool({
     ["mysqld_qslower $(pgrep -x mariadbd) 0", "every query"],
   ],
   flags: {
-    binary: option("PATH", "the server's executable (default: /proc/PID/exe)", readableFile, {}),
+    binary: option("PATH", "the server's executable (default: /proc/PID/exe)", readableFile),
   },
   positionals: {
     pid: positional("PID", "the mysqld/mariadbd process to trace", serverPid),
