@@ -59,10 +59,10 @@ export const tool = plainTool({
   summary: "Render folded stacks as an interactive SVG flame graph.",
   examples: [
     ["profile -f 10 | flamegraph > cpu.svg", "a CPU flame graph"],
-    ["flamegraph --colors io < off.folded > off.svg", "off-CPU time, blue"],
-    ["flamegraph --inverted < in.folded > icicle.svg", "an icicle graph"],
-    ["flamegraph --reverse < in.folded > rev.svg", "stack-reversed (leaves at the root)"],
-    ["flamegraph --title 'My app' out.folded > out.svg", "from a file, titled"],
+    ["flamegraph --colors io < off.folded > off.svg", "off-CPU time in blue"],
+    ["flamegraph --inverted < in.folded > ice.svg", "an icicle graph"],
+    ["flamegraph --reverse < in.folded > rev.svg", "leaves at the root"],
+    ["flamegraph --title App in.folded > out.svg", "from a file, titled"],
   ],
   flags: {
     title: option("TEXT", 'title (default "Flame Graph")', text),

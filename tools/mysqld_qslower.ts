@@ -321,6 +321,7 @@ export const tool = eventTool({
       milliseconds,
     ),
   },
+  needsArguments: true,
   variants: INSTALLED ? [["--binary", INSTALLED, "1"]] : [],
   options: (v): Options => {
     if (v.pid === undefined) throw new UsageError("needs a PID: the server process to trace");

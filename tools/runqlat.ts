@@ -22,6 +22,7 @@
 import { histogramTool, type IntervalOptions } from "../lib/cli/drivers/interval.ts";
 import {
   cgroupPath,
+  cgroupV2Root,
   count,
   flag,
   option,
@@ -195,7 +196,7 @@ export const tool = histogramTool({
     interval: positional("interval", "output interval, in seconds", seconds),
     count: positional("count", "number of outputs", count),
   },
-  variants: [["-P"], ["-L"], ["--pidnss"], ["-p", "1"], ["-c", "/sys/fs/cgroup"]],
+  variants: [["-P"], ["-L"], ["--pidnss"], ["-p", "1"], ["-c", cgroupV2Root()]],
   options: (v): Options => {
     const per = (["pid", "tid", "pidns"] as const).filter((k) =>
       ({ pid: v.pids, tid: v.tids, pidns: v.pidnss })[k]

@@ -52,6 +52,8 @@ export interface ToolInfo<F extends FlagTable, P extends PositionalTable, O> {
   options?: (values: Values<F, P>) => O;
   /** Flag sets that build different programs: `deno task verify` builds each. */
   variants?: string[][];
+  /** The tool cannot build without arguments (mysqld_qslower needs a PID): verify only variants. */
+  needsArguments?: boolean;
   /** False for tools that load nothing (flamegraph): no --dump, -v, or -A needed. */
   kernel?: boolean;
 }
@@ -70,7 +72,7 @@ export interface Driver<O> {
 export interface Tool<O = unknown> {
   readonly name: string;
   readonly summary: string;
-  /** Option sets verified by `deno task verify` (the default, `[]`, first). */
+  /** Option sets verified by `deno task verify` (the default, `[]`, first unless it needs some). */
   readonly variants: string[][];
   /** Loads programs (false: flamegraph). */
   readonly kernel: boolean;
@@ -183,7 +185,7 @@ export function defineTool<F extends FlagTable, P extends PositionalTable, O>(
   return {
     name: info.name,
     summary: info.summary,
-    variants: [[], ...(info.variants ?? [])],
+    variants: [...(info.needsArguments ? [] : [[]]), ...(info.variants ?? [])],
     kernel,
     help,
     parse,
