@@ -21,12 +21,14 @@ import {
   noSignedMin,
   type Scalar,
   type ScalarOp,
-  signedRange,
   sminNum,
   sub64Scalar,
+  truncate,
   unknown,
   zext32,
 } from "./scalar.ts";
+import { signExtend, signExtend32 } from "./sign_extend.ts";
+import { byteSwap } from "./byte_swap.ts";
 import {
   isPointer,
   type MachineState,
@@ -152,7 +154,12 @@ export function execAlu(env: AluEnv, st: MachineState, insn: Insn): void {
       );
     }
     if (o === op.BPF_END) {
-      regs[d] = UNKNOWN_SCALAR;
+      // ALU64 is bswap; ALU's source bit picks big endian (a swap here) or little.
+      const swap = (insn.code & 0x07) === op.BPF_ALU64 || (insn.code & 0x08) !== 0;
+      const bits = insn.imm as 16 | 32 | 64;
+      regs[d] = bits === 16 || bits === 32 || bits === 64
+        ? scalarReg(byteSwap(dst.val, bits, swap))
+        : UNKNOWN_SCALAR;
       return;
     }
     regs[d] = scalarOp("neg", dst.val, known(0), w);
@@ -183,16 +190,14 @@ function movSignExtend(env: AluEnv, st: MachineState, insn: Insn, src: Reg, w: 3
     fail("pointer-leak", env.pc, `sign-extending move of a pointer (${regTypeName(src)})`);
   }
   const bits = insn.off;
-  const half = 2 ** (bits - 1);
-  let v: Scalar;
-  if (isConst(src.val)) {
-    // The low `bits` bits, sign-extended.
-    const x = (src.val.vLo << (32 - bits)) >> (32 - bits);
-    v = w === 64 ? known(x) : known(x >>> 0);
-  } else {
-    v = w === 64 ? signedRange(-half, half - 1) : unknown(64);
-  }
+  // movsx32 reads the low half of its source.
+  const v = w === 64 ? signExtend(src.val, bits) : signExtend32(low32ZeroExt(src.val), bits);
   st.regs[insn.dst] = scalarReg(v);
+}
+
+/** The low half of a 64-bit value, zero-extended. */
+function low32ZeroExt(s: Scalar): Scalar {
+  return truncate(s, 4);
 }
 
 /** Scalar id or pointer arithmetic. */

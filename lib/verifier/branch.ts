@@ -249,3 +249,34 @@ export function jmp32IsExact(a: Scalar, b: Scalar, opcode: number): boolean {
       : s.umaxHi === 0;
   return fits(a) && fits(b);
 }
+
+/**
+ * What `if a & k` teaches when k is known (the kernel's regs_refine_cond_op
+ * for BPF_JSET): not taken, the bits of k are clear in a; taken with a
+ * single-bit k, that bit is set. For 32-bit jumps k's high half is 0.
+ * Undefined when nothing is learnt or the bounds contradict.
+ */
+export function refineJset(
+  a: Scalar,
+  kHi: number,
+  kLo: number,
+  taken: boolean,
+): Scalar | undefined {
+  const A = scalarCopy(a);
+  if (!taken) {
+    A.vHi &= ~kHi;
+    A.mHi &= ~kHi;
+    A.vLo &= ~kLo;
+    A.mLo &= ~kLo;
+  } else {
+    const single = (kHi === 0 && kLo !== 0 && (kLo & (kLo - 1)) === 0) ||
+      (kLo === 0 && kHi !== 0 && (kHi & (kHi - 1)) === 0);
+    if (!single) return undefined;
+    A.vHi |= kHi;
+    A.mHi &= ~kHi;
+    A.vLo |= kLo;
+    A.mLo &= ~kLo;
+  }
+  const r = sync(A, 64);
+  return isEmpty(r) ? undefined : r;
+}

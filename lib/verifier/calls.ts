@@ -116,6 +116,11 @@ const HELPER_MAPS: ReadonlyMap<number, readonly MapTypeName[]> = new Map<number,
   [195, ["percpu_hash", "percpu_array", "lru_percpu_hash"]], // map_lookup_percpu_elem
 ]);
 
+/** Helpers returning -errno or at most their buffer's size: get_stack, get_task_stack, *_str. */
+const SIZED_RESULT: ReadonlySet<number> = new Set([67, 141, 45, 114, 115]);
+/** The kernel's MAX_ERRNO. */
+const MAX_ERRNO = 4095;
+
 /** Helpers that change a map: update, delete, push, pop. */
 const MAP_WRITERS: ReadonlySet<number> = new Set([2, 3, 87, 88]);
 
@@ -196,6 +201,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
   let released: Reg | undefined;
   let allocSize: number | undefined;
   let constKey: number | undefined;
+  let sizeMax = 0;
   const args = h.args;
   for (let i = 0; i < args.length; i++) {
     const r = i + 1;
@@ -234,7 +240,7 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
       case "uninit_mem":
         if (h.releasesArg === i) released = releasedArg(pc, h, r, reg);
         else {
-          memArg(env, st, h, i, reg);
+          sizeMax = memArg(env, st, h, i, reg);
           i++; // the size argument is done
         }
         break;
@@ -287,6 +293,8 @@ export function execHelperCall(env: CallEnv, st: MachineState, id: number): void
     regs[5] =
       UNINIT;
   regs[0] = returnValue(env, st, h, id, map, allocSize);
+  // Helpers that fill a buffer return an error or at most its size (do_refine_retval_range).
+  if (SIZED_RESULT.has(id)) regs[0] = scalarReg(signedRange(-MAX_ERRNO, sizeMax));
   // Like the kernel, an array lookup with a constant key in range cannot fail.
   if (
     id === 1 && map && (map.type === "array" || map.type === "percpu_array") &&
@@ -307,8 +315,11 @@ function releasedArg(pc: number, h: HelperProto, r: number, reg: Reg): Reg {
   return reg;
 }
 
-/** A buffer argument (argument i, register i + 1) and its size (the next argument). */
-function memArg(env: CallEnv, st: MachineState, h: HelperProto, i: number, reg: Reg): void {
+/**
+ * A buffer argument (argument i, register i + 1) and its size (the next
+ * argument); returns the size's largest value.
+ */
+function memArg(env: CallEnv, st: MachineState, h: HelperProto, i: number, reg: Reg): number {
   const pc = env.pc;
   const r = i + 1;
   const kind = h.args[i];
@@ -321,13 +332,14 @@ function memArg(env: CallEnv, st: MachineState, h: HelperProto, i: number, reg: 
   const isNull = reg.kind === "scalar" && isZero(reg.val);
   if (isNull && (kind === "mem_or_null" || nullableArg(h, i))) {
     if (umaxNum(size) !== 0) wrongArg(pc, h, r, reg, "a buffer (NULL needs size 0)");
-    return;
+    return 0;
   }
   if (!isPointer(reg)) {
     wrongArg(pc, h, r, reg, "a pointer to a buffer (stack, map value or ring buffer record)");
   }
   if (reg.maybeNull) wrongArg(pc, h, r, reg, "a pointer checked against NULL");
   helperMem(env, st, r, reg, size, kind === "uninit_mem" ? "write" : "read", h);
+  return umaxNum(size);
 }
 
 function nullableArg(h: HelperProto, i: number): boolean {

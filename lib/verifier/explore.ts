@@ -15,24 +15,17 @@
 import type { Insn } from "../../bytecode/insn.ts";
 import * as op from "../../bytecode/opcodes.ts";
 import { execAlu, readReg, writeReg } from "./alu.ts";
-import { branchTaken, jmp32IsExact, negateJump, refine } from "./branch.ts";
+import { branchTaken, jmp32IsExact, negateJump, refine, refineJset } from "./branch.ts";
 import { type CallEnv, execHelperCall } from "./calls.ts";
 import type { Cfg } from "./cfg.ts";
 import { fail } from "./errors.ts";
 import { encodingProblem } from "./isa_check.ts";
 import { checkInsnPtrType } from "./insn_ptr_type.ts";
 import { load, store } from "./memory.ts";
+import { signExtend } from "./sign_extend.ts";
 import { finish, markRegsRead, markSlotsRead, type PathMarks, PruneStates } from "./prune.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
-import {
-  isConst,
-  isZero,
-  known,
-  knownHalves,
-  type Scalar,
-  signedRange,
-  unknownOfSize,
-} from "./scalar.ts";
+import { isConst, isZero, known, knownHalves, type Scalar, unknownOfSize } from "./scalar.ts";
 import {
   entryState,
   isPointer,
@@ -103,7 +96,12 @@ export function explore(env: ExploreEnv): number {
     env.pc = pc;
     if (++processed > limit) tooLong(env, pc);
     if (prunePoint[pc] === 1) {
-      const states = explored[pc] ??= new PruneStates(pc, live[pc], onCycle[pc] === 1);
+      const states = explored[pc] ??= new PruneStates(
+        pc,
+        live[pc],
+        onCycle[pc] === 1,
+        insns[pc].code === (op.BPF_JMP | op.BPF_JCOND),
+      );
       const pruned = states.covering(cur.st);
       if (pruned !== undefined) {
         // The pruned path would have read what the state that covers it read.
@@ -224,10 +222,7 @@ function execLoad(env: ExploreEnv, st: MachineState, insn: Insn): void {
   }
   let v = load(env, st, insn.src, insn.off, size);
   checkInsnPtrType(env.ptrTypes, pc, base);
-  if (sx && v.kind === "scalar") {
-    const half = 2 ** (size * 8 - 1);
-    v = isZero(v.val) ? scalarReg(known(0)) : scalarReg(signedRange(-half, half - 1));
-  }
+  if (sx && v.kind === "scalar") v = scalarReg(signExtend(v.val, size * 8));
   st.regs[insn.dst] = v;
 }
 
@@ -308,9 +303,9 @@ function execAtomic(env: ExploreEnv, st: MachineState, insn: Insn, value: Reg, s
     fail("pointer-leak", pc, `atomic operation on a saved pointer (${regTypeName(old)})`);
   }
   store(env, st, insn.dst, insn.off, size, scalarReg(unknownOfSize(size)));
-  const fetched = scalarReg(unknownOfSize(size));
-  if (cmpxchg) st.regs[0] = fetched;
-  else if (insn.imm & op.BPF_FETCH) writeReg(st, insn.src, fetched, pc);
+  // The fetched value is the old one: known when the stack held a known number.
+  if (cmpxchg) st.regs[0] = old;
+  else if (insn.imm & op.BPF_FETCH) writeReg(st, insn.src, old, pc);
 }
 
 function execLd(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): void {
@@ -409,8 +404,14 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
       }
       execHelperCall(env, st, insn.imm);
       return pc + 1;
-    case op.BPF_JCOND:
-      return fail("invalid-opcode", pc, "may_goto is not supported by this verifier");
+    case op.BPF_JCOND: {
+      // may_goto: jumps once a run-time budget is spent, so both ways are possible.
+      const target = jumpTarget(env.program, pc, insn.off);
+      if (target === pc + 1) return target;
+      env.forkPc = target;
+      env.forkSt = st.clone();
+      return pc + 1;
+    }
   }
   return condJump(env, st, insn, pc, jumpTarget(env.program, pc, insn.off));
 }
@@ -488,6 +489,14 @@ function condJump(
     applyRefine(other, insn, useX, dst.val, srcVal, o);
     const neg = negateJump(o);
     if (neg >= 0) applyRefine(st, insn, useX, dst.val, srcVal, neg);
+  }
+  if (o === op.BPF_JSET && isConst(srcVal)) {
+    // A known mask: the taken side has its bit, the other has none of them.
+    const kHi = jmp32 ? 0 : srcVal.vHi, kLo = srcVal.vLo;
+    const t = refineJset(dst.val, kHi, kLo, true);
+    if (t) updateLinked(other, insn.dst, t);
+    const f = refineJset(dst.val, kHi, kLo, false);
+    if (f) updateLinked(st, insn.dst, f);
   }
   env.forkPc = targetPc;
   env.forkSt = other;

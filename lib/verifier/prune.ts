@@ -93,6 +93,11 @@ export class PruneStates {
     readonly live: number,
     /** Whether pc is on a cycle (only there can a state repeat while in progress). */
     readonly onCycle: boolean,
+    /**
+     * Whether pc is a may_goto: a loop through it ends when its run-time
+     * budget does, so a repeated state is explored already, not an infinite loop.
+     */
+    readonly mayGoto = false,
   ) {}
 
   /**
@@ -114,12 +119,19 @@ export class PruneStates {
         }
       }
     }
-    if (this.onCycle) this.#checkRepeat(st, found === undefined ? this.all.length : found.seq);
+    if (this.onCycle) {
+      const again = this.#checkRepeat(st, found === undefined ? this.all.length : found.seq);
+      // Its reads are not all known yet: count everything as read.
+      if (again) return { ...again, readRegs: 0xffff, readLo: -1, readHi: -1 };
+    }
     return found;
   }
 
-  /** Fails when a state in progress among the first `before` equals `st` exactly. */
-  #checkRepeat(st: MachineState, before: number): void {
+  /**
+   * Fails when a state in progress among the first `before` equals `st`
+   * exactly; at a may_goto, returns that state instead.
+   */
+  #checkRepeat(st: MachineState, before: number): Checkpoint | undefined {
     let hashMask = -1, curHash = 0;
     for (let i = 0; i < before; i++) {
       const cp = this.all[i];
@@ -131,6 +143,7 @@ export class PruneStates {
       if (cp.exactMask !== hashMask) curHash = constHash(st, hashMask = cp.exactMask);
       if (cp.exactHash !== curHash) continue;
       if (subsumes(cp.state, st, this.live, true)) {
+        if (this.mayGoto) return cp;
         fail(
           "back-edge",
           this.pc,
@@ -138,6 +151,7 @@ export class PruneStates {
         );
       }
     }
+    return undefined;
   }
 
   /** Keeps a copy of the path's state (unless full); returns the new checkpoint. */

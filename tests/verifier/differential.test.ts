@@ -38,10 +38,13 @@ const MAX_FALSE_REJECT_RATE = 0.05;
 const MAX_PER_CODE = 0.015;
 /** ... and for the policy codes, which refuse on purpose (uninitialized stack reads...). */
 const MAX_PER_POLICY_CODE = 0.03;
-/** Largest false reject rate among the kernel-accepted programs that use one class. */
-const MAX_PER_CLASS = 0.1;
-/** A class is judged once this many kernel-accepted programs use it. */
-const MIN_CLASS_PROGRAMS = 20;
+/**
+ * Largest false reject rate among the kernel-accepted programs that use one
+ * class: far above the few percent of chance, far below a class refused whole.
+ */
+const MAX_PER_CLASS = 0.25;
+/** A class is judged once this many kernel-accepted programs use it (every class must be). */
+const MIN_CLASS_PROGRAMS = 10;
 /** Disagreements written per diagnostic code (false accepts: all). */
 const SAVED_PER_CODE = 3;
 

@@ -316,7 +316,10 @@ class Gen {
     const step = this.r.chance(0.95) ? this.r.pick([1, 1, 2, 3]) : 0;
     const l = this.fresh();
     const body = this.r.int(0, 2);
+    const out = this.fresh();
+    const mayGoto = this.r.chance(0.3);
     this.emit(`${i} = 0`, `${l}:`);
+    if (mayGoto) this.emit(`may_goto ${out}`);
     if (body === 1) {
       this.emit(
         "r2 = r10",
@@ -331,7 +334,8 @@ class Gen {
     }
     this.emit(`${i} += ${step}`);
     const cmp = this.r.chance(0.9) ? "<" : this.r.pick([">", "!=", "s<"]);
-    this.emit(`if ${i} ${cmp} ${n} goto ${l}`);
+    this.emit(`if ${i} ${cmp} ${n} goto ${l}`, `${out}:`);
+    // Leaving by may_goto, the counter is anywhere in the loop's range.
     this.scalars.push(i);
   }
 
@@ -340,7 +344,7 @@ class Gen {
     const d = this.scalarReg();
     const els = this.fresh(), end = this.fresh();
     const w = this.r.chance(0.2) && s !== "r6";
-    const cmp = this.r.pick(["==", "!=", ">", ">=", "<", "<=", "s>", "s<", "&"]);
+    const cmp = this.r.pick(["==", "!=", ">", ">=", "<", "<=", "s>", "s<", "&", "&"]);
     this.emit(
       `if ${w ? s.replace("r", "w") : s} ${cmp} ${this.r.pick([0, 1, 10, 255, -1])} goto ${els}`,
     );

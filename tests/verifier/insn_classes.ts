@@ -40,6 +40,7 @@ export const INSN_CLASSES: readonly (readonly [string, (i: Insn) => boolean])[] 
   ["xchg/cmpxchg", (i) => atomic(i) && (i.imm === op.BPF_XCHG || i.imm === op.BPF_CMPXCHG)],
   ["acquire/release", (i) => atomic(i) && i.imm >= op.BPF_LOAD_ACQ],
   ["gotol", (i) => i.code === (op.BPF_JMP32 | op.BPF_JA)],
+  ["may_goto", (i) => i.code === (op.BPF_JMP | op.BPF_JCOND)],
   ["jmp", (i) => cls(i) === op.BPF_JMP && condJmp(i)],
   ["jmp32", (i) => cls(i) === op.BPF_JMP32 && condJmp(i)],
   ["jset", (i) => condJmp(i) && aluOp(i) === op.BPF_JSET],
