@@ -10,8 +10,10 @@
  */
 import type { BuiltProgram } from "../../dsl/builder.ts";
 import { DEFAULT_RING_BYTES, defineEvents, type EventsDef } from "../../dsl/events.ts";
+import type { MapDef } from "../../dsl/maps.ts";
 import { stringifyJson } from "../../format/escape.ts";
 import { requireBpfPrivileges } from "../../kernel/privileges.ts";
+import type { BpfMap } from "../../kernel/map.ts";
 import { eventBufferKind } from "../../kernel/ringbuf.ts";
 import { ringBytesFromEnv, streamEvents } from "../event_loop.ts";
 import { type FlagTable, integer, option, type PositionalTable } from "../flags.ts";
@@ -35,6 +37,8 @@ export interface EventSpec<O, C> {
   build: (o: O, channel: EventsDef) => BuiltProgram[];
   /** Checks against the machine and state kept while printing; not run for --dump. */
   prepare?: (o: O) => C;
+  /** Fills maps (filters: the -c cgroup) before anything attaches. */
+  initMaps?: (o: O, maps: Map<MapDef, BpfMap>) => void;
   /**
    * Once attached (a note on stderr under -v, the time origin of -t). What it
    * returns is disposed of when the stream ends (undo a change made to a traced process).
@@ -50,6 +54,12 @@ export interface EventSpec<O, C> {
   json: (data: Uint8Array, o: O, ctx: C) => Record<string, unknown> | undefined;
   /** Stop after this many seconds (opensnoop -d). */
   durationSeconds?: (o: O) => number | undefined;
+  /**
+   * What to print once the stream has ended (Ctrl-C, SIGTERM, -d): a table
+   * kept in `ctx` from the records (tcpconnect -c). `json` rows are printed
+   * one object per line, each with "time".
+   */
+  summary?: (o: O, ctx: C) => { text: string; json: Record<string, unknown>[] } | undefined;
 }
 
 /** Declares an event tool. */
@@ -74,7 +84,10 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
       requireBpfPrivileges(); // before probing the buffer kind, which needs the bpf syscall
       const ctx = spec.prepare?.(o) as C;
       const channel = channelOf(eventBufferKind());
-      using session = loadAndAttach(spec.build(o, channel), { verbose: common.verbose });
+      using session = loadAndAttach(spec.build(o, channel), {
+        verbose: common.verbose,
+        initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
+      });
       using _undo = spec.started?.(session, o, ctx, common.verbose) ?? undefined;
       using stop = new StopSignal();
       if (!common.json && spec.header) writeOut(spec.header(o));
@@ -94,6 +107,11 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
           }
           : (data) => spec.text(data, o, ctx),
       );
+      const summary = spec.summary?.(o, ctx);
+      if (summary && common.json) {
+        const time = new Date().toISOString();
+        writeOut(summary.json.map((row) => stringifyJson({ time, ...row }) + "\n").join(""));
+      } else if (summary) writeOut(summary.text);
     },
   });
 }
