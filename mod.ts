@@ -13,7 +13,7 @@
  * const p = tpBtf("sched_switch");
  * const key = p.stack(4);
  * p.store("u32", r10, key, 0).counterAdd(switches, key, 1).ret(0);
- * const session = loadAndAttach([p.build()]);
+ * using session = loadAndAttach([p.build()]); // closed (detached, unloaded) at scope end
  * ```
  *
  * @module
@@ -115,13 +115,14 @@ export { BpfMap, createMap, type MapSpec, setCgroup } from "./lib/kernel/map.ts"
 export { BpfProgram, loadProgram, type ProgramSpec } from "./lib/kernel/program.ts";
 export type { Link } from "./lib/kernel/attach.ts";
 export type { PerfEvent } from "./lib/kernel/perf_event.ts";
-export { closeAll, type OwnedFd } from "./lib/kernel/fd.ts";
+export type { OwnedFd } from "./lib/kernel/fd.ts";
 export {
   hasKprobes,
   hasUprobes,
   hasVmlinuxBtf,
   requireKprobes,
   requireVmlinuxBtf,
+  ringbufSupported,
 } from "./lib/kernel/features.ts";
 export { testRun } from "./lib/kernel/test_run.ts";
 export {
@@ -130,7 +131,6 @@ export {
   LostCounter,
   openEventReader,
   type RecordHandler,
-  ringbufSupported,
 } from "./lib/kernel/ringbuf.ts";
 export {
   BpfError,
@@ -223,15 +223,6 @@ export type {
 export { verifyBuilt } from "./lib/cli/session.ts";
 
 // what tools share
-export {
-  type COMMON_OPTIONS,
-  intervalCount,
-  type Options as ToolOptions,
-  parseToolArgs,
-  pidArg,
-  positiveInt,
-  type ToolArgs,
-} from "./lib/cli/args.ts";
 export { dumpPrograms } from "./lib/cli/dump.ts";
 export { streamEvents, type StreamOptions, type StreamStats } from "./lib/cli/event_loop.ts";
 export {

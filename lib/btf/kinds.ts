@@ -283,9 +283,3 @@ for (
 export const BTF_EXTRA_FIXED: Readonly<Int8Array> = EXTRA_FIXED;
 /** Words per vlen entry following a type header, per kind. */
 export const BTF_EXTRA_PER_VLEN: Readonly<Uint8Array> = EXTRA_PER_VLEN;
-
-/** Number of 32-bit words that follow a type's header, or -1 for an unknown kind. */
-export function extraWords(kind: number, vlen: number): number {
-  const fixed = EXTRA_FIXED[kind & 0x1f];
-  return fixed < 0 ? -1 : fixed + EXTRA_PER_VLEN[kind & 0x1f] * vlen;
-}

@@ -1,6 +1,6 @@
 /**
  * BTF: struct layouts, function and tracepoint prototypes from the running
- * kernel's `/sys/kernel/btf/vmlinux`, and a small BTF builder for maps.
+ * kernel's `/sys/kernel/btf/vmlinux`.
  *
  * @example
  * ```ts
@@ -42,4 +42,3 @@ export {
   type BtfVoid,
 } from "./kinds.ts";
 export { type TpBtfParam, type TpBtfTarget, tpBtfTarget } from "./tp_btf.ts";
-export { type BtfIntOptions, BtfWriter, type BtfWriterMember } from "./writer.ts";

@@ -2,12 +2,9 @@
 import { disassemble } from "../../bytecode/disasm.ts";
 import type { BuiltProgram } from "../dsl/builder.ts";
 import { patchMapFds } from "./session.ts";
-import { envSwitch } from "./env.ts";
 
 /** Disassembles programs, naming map loads by the map's declared name. */
 export function dumpPrograms(programs: BuiltProgram[]): string {
-  // Machine-readable form for `deno task verify` and the verifier's tool tests.
-  if (envSwitch("BPFTK_DUMP") === "json") return JSON.stringify(programs) + "\n";
   return programs.map((p) => {
     const maps = [...new Set(p.mapRefs.map((r) => r.map))];
     const insns = patchMapFds(p, (m) => maps.indexOf(m));

@@ -1,9 +1,10 @@
 /**
  * The frame every tool runs in: one-line errors with bcc-like exit codes
- * (0 ok, 1 runtime failure, 2 usage error), and every kernel object released
- * on every exit path (normal, Ctrl-C, SIGTERM, `| head`, thrown errors).
+ * (0 ok, 1 runtime failure, 2 usage error). Kernel objects are released by
+ * their owners before this exits: the drivers hold their Session in a `using`
+ * scope inside `main`, which has unwound (on return, Ctrl-C, SIGTERM, `| head`
+ * or a thrown error) by the time `main`'s promise settles.
  */
-import { closeAll } from "../kernel/fd.ts";
 import { BrokenPipe } from "./output.ts";
 import { UsageError } from "./usage.ts";
 import { envSwitch } from "./env.ts";
@@ -15,8 +16,6 @@ export async function runTool(name: string, main: () => Promise<void> | void): P
     await main();
   } catch (e) {
     status = report(name, e);
-  } finally {
-    closeAll();
   }
   Deno.exit(status);
 }

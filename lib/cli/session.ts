@@ -1,8 +1,8 @@
 /**
  * From built programs to attached ones: check privileges, create the maps,
  * patch their fds into the programs, load (kernel verifier log captured),
- * attach. Everything created is owned by lib/kernel and released by
- * closeAll() on exit.
+ * attach. The Session returned owns everything created: close it (or let
+ * a `using` scope end) and the links, programs and maps go.
  */
 import { slotOffsets } from "../../bytecode/encode.ts";
 import type { Insn } from "../../bytecode/insn.ts";
@@ -26,7 +26,6 @@ import { Btf } from "../btf/btf.ts";
 import { formatDiagnostic, optionsForProgram } from "../verifier/built.ts";
 import { verify } from "../verifier/verify.ts";
 import type { VerifyResult } from "../verifier/types.ts";
-import { envSwitch } from "./env.ts";
 
 /** Our verifier rejected a program that the kernel rejected too: its diagnostic, one line. */
 export class ProgramRejected extends Error {
@@ -100,7 +99,6 @@ export function patchMapFds(p: BuiltProgram, fdOf: (map: MapDef) => number): Ins
  * import { defineMap } from "../dsl/maps.ts";
  * import { tracepoint } from "../dsl/program.ts";
  * import { r10 } from "../dsl/registers.ts";
- * import { closeAll } from "../kernel/fd.ts";
  * import { loadAndAttach } from "./session.ts";
  *
  * const switches = defineMap({
@@ -109,12 +107,11 @@ export function patchMapFds(p: BuiltProgram, fdOf: (map: MapDef) => number): Ins
  * const p = tracepoint("sched", "sched_switch");
  * const key = p.stack(4);
  * p.store("u32", r10, key, 0).counterAdd(switches, key, 1).ret(0);
- * const session = loadAndAttach([p.build()]);
+ * using session = loadAndAttach([p.build()]); // detached, unloaded, freed at scope end
  * await new Promise((resolve) => setTimeout(resolve, 1000));
  * const value = session.maps.get(switches)!.lookup(new Uint8Array(4))!;
  * const perCpu = new BigUint64Array(value.buffer); // a per-CPU map: one u64 per CPU
  * console.log(perCpu.reduce((a, b) => a + b, 0n), "context switches");
- * closeAll(); // detach, unload, free the maps
  * ```
  */
 export function loadAndAttach(programs: BuiltProgram[], opts: LoadOptions = {}): Session {
@@ -176,10 +173,6 @@ function loadInto(session: Session, programs: BuiltProgram[], opts: LoadOptions)
     if (opts.verbose) console.error(`--- ${p.name}: kernel verifier log ---\n${prog.verifierLog}`);
     session.programs.push(prog);
     session.links.push(...attach(prog, p));
-  }
-  // Fault injection for the cleanup tests: an error thrown with everything attached.
-  if (envSwitch("BPFTK_FAULT") === "after-attach") {
-    throw new Error("injected fault after attach (BPFTK_FAULT)");
   }
 }
 

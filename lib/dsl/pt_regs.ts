@@ -349,25 +349,6 @@ function sameFile(path: string, target: Deno.FileInfo): boolean {
   }
 }
 
-/**
- * Adds `delta` to a USDT semaphore (a u16 in the process's memory) through
- * /proc/PID/mem: +1 to enable the probe while tracing, -1 after. Returns the
- * new value. (The kernel can do this itself through the uprobe PMU's
- * ref_ctr_offset; until the attach layer passes it, this is the way.)
- */
-export function addToUsdtSemaphore(pid: number, address: number, delta: number): number {
-  const mem = Deno.openSync(`/proc/${pid}/mem`, { read: true, write: true });
-  try {
-    const buf = new Uint8Array(2);
-    mem.seekSync(address, Deno.SeekMode.Start);
-    if (mem.readSync(buf) !== 2) throw new Error(`reading the USDT semaphore of PID ${pid}`);
-    const view = new DataView(buf.buffer);
-    const value = Math.max(0, view.getUint16(0, true) + delta) & 0xffff;
-    view.setUint16(0, value, true);
-    mem.seekSync(address, Deno.SeekMode.Start);
-    mem.writeSync(buf);
-    return value;
-  } finally {
-    mem.close();
-  }
-}
+// The semaphore write touches another process: it lives in lib/kernel. Re-exported
+// here for tools/mysqld_qslower.ts until it imports lib/kernel/process_memory.ts.
+export { addToUsdtSemaphore } from "../kernel/process_memory.ts";

@@ -5,9 +5,11 @@
  * perf PMUs (where the kernel has them).
  */
 import { ATTACH_TYPE } from "../../bytecode/prog_types.ts";
-import { BpfError, FeatureMissingError } from "./errors.ts";
+import { BpfError } from "./errors.ts";
+import { dynamicPmu } from "./features.ts";
 import { checkFd, OwnedFd } from "./fd.ts";
-import { bpf, cString } from "./libbpf.ts";
+import { addressOf, cString } from "./ffi.ts";
+import { bpf } from "./libbpf.ts";
 import { PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE, type PerfEvent, perfEventOpen } from "./perf_event.ts";
 import type { BpfProgram } from "./program.ts";
 
@@ -56,7 +58,7 @@ export function attachTpBtf(prog: BpfProgram, name: string): Link {
 }
 
 /** Attaches a perf_event program to an already opened perf event (sampling). */
-export function linkPerfEvent(prog: BpfProgram, ev: PerfEvent, label: string): Link {
+function linkPerfEvent(prog: BpfProgram, ev: PerfEvent, label: string): Link {
   try {
     const fd = checkFd(
       bpf().bpf_link_create(prog.fd, ev.fd, ATTACH_TYPE.BPF_PERF_EVENT, null),
@@ -69,41 +71,20 @@ export function linkPerfEvent(prog: BpfProgram, ev: PerfEvent, label: string): L
   }
 }
 
-/** Reads a dynamic PMU's type and the config bit that makes a probe a return probe. */
-function probePmu(kind: "kprobe" | "uprobe"): { type: number; retBit: number } {
-  const dir = `/sys/bus/event_source/devices/${kind}`;
-  let type: number;
-  try {
-    type = Number(Deno.readTextFileSync(`${dir}/type`).trim());
-  } catch {
-    throw new FeatureMissingError(
-      kind === "kprobe"
-        ? "kprobes are not enabled in this kernel (CONFIG_KPROBE_EVENTS)"
-        : "uprobes are not enabled in this kernel (CONFIG_UPROBE_EVENTS)",
-    );
-  }
-  let retBit = 0;
-  try {
-    const m = Deno.readTextFileSync(`${dir}/format/retprobe`).match(/config:(\d+)/);
-    if (m) retBit = Number(m[1]);
-  } catch { /* the bit defaults to 0, as in every kernel so far */ }
-  return { type, retBit };
-}
-
 /**
  * Attaches a kprobe program to a kernel function (entry, or return with
  * `retprobe`), through the kprobe PMU. Fails with a one-line error naming
  * the missing feature on kernels without kprobes.
  */
 export function attachKprobe(prog: BpfProgram, func: string, retprobe = false): Link {
-  const pmu = probePmu("kprobe");
+  const pmu = dynamicPmu("kprobe");
   const name = cString(func);
   const ev = perfEventOpen(
     {
       type: pmu.type,
       config: retprobe ? 1n << BigInt(pmu.retBit) : 0n,
       sample: 1,
-      config1: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(name))),
+      config1: addressOf(name),
       config2: 0n,
     },
     -1,
@@ -122,7 +103,7 @@ export function attachUprobe(
   offset: number,
   opts: { retprobe?: boolean; pid?: number } = {},
 ): Link {
-  const pmu = probePmu("uprobe");
+  const pmu = dynamicPmu("uprobe");
   const file = cString(path);
   const pid = opts.pid ?? -1;
   const ev = perfEventOpen(
@@ -130,7 +111,7 @@ export function attachUprobe(
       type: pmu.type,
       config: opts.retprobe ? 1n << BigInt(pmu.retBit) : 0n,
       sample: 1,
-      config1: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(file))),
+      config1: addressOf(file),
       config2: BigInt(offset),
     },
     pid,

@@ -1,19 +1,19 @@
 /**
- * Ownership of kernel file descriptors. Every map, program, BTF object, perf
- * event and link the toolkit creates is registered here and closed by
- * `closeAll()` on any exit path, so nothing stays attached or loaded.
- * (The kernel also frees them when the process dies; closing explicitly makes
- * the order deterministic: links first, then programs, then maps.)
+ * Ownership of kernel file descriptors. Each map, program, perf event, link
+ * and event reader owns its descriptor, and whoever creates one closes it:
+ * a Session closes its links, programs and maps (in that order); a link
+ * closes the perf events it was made through; an event reader its epoll fd
+ * and perf buffers. There is no process-wide registry: an object nobody
+ * closes is freed by the kernel when the process exits.
  */
-import { c } from "./libbpf.ts";
+import { libc } from "./libc.ts";
 
 /** A kernel object that owns one file descriptor. */
-export class OwnedFd {
+export class OwnedFd implements Disposable {
   #fd: number;
-  /** Registers `fd` for closeAll(); `kind` and `label` name it in errors ("map counts"). */
+  /** Takes ownership of `fd`; `kind` and `label` name it in errors ("map counts"). */
   constructor(fd: number, readonly kind: string, readonly label: string) {
     this.#fd = fd;
-    open.add(this);
   }
   /** The descriptor; throws after close. */
   get fd(): number {
@@ -27,22 +27,13 @@ export class OwnedFd {
   /** Closes the descriptor once; later calls do nothing. */
   close(): void {
     if (this.#fd < 0) return;
-    c().close(this.#fd);
+    libc().close(this.#fd);
     this.#fd = -1;
-    open.delete(this);
   }
-}
-
-const open = new Set<OwnedFd>();
-
-/** Closes every descriptor still open, newest first (links before programs before maps). */
-export function closeAll(): void {
-  for (const obj of [...open].reverse()) obj.close();
-}
-
-/** How many descriptors are still open (tests use it to check cleanup). */
-export function openCount(): number {
-  return open.size;
+  /** `using map = createMap(...)`: closed at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /** libbpf's low-level calls return -errno; this turns that into a fd or throws. */

@@ -2,7 +2,9 @@
 import { MAP_TYPE, type MapTypeName } from "../../bytecode/prog_types.ts";
 import { BpfError } from "./errors.ts";
 import { checkFd, OwnedFd } from "./fd.ts";
-import { bpf, c, cString, lastErrno } from "./libbpf.ts";
+import { cString } from "./ffi.ts";
+import { bpf } from "./libbpf.ts";
+import { lastErrno, libc } from "./libc.ts";
 
 /** What a map is: the same description the DSL declares and the verifier checks against. */
 export interface MapSpec {
@@ -16,16 +18,12 @@ export interface MapSpec {
   valueSize: number;
   /** Capacity in entries (for a ring buffer: its size in bytes). */
   maxEntries: number;
-  /** BPF_F_* map_flags, e.g. BPF_F_NO_PREALLOC. */
+  /** BPF_F_* map_flags, e.g. BPF_F_NO_PREALLOC (1). */
   flags?: number;
-  /** For maps that need BTF (task storage): a loaded BTF object and the key/value type ids. */
-  btf?: { fd: number; keyTypeId: number; valueTypeId: number };
 }
 
-/** Update flags of bpf_map_update_elem. */
-export const BPF_ANY = 0n;
-export const BPF_NOEXIST = 1n;
-export const BPF_F_NO_PREALLOC = 1;
+/** bpf_map_update_elem's flag for "create or replace". */
+const BPF_ANY = 0n;
 
 const PERCPU = new Set<MapTypeName>(["percpu_hash", "percpu_array", "lru_percpu_hash"]);
 
@@ -43,11 +41,6 @@ export class BpfMap extends OwnedFd {
     const opts = new Uint8Array(48);
     const view = new DataView(opts.buffer);
     view.setBigUint64(0, 48n, true); // sz
-    if (spec.btf) {
-      view.setUint32(8, spec.btf.fd, true);
-      view.setUint32(12, spec.btf.keyTypeId, true);
-      view.setUint32(16, spec.btf.valueTypeId, true);
-    }
     view.setUint32(28, spec.flags ?? 0, true); // map_flags
     const fd = checkFd(
       bpf().bpf_map_create(
@@ -75,7 +68,7 @@ export class BpfMap extends OwnedFd {
     return value;
   }
 
-  /** Sets `key` to `value` (flags: BPF_ANY, BPF_NOEXIST, ...). */
+  /** Sets `key` to `value` (flags: BPF_ANY 0, BPF_NOEXIST 1, BPF_EXIST 2). */
   update(key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>, flags = BPF_ANY): void {
     const ret = bpf().bpf_map_update_elem(this.fd, key, value, flags);
     if (ret < 0) throw new BpfError(`update of map ${this.spec.name}`, -ret);
@@ -166,7 +159,8 @@ export class BpfMap extends OwnedFd {
 }
 
 /**
- * Creates a map; the fd is released by closeAll() or map.close(). Tools
+ * Creates a map, owned by the caller: release it with map.close() (or
+ * `using`). Tools
  * declare maps with defineMap() and let loadAndAttach() create them; this is
  * for maps that user space fills or reads on its own.
  *
@@ -193,7 +187,7 @@ const O_RDONLY_DIRECTORY = 0o200000; // O_RDONLY | O_DIRECTORY
  * cgroup_array map, for bpf_current_task_under_cgroup filters.
  */
 export function setCgroup(map: BpfMap, path: string): void {
-  const fd = c().open(cString(path), O_RDONLY_DIRECTORY);
+  const fd = libc().open(cString(path), O_RDONLY_DIRECTORY);
   if (fd < 0) {
     const errno = lastErrno();
     throw new BpfError(`opening cgroup ${path}`, errno, errno === 2 ? "no such cgroup" : undefined);
@@ -208,6 +202,6 @@ export function setCgroup(map: BpfMap, path: string): void {
     }
     throw e;
   } finally {
-    c().close(fd);
+    libc().close(fd);
   }
 }

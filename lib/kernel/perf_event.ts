@@ -1,7 +1,7 @@
 /** perf_event_open(2), the way in for tracepoint and sampling attachments. */
 import { BpfError } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { c, lastErrno } from "./libbpf.ts";
+import { lastErrno, libc } from "./libc.ts";
 
 const SYS_PERF_EVENT_OPEN = 298n; // x86_64
 const PERF_FLAG_FD_CLOEXEC = 8n;
@@ -42,7 +42,7 @@ export function perfEventOpen(attr: PerfEventAttr, pid: number, cpu: number): Pe
   v.setUint32(48, 1, true); // wakeup_events
   v.setBigUint64(56, attr.config1 ?? 0n, true);
   v.setBigUint64(64, attr.config2 ?? 0n, true);
-  const fd = Number(c().syscall(SYS_PERF_EVENT_OPEN, buf, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+  const fd = Number(libc().syscall(SYS_PERF_EVENT_OPEN, buf, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
   if (fd < 0) {
     const errno = lastErrno();
     throw new BpfError(

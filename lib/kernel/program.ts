@@ -4,7 +4,8 @@ import type { Insn } from "../../bytecode/insn.ts";
 import { ATTACH_TYPE, PROG_TYPE, type ProgTypeName } from "../../bytecode/prog_types.ts";
 import { BpfLoadError } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { bpf, cString } from "./libbpf.ts";
+import { addressOf, cString } from "./ffi.ts";
+import { bpf } from "./libbpf.ts";
 
 /** What to load. */
 export interface ProgramSpec {
@@ -49,7 +50,7 @@ export function loadProgram(spec: ProgramSpec): BpfProgram {
   }
   view.setUint32(88, logLevel, true); // log_level
   view.setUint32(92, log.length, true); // log_size
-  view.setBigUint64(96, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(log))), true);
+  view.setBigUint64(96, addressOf(log), true); // log_buf
   const fd = bpf().bpf_prog_load(
     PROG_TYPE[spec.type],
     cString(spec.name.slice(0, 15)),

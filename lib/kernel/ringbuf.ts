@@ -12,72 +12,22 @@
  * Kernels without ring buffers (before 5.8) get per-CPU perf buffers
  * (perf_event_array + PERF_COUNT_SW_BPF_OUTPUT events), read the same way.
  *
- * The libc calls (mmap, munmap, epoll_*) are opened here, lazily, rather than
- * in lib/kernel/libbpf.ts, because only the event path needs them.
- *
  * @module
  */
 import { BpfError, FeatureMissingError } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { bpf, c, lastErrno, LibraryMissingError } from "./libbpf.ts";
+import { ringbufSupported } from "./features.ts";
+import { lastErrno, libc, type Mapping, mmap, munmap, pageSize } from "./libc.ts";
 import { type BpfMap, possibleCpus } from "./map.ts";
 import { PERF_TYPE, type PerfEvent, perfEventOpen } from "./perf_event.ts";
-
-const MMAP_SYMBOLS = {
-  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
-  munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  sysconf: { parameters: ["i32"], result: "i64" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-} as const;
-
-/** Calls on a worker thread: the Promise resolves with the return value. */
-const WAIT_SYMBOLS = {
-  epoll_wait: {
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  /** poll(NULL, 0, ms): a plain sleep. */
-  poll: { parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
-} as const;
-
-type MmapLib = Deno.DynamicLibrary<typeof MMAP_SYMBOLS>["symbols"];
-type WaitLib = Deno.DynamicLibrary<typeof WAIT_SYMBOLS>["symbols"];
-
-let mmapLib: MmapLib | undefined;
-let waitLib: WaitLib | undefined;
-
-function libc(): MmapLib {
-  if (!mmapLib) mmapLib = openLibc(MMAP_SYMBOLS);
-  return mmapLib;
-}
-
-function libcWait(): WaitLib {
-  if (!waitLib) waitLib = openLibc(WAIT_SYMBOLS);
-  return waitLib;
-}
-
-function openLibc<S extends Deno.ForeignLibraryInterface>(
-  symbols: S,
-): Deno.DynamicLibrary<S>["symbols"] {
-  try {
-    return Deno.dlopen("libc.so.6", symbols).symbols;
-  } catch (e) {
-    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new LibraryMissingError(`cannot load libc.so.6 (${why})`);
-  }
-}
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
-const SC_PAGESIZE = 30;
 const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 1;
 const EPOLL_EVENT_SIZE = 12; // struct epoll_event is packed on x86-64: u32 events, u64 data
-const MAP_FAILED = 0xffffffffffffffffn;
 
 const RINGBUF_BUSY = 0x80000000;
 const RINGBUF_DISCARD = 0x40000000;
@@ -91,15 +41,7 @@ const PERF_RECORD_SAMPLE = 9;
 const PERF_DATA_HEAD = 1024;
 const PERF_DATA_TAIL = 1032;
 /** Pages per CPU for perf buffers (as libbpf-tools' PERF_BUFFER_PAGES). */
-export const DEFAULT_PERF_PAGES = 64;
-
-let pageSizeCache: number | undefined;
-
-/** The system page size. */
-export function pageSize(): number {
-  if (pageSizeCache === undefined) pageSizeCache = Number(libc().sysconf(SC_PAGESIZE));
-  return pageSizeCache;
-}
+const DEFAULT_PERF_PAGES = 64;
 
 /** Called with each record; `data` is only valid during the call (copy what you keep). */
 export type RecordHandler = (data: Uint8Array, cpu: number) => void;
@@ -121,30 +63,12 @@ export interface EventReader {
    * batches. Sleeps on a worker thread: waking Deno from there costs less CPU than a timer.
    */
   pause(ms: number): Promise<void>;
-  /** Unmaps the buffers and closes the descriptors (also done by closeAll()). */
+  /** Unmaps the buffers and closes the descriptors; the reader's creator calls it. */
   close(): void;
 }
 
 /** How records travel: a ring buffer, or per-CPU perf buffers on older kernels. */
 export type EventBufferKind = "ringbuf" | "perf";
-
-// --- feature probe -------------------------------------------------------------
-
-let ringbufProbe: boolean | undefined;
-
-/** Whether the kernel has BPF ring buffers: creates (and closes) a one-page ring buffer map. */
-export function ringbufSupported(): boolean {
-  if (ringbufProbe !== undefined) return ringbufProbe;
-  const opts = new Uint8Array(48);
-  new DataView(opts.buffer).setBigUint64(0, 48n, true);
-  const fd = bpf().bpf_map_create(27, /* BPF_MAP_TYPE_RINGBUF */ null, 0, 0, pageSize(), opts);
-  if (fd >= 0) c().close(fd);
-  // EPERM says nothing about the kernel: assume ring buffers, and let the
-  // privilege check that comes next explain what is missing.
-  if (fd === -1) return true;
-  ringbufProbe = fd >= 0;
-  return ringbufProbe;
-}
 
 /**
  * The event buffer to use here: a ring buffer where the kernel has them,
@@ -160,25 +84,13 @@ export function eventBufferKind(): EventBufferKind {
 
 // --- shared pieces ---------------------------------------------------------------
 
-interface Mapping {
-  ptr: Deno.PointerObject;
-  bytes: number;
-  buffer: ArrayBuffer;
-}
-
 function mapShared(fd: number, bytes: number, prot: number, offset: number, what: string): Mapping {
-  const ptr = libc().mmap(null, BigInt(bytes), prot, MAP_SHARED, fd, BigInt(offset));
-  if (ptr === null || BigInt(Deno.UnsafePointer.value(ptr)) === MAP_FAILED) {
-    throw new BpfError(`mmap of ${what}`, lastErrno());
-  }
-  return { ptr, bytes, buffer: Deno.UnsafePointerView.getArrayBuffer(ptr, bytes) };
+  const m = mmap(fd, bytes, prot, MAP_SHARED, offset);
+  if ("errno" in m) throw new BpfError(`mmap of ${what}`, m.errno);
+  return m;
 }
 
-function unmap(m: Mapping): void {
-  libc().munmap(m.ptr, BigInt(m.bytes));
-}
-
-/** An epoll instance; the reader classes own it (closeAll() closes it with them). */
+/** An epoll instance; the reader classes own it (their close() closes it). */
 function epollCreate(what: string): number {
   const fd = libc().epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) throw new BpfError(`epoll_create1 for ${what}`, lastErrno());
@@ -214,7 +126,7 @@ abstract class EpollReader extends OwnedFd {
     if (this.closed) return Promise.resolve();
     if (!this.#pending) {
       const ms = Math.max(0, Math.min(Math.ceil(timeoutMs), 2 ** 31 - 1));
-      this.#pending = libcWait().epoll_wait(this.fd, this.#events, 8, ms).then(() => {
+      this.#pending = libc().epoll_wait(this.fd, this.#events, 8, ms).then(() => {
         this.#pending = undefined;
       });
     }
@@ -224,12 +136,12 @@ abstract class EpollReader extends OwnedFd {
   /** poll(NULL, 0, ms) on a worker thread: see EventReader.pause. */
   pause(ms: number): Promise<void> {
     const timeout = Math.max(0, Math.min(Math.ceil(ms), 2 ** 31 - 1));
-    return libcWait().poll(null, 0n, timeout).then(() => {});
+    return libc().poll(null, 0n, timeout).then(() => {});
   }
 
   override close(): void {
     if (this.closed) return;
-    for (const m of this.mappings.splice(0)) unmap(m);
+    for (const m of this.mappings.splice(0)) munmap(m);
     super.close();
   }
 }

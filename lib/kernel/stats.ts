@@ -1,7 +1,7 @@
-/** Program run-time statistics (kernel.bpf_stats_enabled), for benchmarks and -v. */
+/** What the kernel says about a loaded program (bpf_prog_info): id, sizes, run-time counters. */
 import { BpfError } from "./errors.ts";
 import { bpf } from "./libbpf.ts";
-import { OwnedFd } from "./fd.ts";
+import type { OwnedFd } from "./fd.ts";
 
 /** What bpf_prog_info says about a loaded program. */
 export interface ProgramInfo {
@@ -34,14 +34,4 @@ export function programInfo(prog: OwnedFd): ProgramInfo {
     runCount: v.getBigUint64(200, true),
     verifiedInsns: v.getUint32(216, true),
   };
-}
-
-/**
- * Turns on run-time statistics for as long as the returned fd stays open
- * (BPF_ENABLE_STATS, the same switch as kernel.bpf_stats_enabled=1).
- */
-export function enableRunTimeStats(): OwnedFd {
-  const fd = bpf().bpf_enable_stats(0 /* BPF_STATS_RUN_TIME */);
-  if (fd < 0) throw new BpfError("enabling BPF run-time stats", -fd);
-  return new OwnedFd(fd, "stats", "run time");
 }

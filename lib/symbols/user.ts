@@ -32,6 +32,7 @@
  * @module
  */
 import { demangle } from "./demangle.ts";
+import { readOwnMemory } from "../kernel/process_memory.ts";
 import { ElfFile } from "./elf.ts";
 
 /** What bcc and perf print for an address nothing resolves. */
@@ -177,18 +178,7 @@ export class FileSymbolCache {
       const own = parseProcMaps(Deno.readTextFileSync("/proc/self/maps"))
         .find((m) => m.path === "[vdso]");
       if (!own) return undefined;
-      const image = new Uint8Array(own.end - own.start);
-      const mem = Deno.openSync("/proc/self/mem", { read: true });
-      try {
-        mem.seekSync(own.start, Deno.SeekMode.Start);
-        for (let done = 0; done < image.length;) {
-          const n = mem.readSync(image.subarray(done));
-          if (!n) throw new Error("short read of the vDSO");
-          done += n;
-        }
-      } finally {
-        mem.close();
-      }
+      const image = readOwnMemory(own.start, own.end - own.start);
       // ElfFile reads from a path: give it the image as a file for a moment.
       temp = Deno.makeTempFileSync({ prefix: "bpftk-vdso-" });
       Deno.writeFileSync(temp, image);

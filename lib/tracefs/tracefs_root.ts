@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { mountTracefs } from "../kernel/mount.ts";
 
 /** Where tracefs normally lives, then where it appears under a mounted debugfs. */
 export const TRACEFS_CANDIDATES: readonly string[] = [
@@ -44,22 +45,7 @@ function dirExists(path: string): boolean {
   }
 }
 
-function mountTracefs(dir: string): string | undefined {
-  try {
-    const out = new Deno.Command("mount", {
-      args: ["-t", "tracefs", "nodev", dir],
-      stdout: "null",
-      stderr: "piped",
-    }).outputSync();
-    if (out.success) return undefined;
-    return new TextDecoder().decode(out.stderr).trim().split("\n")[0] ||
-      `mount exited with code ${out.code}`;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-}
-
-/** The real system: stat, uid and the `mount` command. */
+/** The real system: stat, uid, and mount(2) through lib/kernel. */
 export const realTracefsSystem: TracefsSystem = {
   candidates: TRACEFS_CANDIDATES,
   isMounted: (dir) => dirExists(`${dir}/events`),

@@ -13,7 +13,6 @@ import { loadAndAttach } from "../../lib/cli/session.ts";
 import { defineMap } from "../../lib/dsl/maps.ts";
 import { tpBtf } from "../../lib/dsl/program.ts";
 import { r0, r10, r7, r8 } from "../../lib/dsl/registers.ts";
-import { closeAll } from "../../lib/kernel/fd.ts";
 import { loadProgram } from "../../lib/kernel/program.ts";
 import { programInfo } from "../../lib/kernel/stats.ts";
 import { kernelTest } from "../support/kernel.ts";
@@ -122,49 +121,41 @@ function everyClass(): Insn[] {
 }
 
 Deno.test(kernelTest("disassembly matches bpftool's xlated dump, every class"), async () => {
-  try {
-    const prog = loadProgram({
-      name: "xlated_test",
-      type: "tp_btf",
-      insns: everyClass(),
-      attachBtfId: (await import("../../lib/btf/mod.ts")).tpBtfTarget("sched_switch").typedefId,
-    });
-    const n = await compareWithKernel(prog);
-    assert(n > 60, `compared ${n} instructions`);
-  } finally {
-    closeAll();
-  }
+  using prog = loadProgram({
+    name: "xlated_test",
+    type: "tp_btf",
+    insns: everyClass(),
+    attachBtfId: (await import("../../lib/btf/mod.ts")).tpBtfTarget("sched_switch").typedefId,
+  });
+  const n = await compareWithKernel(prog);
+  assert(n > 60, `compared ${n} instructions`);
 });
 
 Deno.test(
   kernelTest("disassembly matches bpftool's xlated dump, a DSL program with maps"),
   async () => {
-    try {
-      const counts = defineMap({
-        name: "xl_counts",
-        type: "hash",
-        keySize: 4,
-        valueSize: 8,
-        maxEntries: 16,
-      });
-      const pcpu = defineMap({
-        name: "xl_pcpu",
-        type: "percpu_array",
-        keySize: 4,
-        valueSize: 8,
-        maxEntries: 1,
-      });
-      const p = tpBtf("sched_switch", { name: "xlated_dsl" });
-      const key = p.stack(4);
-      p.ctx(r7, "next").field(r8, r7, "task_struct", "pid").store("u32", r10, key, r8);
-      p.counterAdd(counts, key, 1);
-      p.store("u32", r10, key, 0).counterAdd(pcpu, key, 1);
-      p.ktime(r0).ret(0);
-      const session = loadAndAttach([p.build()]);
-      const n = await compareWithKernel(session.programs[0]);
-      assert(n > 20);
-    } finally {
-      closeAll();
-    }
+    const counts = defineMap({
+      name: "xl_counts",
+      type: "hash",
+      keySize: 4,
+      valueSize: 8,
+      maxEntries: 16,
+    });
+    const pcpu = defineMap({
+      name: "xl_pcpu",
+      type: "percpu_array",
+      keySize: 4,
+      valueSize: 8,
+      maxEntries: 1,
+    });
+    const p = tpBtf("sched_switch", { name: "xlated_dsl" });
+    const key = p.stack(4);
+    p.ctx(r7, "next").field(r8, r7, "task_struct", "pid").store("u32", r10, key, r8);
+    p.counterAdd(counts, key, 1);
+    p.store("u32", r10, key, 0).counterAdd(pcpu, key, 1);
+    p.ktime(r0).ret(0);
+    using session = loadAndAttach([p.build()]);
+    const n = await compareWithKernel(session.programs[0]);
+    assert(n > 20);
   },
 );

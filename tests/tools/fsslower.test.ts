@@ -26,6 +26,7 @@ import {
 import { kernelTest, waitFor } from "../support/kernel.ts";
 import { PausedWorkload } from "../support/event_tools.ts";
 import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { runToolWithFault } from "../support/fault_after_attach.ts";
 import { makeLoopFs } from "./fsslower_loopfs.ts";
 import { fsRegistered } from "../../lib/fsslower/filesystems.ts";
 
@@ -315,9 +316,9 @@ Deno.test(
     );
     // An error with everything attached: one line, exit 1, nothing left loaded.
     const before = await fssProgramIds();
-    const fault = await runToolOnce("ext4slower", ["0"], { env: { BPFTK_FAULT: "after-attach" } });
+    const fault = await runToolWithFault("ext4slower", ["0"]);
     assertEquals(fault.code, 1, fault.stderr);
-    assertEquals(fault.stderr, "ext4slower: injected fault after attach (BPFTK_FAULT)\n");
+    assertEquals(fault.stderr, "ext4slower: injected fault after attach (test seam)\n");
     const after = await fssProgramIds();
     assertDeepEquals([...after].filter((id) => !before.has(id)), [], "programs left loaded");
     const help = await runToolOnce("btrfsslower", ["-h"]);

@@ -17,6 +17,7 @@ import { equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { parseLog2Hists } from "../support/log2_hist_parse.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { runToolWithFault } from "../support/fault_after_attach.ts";
 import { makeLoopExt4, run } from "./workq_loopfs.ts";
 
 const PAGE = 4096;
@@ -144,9 +145,7 @@ Deno.test(kernelTest("readahead -d 1: stops by itself, prints, unloads"), async 
 });
 
 Deno.test(kernelTest("readahead: a thrown error after attach leaves nothing loaded"), async () => {
-  const { code, stderr } = await runToolOnce("readahead", ["-d", "1"], {
-    env: { BPFTK_FAULT: "after-attach" },
-  });
+  const { code, stderr } = await runToolWithFault("readahead", ["-d", "1"]);
   assertEquals(code, 1);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
   assert(/^readahead: injected fault/.test(stderr), stderr);

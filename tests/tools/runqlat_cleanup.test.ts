@@ -6,6 +6,7 @@
 import { equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { runToolWithFault } from "../support/fault_after_attach.ts";
 
 async function ourPrograms(): Promise<number> {
   return (await loadedProgramNames()).filter((n) => n.startsWith("runqlat_")).length;
@@ -53,9 +54,7 @@ Deno.test(kernelTest("runqlat | head -1: exits on the closed pipe and unloads"),
 });
 
 Deno.test(kernelTest("runqlat: a thrown error after attach leaves nothing loaded"), async () => {
-  const { code, stderr } = await runToolOnce("runqlat", ["1", "1"], {
-    env: { BPFTK_FAULT: "after-attach" },
-  });
+  const { code, stderr } = await runToolWithFault("runqlat", ["1", "1"]);
   assertEquals(code, 1);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
   assert(/^runqlat: injected fault/.test(stderr), stderr);

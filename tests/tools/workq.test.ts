@@ -14,6 +14,7 @@
 import { equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { runToolWithFault } from "../support/fault_after_attach.ts";
 import { makeLoopExt4, run } from "./workq_loopfs.ts";
 
 const STAT_REFRESH_WRITES = 25;
@@ -223,9 +224,7 @@ Deno.test(kernelTest("workq 2147484 1: a long interval waits (no timer overflow)
 });
 
 Deno.test(kernelTest("workq: a thrown error after attach leaves nothing loaded"), async () => {
-  const { code, stderr } = await runToolOnce("workq", ["1", "1"], {
-    env: { BPFTK_FAULT: "after-attach" },
-  });
+  const { code, stderr } = await runToolWithFault("workq", ["1", "1"]);
   assertEquals(code, 1);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
   assert(/^workq: injected fault/.test(stderr), stderr);

@@ -1,6 +1,7 @@
 /** Parser edge cases on small blobs built with BtfWriter (no kernel needed). */
 import assert from "node:assert/strict";
-import { Btf, BtfWriter } from "../../../lib/btf/mod.ts";
+import { Btf } from "../../../lib/btf/mod.ts";
+import { BtfWriter } from "./btf_writer.ts";
 
 function smallBlob(): Uint8Array {
   const w = new BtfWriter();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Btf, BtfFuncLinkage, BtfWriter } from "../../../lib/btf/mod.ts";
+import { Btf, BtfFuncLinkage } from "../../../lib/btf/mod.ts";
+import { BtfWriter } from "./btf_writer.ts";
 
 function sampleWriter() {
   const w = new BtfWriter();

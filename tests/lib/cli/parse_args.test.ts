@@ -7,8 +7,16 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { parseArgs } from "node:util";
 import { type OptionConfig, parseArgsStrict } from "../../../lib/cli/parse_args.ts";
-import { COMMON_OPTIONS, parseToolArgs } from "../../../lib/cli/args.ts";
+import { defineTool } from "../../../lib/cli/tool.ts";
 import { UsageError } from "../../../lib/cli/usage.ts";
+
+/** The flags every tool has (lib/cli/tool.ts). */
+const COMMON_OPTIONS: Record<string, OptionConfig> = {
+  json: { type: "boolean" },
+  dump: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+  help: { type: "boolean", short: "h" },
+};
 
 /** Option sets shaped like the tools' (runqlat, opensnoop) plus the odd cases. */
 const CONFIGS: Record<string, Record<string, OptionConfig>> = {
@@ -154,11 +162,17 @@ Deno.test("parseArgsStrict without positionals behaves as node:util parseArgs", 
   }
 });
 
-Deno.test("parseToolArgs: one-line usage errors", () => {
-  const opts = { pid: { type: "string", short: "p" } } as const;
+Deno.test("a declared tool's parse: one-line usage errors", () => {
+  const tool = defineTool({
+    name: "t",
+    summary: "a test tool",
+    examples: [],
+    flags: { pid: { short: "p", value: "PID", help: "a PID", parse: (t: string) => t } },
+    positionals: { rest: { name: "ARG", help: "anything", parse: (t: string) => [t], rest: true } },
+  }, { programs: () => [], run: () => Promise.resolve() });
   const message = (argv: string[]) => {
     try {
-      parseToolArgs(argv, opts);
+      tool.parse(argv);
     } catch (e) {
       ok(e instanceof UsageError);
       return e.message;
@@ -167,12 +181,12 @@ Deno.test("parseToolArgs: one-line usage errors", () => {
   };
   equal(message(["-x"]), "unknown option '-x'");
   equal(message(["--nope=1"]), "unknown option '--nope'");
-  equal(message(["-p"]), "option '-p, --pid <value>' needs a value");
+  equal(message(["-p"]), "option '-p, --pid' needs a value");
   equal(message(["--json=1"]), "Option '--json' does not take an argument");
   equal(message(["-p", "-x"]), "Option '-p' argument is ambiguous.");
   // A negative number is the value: the option's own check says what is wrong with it.
-  equal(parseToolArgs(["-p", "-5"], opts).values.pid, "-5");
-  const { values, positionals } = parseToolArgs(["-vp", "42", "1", "--", "-3"], opts);
-  deepEqual({ ...values }, { verbose: true, pid: "42" });
-  deepEqual(positionals, ["1", "-3"]);
+  deepEqual(tool.parse(["-p", "-5"]).options, { pid: "-5", rest: undefined });
+  const { options, common } = tool.parse(["-vp", "42", "1", "--", "-3"]);
+  deepEqual(options, { pid: "42", rest: ["1", "-3"] });
+  equal(common.verbose, true);
 });

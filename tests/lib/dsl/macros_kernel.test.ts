@@ -7,7 +7,6 @@ import { deepEqual } from "node:assert/strict";
 import { exit } from "../../../bytecode/build.ts";
 import { Probe } from "../../../lib/dsl/program.ts";
 import { r0, r1, r7, r8 } from "../../../lib/dsl/registers.ts";
-import { closeAll } from "../../../lib/kernel/fd.ts";
 import { loadProgram } from "../../../lib/kernel/program.ts";
 import { testRun } from "../../../lib/kernel/test_run.ts";
 import { kernelTest } from "../../support/kernel.ts";
@@ -44,33 +43,29 @@ function log2l(v: bigint): number {
 }
 
 Deno.test(kernelTest("DSL log2 and clamp: kernel results match log2l() over the u64 range"), () => {
-  try {
-    const p = argProgram("dsl_log2");
-    p.ctx(r7, "x").log2(r8, r7, r1).clamp(r8, 25).mov(r0, r8).emit(exit());
-    const prog = loadProgram({ name: "dsl_log2", type: "raw_tracepoint", insns: p.build().insns });
-    const inputs: bigint[] = [
-      0n,
-      1n,
-      2n,
-      3n,
-      4n,
-      1000n,
-      65535n,
-      65536n,
-      2n ** 25n - 1n,
-      2n ** 25n,
-      2n ** 26n,
-    ];
-    for (let b = 0n; b < 64n; b++) inputs.push(2n ** b, 2n ** b + 1n, 2n ** b - 1n);
-    const got: number[] = [], want: number[] = [];
-    for (const x of inputs) {
-      const ctx = new Uint8Array(8);
-      new DataView(ctx.buffer).setBigUint64(0, BigInt.asUintN(64, x), true);
-      got.push(testRun(prog, ctx));
-      want.push(Math.min(log2l(BigInt.asUintN(64, x)), 25));
-    }
-    deepEqual(got, want);
-  } finally {
-    closeAll();
+  const p = argProgram("dsl_log2");
+  p.ctx(r7, "x").log2(r8, r7, r1).clamp(r8, 25).mov(r0, r8).emit(exit());
+  using prog = loadProgram({ name: "dsl_log2", type: "raw_tracepoint", insns: p.build().insns });
+  const inputs: bigint[] = [
+    0n,
+    1n,
+    2n,
+    3n,
+    4n,
+    1000n,
+    65535n,
+    65536n,
+    2n ** 25n - 1n,
+    2n ** 25n,
+    2n ** 26n,
+  ];
+  for (let b = 0n; b < 64n; b++) inputs.push(2n ** b, 2n ** b + 1n, 2n ** b - 1n);
+  const got: number[] = [], want: number[] = [];
+  for (const x of inputs) {
+    const ctx = new Uint8Array(8);
+    new DataView(ctx.buffer).setBigUint64(0, BigInt.asUintN(64, x), true);
+    got.push(testRun(prog, ctx));
+    want.push(Math.min(log2l(BigInt.asUintN(64, x)), 25));
   }
+  deepEqual(got, want);
 });

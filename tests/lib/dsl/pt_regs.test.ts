@@ -26,7 +26,6 @@ import { defineMap } from "../../../lib/dsl/maps.ts";
 import { r1, r10, r7, r8 } from "../../../lib/dsl/registers.ts";
 import { ElfFile } from "../../../lib/symbols/elf.ts";
 import { loadAndAttach } from "../../../lib/cli/session.ts";
-import { closeAll } from "../../../lib/kernel/fd.ts";
 import { kernelTest, loadedProgramNames } from "../../support/kernel.ts";
 
 const LIBC = Deno.realPathSync("/lib/x86_64-linux-gnu/libc.so.6");
@@ -141,23 +140,19 @@ Deno.test(
     const exit = uprobe(LIBC, "syscall", { pid, retprobe: true, name: "t_ptregs_out" });
     retval(exit, r7);
     store(exit, 6);
-    try {
-      const session = loadAndAttach([entry.ret(0).build(), exit.ret(0).build()]);
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode("go\n"));
-      await w.close();
-      const out = new TextDecoder().decode((await child.output()).stdout).trim();
-      assertEquals(Number(out), pid, "syscall(getpid) returned the PID");
-      const map = session.maps.get(seen)!;
-      const values = [0, 1, 2, 3, 4, 5, 6].map((k) => {
-        const key = new Uint8Array(4);
-        new DataView(key.buffer).setUint32(0, k, true);
-        return Number(new DataView(map.lookup(key)!.buffer).getBigUint64(0, true));
-      });
-      deepEqual(values, [39, 11, 22, 33, 44, 55, pid]);
-    } finally {
-      closeAll();
-    }
+    using session = loadAndAttach([entry.ret(0).build(), exit.ret(0).build()]);
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+    const out = new TextDecoder().decode((await child.output()).stdout).trim();
+    assertEquals(Number(out), pid, "syscall(getpid) returned the PID");
+    const map = session.maps.get(seen)!;
+    const values = [0, 1, 2, 3, 4, 5, 6].map((k) => {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, k, true);
+      return Number(new DataView(map.lookup(key)!.buffer).getBigUint64(0, true));
+    });
+    deepEqual(values, [39, 11, 22, 33, 44, 55, pid]);
     const names = await loadedProgramNames();
     assert(!names.includes("t_ptregs_in") && !names.includes("t_ptregs_out"));
   },
@@ -200,7 +195,7 @@ Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments
     },
   );
   try {
-    const session = loadAndAttach(programs);
+    using session = loadAndAttach(programs);
     const w = child.stdin.getWriter();
     await w.write(new TextEncoder().encode("go\n"));
     await w.close();
@@ -216,7 +211,6 @@ Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments
     });
     deepEqual(values, [object, typeinfo]);
   } finally {
-    closeAll();
     try {
       child.kill("SIGKILL");
     } catch { /* it has exited */ }

@@ -11,7 +11,6 @@ import { jumpToSyscalls, rawSyscallProbe, syscallArg } from "../../../lib/dsl/ra
 import { r0, r1, r10, r7, r8, r9 } from "../../../lib/dsl/registers.ts";
 import { char, defineSchema } from "../../../lib/dsl/schema.ts";
 import { currentFileOfFd } from "../../../lib/dsl/task_file.ts";
-import { closeAll } from "../../../lib/kernel/fd.ts";
 import { PausedWorkload } from "../../support/event_tools.ts";
 import { kernelTest } from "../../support/kernel.ts";
 
@@ -71,7 +70,7 @@ Deno.test(
         `import os,sys\nsys.stdin.readline()\nfd=os.open(${JSON.stringify(path)}, os.O_RDONLY)\n` +
         `os.lseek(fd, 1234, 0)\nos.read(fd, 1)\nprint(fd)`,
       ]);
-      const session = loadAndAttach([program(child.pid)]);
+      using session = loadAndAttach([program(child.pid)]);
       const out = await child.run();
       equal(out.code, 0, out.stderr);
       const got = seen.decode(session.maps.get(result)!.lookup(new Uint8Array(4))!);
@@ -88,7 +87,6 @@ Deno.test(
       }).output()).stdout;
       if (new TextDecoder().decode(rootFs).trim() === "ext4") deepEqual(got.magic, EXT4_MAGIC);
     } finally {
-      closeAll();
       await Deno.remove(dir, { recursive: true });
     }
   },

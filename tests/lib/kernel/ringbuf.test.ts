@@ -24,8 +24,8 @@ import {
   openEventReader,
   type PerfBufferReader,
   type RingBufferReader,
-  ringbufSupported,
 } from "../../../lib/kernel/ringbuf.ts";
+import { ringbufSupported } from "../../../lib/kernel/features.ts";
 import { kernelTest } from "../../support/kernel.ts";
 
 const seqMap = defineMap({ name: "seq", type: "array", keySize: 4, valueSize: 8, maxEntries: 1 });

@@ -1,6 +1,8 @@
 /**
- * A minimal BTF builder, for the few maps that the kernel only creates with
- * BTF attached (task/inode/sk storage, maps with spin locks, ...).
+ * A minimal BTF builder: the parser tests build small blobs with it (bitfields,
+ * byte order, duplicate names) that vmlinux does not have. Test support, not
+ * product: no tool loads BTF of its own. writer.test.ts checks its blobs
+ * against bpftool and the kernel.
  *
  * @module
  */
@@ -12,7 +14,7 @@ import {
   BtfFuncLinkage,
   BtfIntEncoding,
   BtfKind,
-} from "./kinds.ts";
+} from "../../../lib/btf/kinds.ts";
 
 /** A struct or union member for {@link BtfWriter.addStruct}. */
 export interface BtfWriterMember {
