@@ -24,6 +24,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   blkthrot: () => import("./tools/blkthrot.ts"),
   btrfsslower: () => import("./tools/btrfsslower.ts"),
   execsnoop: () => import("./tools/execsnoop.ts"),
+  exitsnoop: () => import("./tools/exitsnoop.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
