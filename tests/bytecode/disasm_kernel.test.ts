@@ -120,10 +120,10 @@ function compareWithKernel(name: string, insns: Insn[]) {
   }
 }
 
-Deno.test(kernelTest("disasm matches the kernel verifier log: classic instructions"), () => {
+kernelTest("disasm matches the kernel verifier log: classic instructions", () => {
   compareWithKernel("bc_disasm_v1", CLASSIC);
 });
 
-Deno.test(kernelTest("disasm matches the kernel verifier log: v4 and acquire/release"), () => {
+kernelTest("disasm matches the kernel verifier log: v4 and acquire/release", () => {
   compareWithKernel("bc_disasm_v4", MODERN);
 });

@@ -7,7 +7,7 @@ import { createMap } from "../../lib/kernel/map.ts";
 import { libbpfVersion } from "../../lib/kernel/libbpf.ts";
 import { kernelTest } from "../support/kernel.ts";
 
-Deno.test(kernelTest("bpf syscall: create a map, write and read it back"), () => {
+kernelTest("bpf syscall: create a map, write and read it back", () => {
   console.log(`libbpf ${libbpfVersion()}`);
   const m = createMap({ name: "gate", type: "hash", keySize: 4, valueSize: 8, maxEntries: 4 });
   try {

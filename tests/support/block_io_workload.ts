@@ -4,6 +4,7 @@
  * requests are exactly the workload's), and a process that does a known
  * number of O_DIRECT reads and writes of known sizes on it, one request each.
  */
+import { runOk } from "./process.ts";
 
 /** One batch of requests: `count` O_DIRECT reads or writes of `bytes` each. */
 export interface IoBatch {
@@ -23,13 +24,9 @@ export const STANDARD_WORKLOAD: IoBatch[] = [
 /** The process name the workload runs under (so a -c filter can pick it). */
 export const WORKLOAD_COMM = "bioworkload";
 
+/** Runs a command (killed at its deadline); its stdout, or an error with its stderr. */
 async function run(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return text;
+  return await runOk(cmd, args);
 }
 
 /** A loop device over a sparse temporary file; `remove()` detaches it and deletes the file. */
@@ -122,43 +119,4 @@ export function requestCount(batches: IoBatch[] = STANDARD_WORKLOAD): number {
 }
 
 /** A libbpf-tools binary run beside ours for a cross-check, line-buffered through stdbuf. */
-export class ReferenceTool {
-  readonly #child: Deno.ChildProcess;
-  #stdout = "";
-  readonly #done: Promise<Deno.CommandStatus>;
-
-  constructor(binary: string, args: string[]) {
-    this.#child = new Deno.Command("stdbuf", {
-      args: ["-oL", binary, ...args],
-      stdout: "piped",
-      stderr: "null",
-      stdin: "null",
-    }).spawn();
-    const collect = async () => {
-      for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-        this.#stdout += chunk;
-      }
-    };
-    this.#done = collect().then(() => this.#child.status);
-  }
-
-  /** Resolves once stdout matches `re` (the reference prints its "Tracing..." line after attaching). */
-  async waitForOutput(re: RegExp, ms = 10000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!re.test(this.#stdout)) {
-      if (Date.now() > deadline) {
-        throw new Error(`reference: no ${re} in ${ms} ms: ${this.#stdout}`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  /** Ctrl-C, then everything it printed. */
-  async stop(): Promise<string> {
-    try {
-      this.#child.kill("SIGINT");
-    } catch { /* already gone */ }
-    await this.#done;
-    return this.#stdout;
-  }
-}
+export { ReferenceTool } from "./event_tools.ts";

@@ -1,7 +1,9 @@
 /**
  * What kernel tests share: the rule that they run in CI (never skip there),
- * and views of the kernel's state to check cleanup against.
+ * a time limit for each, and views of the kernel's state to check cleanup
+ * against.
  */
+import { haveCommand, killAllLive, runOk } from "./process.ts";
 
 /** True in CI, where kernel tests must run: a missing capability is a failure. */
 export const IN_CI = Deno.env.get("CI") === "true";
@@ -23,23 +25,123 @@ export function kernelTestBlocker(): string | undefined {
   return undefined;
 }
 
+/** Time limit of a kernel test unless it says otherwise. */
+export const KERNEL_TEST_LIMIT_MS = 90_000;
+
+/** What a test needs besides the kernel, and how long it may take. */
+export interface TestNeeds {
+  /** Time limit in ms (default KERNEL_TEST_LIMIT_MS). */
+  limitMs?: number;
+  /** Commands it runs (reference tools, compilers): .ci/install --test installs them. */
+  commands?: string[];
+  /** false for tests whose library leaves ops running past the test (a browser driver). */
+  sanitize?: boolean;
+  /** Something else it needs that is missing here (a header, say), or undefined. */
+  missing?: string;
+}
+
 /**
- * Options for a Deno.test that needs the kernel: ignored outside CI when the
- * machine cannot run it; in CI never ignored, so it fails loudly instead.
+ * A test that needs the kernel: ignored (with a printed note) outside CI when
+ * the machine cannot run it; in CI never ignored, so it fails loudly instead.
+ * Given `fn`, registers the test with a time limit; without, returns the
+ * options for Deno.test (no time limit).
  */
-export function kernelTest(name: string): { name: string; ignore: boolean } {
+export function kernelTest(name: string): { name: string; ignore: boolean };
+export function kernelTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+  opts?: TestNeeds,
+): void;
+export function kernelTest(
+  name: string,
+  fn?: (t: Deno.TestContext) => Promise<void> | void,
+  opts: TestNeeds = {},
+): { name: string; ignore: boolean } | void {
   const blocker = kernelTestBlocker();
-  if (blocker && !IN_CI) console.warn(`skipping kernel test '${name}': ${blocker}`);
-  return { name, ignore: !!blocker && !IN_CI };
+  if (!fn) {
+    if (blocker && !IN_CI) console.warn(`skipping kernel test '${name}': ${blocker}`);
+    return { name, ignore: !!blocker && !IN_CI };
+  }
+  neededTest(name, fn, opts, blocker);
+}
+
+/**
+ * A test that needs commands (but not the kernel): ignored with a note
+ * outside CI when one is missing; in CI it runs and fails naming it.
+ */
+export function commandTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+  opts: TestNeeds,
+): void {
+  neededTest(name, fn, opts, undefined);
+}
+
+function neededTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+  opts: TestNeeds,
+  kernelBlocker: string | undefined,
+): void {
+  const missing = (opts.commands ?? []).filter((c) => !haveCommand(c))
+    .map((c) => `${c} not installed`);
+  if (opts.missing) missing.push(opts.missing);
+  const blocker = kernelBlocker ?? (missing.length ? missing.join(", ") : undefined);
+  if (blocker && !IN_CI) console.warn(`skipping test '${name}': ${blocker}`);
+  const body = missing.length
+    ? () => {
+      throw new Error(`${missing.join(", ")}: run bash .ci/install --test`);
+    }
+    : fn;
+  Deno.test({
+    name,
+    ignore: !!blocker && !IN_CI,
+    sanitizeOps: opts.sanitize,
+    sanitizeResources: opts.sanitize,
+    fn: withTimeLimit(opts.limitMs ?? KERNEL_TEST_LIMIT_MS, body),
+  });
+}
+
+/**
+ * `fn` bounded to `ms`: past it, every process the test started is killed
+ * (so its awaits end and its `finally` blocks clean up), and the test fails
+ * naming them.
+ */
+export function withTimeLimit(
+  ms: number,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+): (t: Deno.TestContext) => Promise<void> {
+  return async (t) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const over = new Promise<"over">((r) => (timer = setTimeout(() => r("over"), ms)));
+    const body = Promise.resolve().then(() => fn(t));
+    try {
+      if (await Promise.race([body, over]) !== "over") return;
+    } finally {
+      clearTimeout(timer);
+    }
+    const killed = killAllLive();
+    // Give its finally blocks a moment (unmounts, cgroup removal) before failing.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      body.catch(() => {}),
+      new Promise((r) => (grace = setTimeout(r, 5000))),
+    ]);
+    clearTimeout(grace);
+    throw new Error(
+      `time limit of ${ms} ms exceeded; killed: ${killed.join(", ") || "no processes"}`,
+    );
+  };
+}
+
+/** `bpftool -j ARGS` parsed (killed at its deadline like any process). */
+export async function bpftoolJson<T>(...args: string[]): Promise<T> {
+  return JSON.parse((await runOk("bpftool", ["-j", ...args], { deadlineMs: 15_000 })) || "[]");
 }
 
 /** Names of the BPF programs loaded in the kernel right now (bpftool prog show). */
 export async function loadedProgramNames(): Promise<string[]> {
-  const out = await new Deno.Command("bpftool", { args: ["-j", "prog", "show"], stdout: "piped" })
-    .output();
-  if (!out.success) throw new Error("bpftool prog show failed");
-  const progs = JSON.parse(new TextDecoder().decode(out.stdout)) as { name?: string }[];
-  return progs.map((p) => p.name ?? "");
+  return (await bpftoolJson<{ name?: string }[]>("prog", "show")).map((p) => p.name ?? "");
 }
 
 /** Waits until `check()` is true, polling, or throws after `ms`. */

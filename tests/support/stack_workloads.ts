@@ -13,6 +13,7 @@
  * - lib: a shared library function `known_library_function` and the
  *   addresses the symbol tests resolve.
  */
+import { runOk, Spawned } from "./process.ts";
 
 const BUSY_C = `
 #define _GNU_SOURCE
@@ -137,10 +138,7 @@ int main(void) {
 `;
 
 async function gcc(args: string[]): Promise<void> {
-  const out = await new Deno.Command("gcc", { args, stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`gcc ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
+  await runOk("gcc", args);
 }
 
 /** Builds the workloads in a new temporary directory (remove it with `dir`). */
@@ -176,12 +174,7 @@ export async function buildWorkloads(): Promise<
 }
 
 /** A running workload: its PID, its output lines, and a line-based stdin. */
-export class Workload {
-  readonly child: Deno.ChildProcess;
-  readonly #reader: ReadableStreamDefaultReader<string>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #buf = "";
-
+export class Workload extends Spawned {
   /** Runs `path args`, pinned to `opts.cpu` when given (taskset execs it: same PID). */
   constructor(path: string, args: string[], opts: { cpu?: number } = {}) {
     const argv = opts.cpu === undefined ? [path, ...args] : [
@@ -191,42 +184,24 @@ export class Workload {
       path,
       ...args,
     ];
-    this.child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#reader = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    this.#writer = this.child.stdin.getWriter();
+    super(argv[0], argv.slice(1), { stdin: "piped" });
   }
 
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  /** Waits for a line `key value` and returns value. */
-  async value(key: string): Promise<string> {
+  /** Waits (at most `ms`) for a line `key value` and returns value. */
+  async value(key: string, ms = 60_000): Promise<string> {
     const re = new RegExp(`^${key} (\\S+)$`, "m");
-    for (;;) {
-      const m = this.#buf.match(re);
-      if (m) return m[1];
-      const { value, done } = await this.#reader.read();
-      if (done) throw new Error(`workload exited before printing '${key}': ${this.#buf}`);
-      this.#buf += value;
-    }
+    await this.waitForOutput(re, ms);
+    return this.stdout.match(re)![1];
   }
 
   /** Sends one line. */
   async send(line: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+    await this.write(line + "\n");
   }
 
   /** Closes stdin (the workload exits) and waits. */
   async close(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    this.#reader.releaseLock();
-    await this.child.stdout.cancel().catch(() => {});
-    await this.child.status;
+    await this.closeStdin();
+    await this.wait(10_000);
   }
 }

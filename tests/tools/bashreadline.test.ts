@@ -5,7 +5,8 @@
  * Then the error paths, and that nothing stays loaded.
  */
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
-import { kernelTest, loadedProgramNames } from "../support/kernel.ts";
+import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
+import { Spawned } from "../support/process.ts";
 import { waitForPrograms } from "../support/event_tools.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
 import { escapeText } from "../../lib/format/escape.ts";
@@ -45,37 +46,40 @@ const TYPED = [
 
 /** Starts the pty bash; returns its PID and a function that types the lines and waits. */
 async function startTypist(lines: string[]) {
-  const child = new Deno.Command("python3", {
-    args: ["-c", PTY_DRIVER, JSON.stringify(lines)],
+  const driver = new Spawned("python3", ["-c", PTY_DRIVER, JSON.stringify(lines)], {
     stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  const pid = Number(text.trim());
-  assert(pid > 0, `pty driver printed ${text}`);
+  });
+  await driver.waitForOutput(/^\d+\n/);
+  const pid = Number(driver.stdout.trim());
+  assert(pid > 0, `pty driver printed ${driver.stdout}`);
   return {
     pid,
     async type() {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode("go\n"));
-      await w.close();
-      reader.releaseLock();
-      await child.stdout.cancel().catch(() => {});
-      const status = await child.status;
-      await child.stderr.cancel().catch(() => {});
-      assertEquals(status.code, 0);
+      await driver.write("go\n");
+      await driver.closeStdin();
+      const { code, stderr } = await driver.wait();
+      assertEquals(code, 0, stderr);
     },
   };
 }
 
-Deno.test(kernelTest("bashreadline: typed lines appear once each, with bash's PID"), async () => {
+/** Text rows of `pid`'s lines. */
+function textRows(stdout: string, pid: number): string[] {
+  return stdout.split("\n").slice(1).filter(Boolean).map((l) => {
+    const m = l.match(/^(\d\d:\d\d:\d\d)\s+(\d+)\s+(.*)$/)!;
+    assert(m, `row: ${l}`);
+    assertEquals(l.indexOf(m[2]), 10, "PID column starts at 10 (%-9s %-7d)");
+    return { pid: Number(m[2]), command: m[3] };
+  }).filter((r) => r.pid === pid).map((r) => r.command);
+}
+
+/** JSON events' commands of `pid`. */
+function jsonCommands(stdout: string, pid: number): string[] {
+  return stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    .filter((e) => e.pid === pid).map((e) => e.command);
+}
+
+kernelTest("bashreadline: typed lines appear once each, with bash's PID", async () => {
   const before = (await loadedProgramNames()).filter((n) => n === "bashreadline").length;
   const text = new ToolProcess("bashreadline", []);
   const json = new ToolProcess("bashreadline", ["--json"]);
@@ -84,38 +88,30 @@ Deno.test(kernelTest("bashreadline: typed lines appear once each, with bash's PI
     await waitForPrograms("bashreadline", before + 2);
     const typist = await startTypist(TYPED);
     await typist.type();
-    await new Promise((r) => setTimeout(r, 500)); // one more drain of the event loop
-    text.kill("SIGINT");
-    json.kill("SIGINT");
-    const t = await text.finish(), j = await json.finish();
+    // Done when both have printed every typed line (the workload's count), not after a pause.
+    const expected = [...TYPED, "exit"].map((l) => l.slice(0, 79));
+    await waitFor(
+      () =>
+        textRows(text.stdout, typist.pid).length >= expected.length &&
+        jsonCommands(json.stdout, typist.pid).length >= expected.length,
+      15_000,
+      `${expected.length} lines in both outputs`,
+    ).catch(() => {}); // the assertions below say what is missing
+    const t = await text.stop(), j = await json.stop();
     assertEquals(t.code, 0, t.stderr);
     assertEquals(j.code, 0, j.stderr);
-
-    const expected = [...TYPED, "exit"].map((l) => l.slice(0, 79));
-    const rows = t.stdout.split("\n").slice(1).filter(Boolean).map((l) => {
-      const m = l.match(/^(\d\d:\d\d:\d\d)\s+(\d+)\s+(.*)$/)!;
-      assert(m, `row: ${l}`);
-      assertEquals(l.indexOf(m[2]), 10, "PID column starts at 10 (%-9s %-7d)");
-      return { pid: Number(m[2]), command: m[3] };
-    }).filter((r) => r.pid === typist.pid);
     // Text output escapes as lib/format/escape.ts does (a backslash doubles); JSON keeps bytes.
-    deepEqual(rows.map((r) => r.command), expected.map(escapeText));
-
-    const events = j.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l))
-      .filter((e) => e.pid === typist.pid);
-    deepEqual(events.map((e) => e.command), expected);
+    deepEqual(textRows(t.stdout, typist.pid), expected.map(escapeText));
+    deepEqual(jsonCommands(j.stdout, typist.pid), expected);
   } finally {
-    for (const tool of [text, json]) {
-      try {
-        tool.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }
+    text.killTree();
+    json.killTree();
   }
   const after = (await loadedProgramNames()).filter((n) => n === "bashreadline").length;
   assertEquals(after, before, "nothing of ours stays loaded");
 });
 
-Deno.test(kernelTest("bashreadline: usage and target errors"), async () => {
+kernelTest("bashreadline: usage and target errors", async () => {
   const bad = await runToolOnce("bashreadline", ["-x"]);
   assertEquals(bad.code, 2);
   assertEquals(bad.stderr.trim().split("\n").length, 1);

@@ -40,8 +40,7 @@ async function assertNoneLoaded(): Promise<void> {
 
 /** Stops a tool with Ctrl-C and checks it exited cleanly. */
 async function stopTool(p: ToolProcess): Promise<string> {
-  p.kill("SIGINT");
-  const { code, stdout, stderr } = await p.finish();
+  const { code, stdout, stderr } = await p.stop();
   assertEquals(code, 0, stderr);
   return stdout;
 }
@@ -58,10 +57,8 @@ interface JsonHist {
   buckets: { low: number; high: number; count: number }[];
 }
 
-Deno.test(
-  kernelTest(
-    "biolatency -d LOOP: every request once, as libbpf-tools; -Q never lower; -D names it; --json = text",
-  ),
+kernelTest(
+  "biolatency -d LOOP: every request once, as libbpf-tools; -Q never lower; -D names it; --json = text",
   async () => {
     assertEquals(await ourPrograms(), 0, "biolat_ programs loaded before the test");
     // With an I/O scheduler every request is queued (inserted) before it is issued.
@@ -84,7 +81,7 @@ Deno.test(
       const [issueOut, queuedOut, perDiskOut, jsonOut] = await Promise.all(
         tools.map(stopTool),
       );
-      const refOut = await ref.stop();
+      const refOut = (await ref.stop()).stdout;
 
       const [hIssue] = parseLog2Hists(issueOut);
       const [hQueued] = parseLog2Hists(queuedOut);
@@ -128,20 +125,16 @@ Deno.test(
       );
       assertEquals(jsonCounts.reduce((a, b) => a + b, 0), N);
     } finally {
-      for (const t of tools) {
-        try {
-          t.kill("SIGKILL");
-        } catch { /* exited */ }
-        await t.finish();
-      }
+      for (const t of tools) t.killTree();
+      await Promise.allSettled(tools.map((t) => t.wait()));
       await loop.remove();
     }
     await assertNoneLoaded();
   },
 );
 
-Deno.test(
-  kernelTest("biolatency -c CG and -F: the workload's cgroup sees all, an empty one none"),
+kernelTest(
+  "biolatency -c CG and -F: the workload's cgroup sees all, an empty one none",
   async () => {
     const root = "/sys/fs/cgroup/unified";
     const inside = `${root}/bpftk-biolat-in`, empty = `${root}/bpftk-biolat-empty`;
@@ -188,8 +181,8 @@ Deno.test(
   },
 );
 
-Deno.test(
-  kernelTest("biolateness -mT 1 2: the seed's spelling runs biolatency, with timestamps"),
+kernelTest(
+  "biolateness -mT 1 2: the seed's spelling runs biolatency, with timestamps",
   async () => {
     const loop = await LoopDevice.create(32);
     try {
@@ -211,7 +204,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("biolatency: SIGINT prints and unloads all three -Q programs"), async () => {
+kernelTest("biolatency: SIGINT prints and unloads all three -Q programs", async () => {
   const p = new ToolProcess("biolatency", ["-Q", "-D"]);
   await p.waitForOutput(READY);
   assertEquals(await ourPrograms(), 3, "insert, issue and complete are loaded");
@@ -220,33 +213,27 @@ Deno.test(kernelTest("biolatency: SIGINT prints and unloads all three -Q program
   await assertNoneLoaded();
 });
 
-Deno.test(
-  kernelTest("biolatency -c with no such cgroup: usage error, one line, exit 2"),
-  async () => {
-    const { code, stdout, stderr } = await runToolOnce("biolatency", ["-c", "/nonexistent/cg"]);
-    assertEquals(code, 2, stderr);
-    assertEquals(stdout, "");
-    assertEquals(stderr.trim().split("\n").length, 1, stderr);
-    assert(/^biolatency: -c \/nonexistent\/cg: no such cgroup/.test(stderr), stderr);
-    await assertNoneLoaded();
-  },
-);
+kernelTest("biolatency -c with no such cgroup: usage error, one line, exit 2", async () => {
+  const { code, stdout, stderr } = await runToolOnce("biolatency", ["-c", "/nonexistent/cg"]);
+  assertEquals(code, 2, stderr);
+  assertEquals(stdout, "");
+  assertEquals(stderr.trim().split("\n").length, 1, stderr);
+  assert(/^biolatency: -c \/nonexistent\/cg: no such cgroup/.test(stderr), stderr);
+  await assertNoneLoaded();
+});
 
-Deno.test(
-  kernelTest("biolatency -d nosuchdisk: usage error before anything is loaded"),
-  async () => {
-    const { code, stdout, stderr } = await runToolOnce("biolatency", [
-      "-d",
-      "nosuchdisk",
-      "1",
-      "1",
-    ]);
-    assertEquals(code, 2, stderr);
-    assertEquals(stdout, "");
-    assertEquals(stderr, "biolatency: -d nosuchdisk: no such disk (see 'biolatency --help')\n");
-    await assertNoneLoaded();
-  },
-);
+kernelTest("biolatency -d nosuchdisk: usage error before anything is loaded", async () => {
+  const { code, stdout, stderr } = await runToolOnce("biolatency", [
+    "-d",
+    "nosuchdisk",
+    "1",
+    "1",
+  ]);
+  assertEquals(code, 2, stderr);
+  assertEquals(stdout, "");
+  assertEquals(stderr, "biolatency: -d nosuchdisk: no such disk (see 'biolatency --help')\n");
+  await assertNoneLoaded();
+});
 
 for (
   const [args, pattern] of [

@@ -34,8 +34,7 @@ async function assertNoneLoaded(): Promise<void> {
 }
 
 async function stopTool(p: ToolProcess): Promise<string> {
-  p.kill("SIGINT");
-  const { code, stdout, stderr } = await p.finish();
+  const { code, stdout, stderr } = await p.stop();
   assertEquals(code, 0, stderr);
   return stdout;
 }
@@ -58,8 +57,8 @@ function histOf(text: string, comm: string): ParsedHist {
   return mine[0];
 }
 
-Deno.test(
-  kernelTest("bitesize: the workload's sizes in their buckets, by -c and -d, as libbpf-tools"),
+kernelTest(
+  "bitesize: the workload's sizes in their buckets, by -c and -d, as libbpf-tools",
   async () => {
     assertEquals(await ourPrograms(), 0, "bitesize_ programs loaded before the test");
     const loop = await LoopDevice.create(32);
@@ -78,7 +77,7 @@ Deno.test(
       await runBlockWorkload(loop);
 
       const [commOut, prefixOut, diskOut, jsonOut] = await Promise.all(tools.map(stopTool));
-      const refOut = await ref.stop();
+      const refOut = (await ref.stop()).stdout;
 
       // -c counts every disk the process touches: besides the loop device's
       // requests there can be a metadata read of the loop's backing file issued
@@ -110,20 +109,16 @@ Deno.test(
       assertDeepEqual(counts, byName);
       assertDeepEqual(doc.histograms[0].buckets[6], { low: 64, high: 127, count: 16 });
     } finally {
-      for (const t of tools) {
-        try {
-          t.kill("SIGKILL");
-        } catch { /* exited */ }
-        await t.finish();
-      }
+      for (const t of tools) t.killTree();
+      await Promise.allSettled(tools.map((t) => t.wait()));
       await loop.remove();
     }
     await assertNoneLoaded();
   },
 );
 
-Deno.test(
-  kernelTest("bitesize: a process name with control characters is escaped in text, exact in JSON"),
+kernelTest(
+  "bitesize: a process name with control characters is escaped in text, exact in JSON",
   async () => {
     const loop = await LoopDevice.create(32);
     try {
@@ -145,7 +140,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("bitesize -d nosuchdisk: usage error before anything is loaded"), async () => {
+kernelTest("bitesize -d nosuchdisk: usage error before anything is loaded", async () => {
   const { code, stdout, stderr } = await runToolOnce("bitesize", ["-d", "nosuchdisk", "1", "1"]);
   assertEquals(code, 2, stderr);
   assertEquals(stdout, "");
@@ -153,7 +148,7 @@ Deno.test(kernelTest("bitesize -d nosuchdisk: usage error before anything is loa
   await assertNoneLoaded();
 });
 
-Deno.test(kernelTest("bitesize -T 1 2: two timestamped intervals, then exits"), async () => {
+kernelTest("bitesize -T 1 2: two timestamped intervals, then exits", async () => {
   const { code, stdout, stderr } = await runToolOnce("bitesize", ["-T", "1", "2"]);
   assertEquals(code, 0, stderr);
   assert(stdout.startsWith("Tracing block device I/O... Hit Ctrl-C to end.\n"), stdout);

@@ -8,12 +8,13 @@
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import {
-  cpuMs,
+  cpuNs,
   lostInStderr,
   PausedWorkload,
   ReferenceTool,
   waitForPrograms,
 } from "../support/event_tools.ts";
+import type { Spawned } from "../support/process.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
 
 const MANY = Array.from({ length: 35 }, (_, i) => `a${i + 1}`);
@@ -80,93 +81,106 @@ async function assertNoneLoaded(): Promise<void> {
   );
 }
 
-Deno.test(
-  kernelTest("execsnoop: known execs appear once each, as libbpf-tools shows them"),
-  async (t) => {
-    const work = new PausedWorkload("bash", ["-c", SCRIPT]);
-    const W = String(work.pid);
-    const runs = {
-      all: new ToolProcess("execsnoop", ["-x", "--max-args", "40", "-P", W]),
-      defaults: new ToolProcess("execsnoop", ["-P", W]),
-      json: new ToolProcess("execsnoop", ["--json", "-x", "--max-args", "40", "-P", W]),
-      quoted: new ToolProcess("execsnoop", ["-q", "-P", W]),
-      filtered: new ToolProcess("execsnoop", ["-n", "tru", "-l", "marker-3", "-P", W]),
-      otherUser: new ToolProcess("execsnoop", ["-u", "65534", "-x", "-P", W]),
-      columns: new ToolProcess("execsnoop", ["-T", "-t", "-U", "-P", W]),
-    };
-    const ref = new ReferenceTool("/usr/sbin/execsnoop", ["-x", "--max-args", "40"]);
-    let truth: Truth[] = [];
-    const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
-    try {
-      for (const [name, p] of Object.entries(runs)) {
-        if (name !== "json") await p.waitForOutput(/PCOMM/);
-      }
-      await waitForPrograms("execsnoop_atout", Object.keys(runs).length);
-      await ref.waitForOutput(/PCOMM/);
-      const done = await work.run();
-      const pids = done.stdout.trim().split("\n").map(Number);
-      assertEquals(pids.length, COMMANDS.length, done.stdout);
-      truth = COMMANDS.map((c, i) => ({ ...c, pid: pids[i], ppid: work.pid }));
-      await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      for (const [name, p] of Object.entries(runs)) {
-        p.kill("SIGINT");
-        out[name] = await p.finish();
-      }
-      out.ref = await ref.stop();
+kernelTest("execsnoop: known execs appear once each, as libbpf-tools shows them", async (t) => {
+  const work = new PausedWorkload("bash", ["-c", SCRIPT]);
+  const W = String(work.pid);
+  const runs = {
+    all: new ToolProcess("execsnoop", ["-x", "--max-args", "40", "-P", W]),
+    defaults: new ToolProcess("execsnoop", ["-P", W]),
+    json: new ToolProcess("execsnoop", ["--json", "-x", "--max-args", "40", "-P", W]),
+    quoted: new ToolProcess("execsnoop", ["-q", "-P", W]),
+    filtered: new ToolProcess("execsnoop", ["-n", "tru", "-l", "marker-3", "-P", W]),
+    otherUser: new ToolProcess("execsnoop", ["-u", "65534", "-x", "-P", W]),
+    columns: new ToolProcess("execsnoop", ["-T", "-t", "-U", "-P", W]),
+  };
+  const ref = new ReferenceTool("/usr/sbin/execsnoop", ["-x", "--max-args", "40"]);
+  let truth: Truth[] = [];
+  const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
+  try {
+    for (const [name, p] of Object.entries(runs)) {
+      if (name !== "json") await p.waitForOutput(/PCOMM/);
     }
-    for (const [name, o] of Object.entries(out)) assertEquals(o.code, 0, `${name}: ${o.stderr}`);
-    const W_ = work.pid;
+    await waitForPrograms("execsnoop_atout", Object.keys(runs).length);
+    await ref.waitForOutput(/PCOMM/);
+    const done = await work.run();
+    const pids = done.stdout.trim().split("\n").map(Number);
+    assertEquals(pids.length, COMMANDS.length, done.stdout);
+    truth = COMMANDS.map((c, i) => ({ ...c, pid: pids[i], ppid: work.pid }));
+    // Stop once the workload's execs are all shown (not after a pause).
+    await waitFor(
+      () =>
+        linesOf(runs.all.stdout, work.pid).length >= truth.length &&
+        linesOf(ref.stdout, work.pid).length >= truth.length,
+      15_000,
+      `${truth.length} execs shown`,
+    ).catch(() => {}); // the steps below say what is missing
+  } finally {
+    for (const [name, p] of Object.entries(runs)) out[name] = await p.stop();
+    out.ref = await ref.stop();
+  }
+  for (const [name, o] of Object.entries(out)) assertEquals(o.code, 0, `${name}: ${o.stderr}`);
+  const W_ = work.pid;
 
-    await t.step("-x --max-args 40: every exec once, with PID, PPID, RET and all args", () => {
-      deepEqual(linesOf(out.all.stdout, W_), truth.map((x) => expectedLine(x, 40)));
-      assertEquals(out.all.stdout.split("\n")[0], "PCOMM            PID    PPID   RET ARGS");
-    });
+  await t.step("-x --max-args 40: every exec once, with PID, PPID, RET and all args", () => {
+    deepEqual(linesOf(out.all.stdout, W_), truth.map((x) => expectedLine(x, 40)));
+    assertEquals(out.all.stdout.split("\n")[0], "PCOMM            PID    PPID   RET ARGS");
+  });
 
-    await t.step("libbpf-tools execsnoop printed the same lines (raw bytes)", () => {
-      deepEqual(linesOf(out.ref.stdout, W_), truth.map((x) => expectedLine(x, 40, false, false)));
-    });
+  await t.step("libbpf-tools execsnoop printed the same lines (raw bytes)", () => {
+    deepEqual(linesOf(out.ref.stdout, W_), truth.map((x) => expectedLine(x, 40, false, false)));
+  });
 
-    await t.step("defaults: no failed exec, 20 arguments then ' ...'", () => {
-      const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20));
-      deepEqual(linesOf(out.defaults.stdout, W_), want);
-      assert(want.some((l) => l.endsWith(" a18  ...")), "the 37-argument exec is cut at 20");
-    });
+  await t.step("plain ASCII arguments: each line byte for byte libbpf-tools' line", () => {
+    // Records without bytes to escape take the direct path (record bytes to
+    // output); they must be what the C tool writes, byte for byte.
+    const plain = (l: string) => /^[\x20-\x5b\x5d-\x7e]*$/.test(l); // no backslash either
+    const ours = linesOf(out.all.stdout, W_).filter(plain);
+    const theirs = linesOf(out.ref.stdout, W_).filter(plain);
+    assert(ours.length >= truth.length - 3, `${ours.length} plain lines`);
+    deepEqual(ours, theirs);
+    const bytes = (ls: string[]) => new TextEncoder().encode(ls.join("\n"));
+    assert(bytes(ours).every((b, i) => b === bytes(theirs)[i]), "the same bytes");
+  });
 
-    await t.step("--json: the same numbers, exact bytes", () => {
-      const events = out.json.stdout.trim().split("\n").map((l) => JSON.parse(l));
-      deepEqual(
-        events.map((e) => [e.comm, e.pid, e.ppid, e.ret, e.uid, e.args, e.truncated]),
-        truth.map((x) => [x.comm, x.pid, x.ppid, x.ret, 0, x.argv, false]),
-      );
-    });
+  await t.step("defaults: no failed exec, 20 arguments then ' ...'", () => {
+    const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20));
+    deepEqual(linesOf(out.defaults.stdout, W_), want);
+    assert(want.some((l) => l.endsWith(" a18  ...")), "the 37-argument exec is cut at 20");
+  });
 
-    await t.step("-q quotes each argument", () => {
-      const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20, true));
-      deepEqual(linesOf(out.quoted.stdout, W_), want);
-    });
+  await t.step("--json: the same numbers, exact bytes", () => {
+    const events = out.json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    deepEqual(
+      events.map((e) => [e.comm, e.pid, e.ppid, e.ret, e.uid, e.args, e.truncated]),
+      truth.map((x) => [x.comm, x.pid, x.ppid, x.ret, 0, x.argv, false]),
+    );
+  });
 
-    await t.step("-n NAME and -l LINE filter in user space", () => {
-      deepEqual(linesOf(out.filtered.stdout, W_), [expectedLine(truth[2], 20)]);
-    });
+  await t.step("-q quotes each argument", () => {
+    const want = truth.filter((x) => x.ret === 0).map((x) => expectedLine(x, 20, true));
+    deepEqual(linesOf(out.quoted.stdout, W_), want);
+  });
 
-    await t.step("-u 65534: none of root's execs", () => {
-      assertEquals(out.otherUser.stdout, "PCOMM            PID    PPID   RET ARGS\n");
-    });
+  await t.step("-n NAME and -l LINE filter in user space", () => {
+    deepEqual(linesOf(out.filtered.stdout, W_), [expectedLine(truth[2], 20)]);
+  });
 
-    await t.step("-T -t -U: TIME, TIME(s) and UID columns", () => {
-      const lines = out.columns.stdout.split("\n");
-      assertEquals(lines[0], "TIME     TIME(s)  UID    PCOMM            PID    PPID   RET ARGS");
-      const mine = lines.filter((l) => l.includes("marker-1 "));
-      assertEquals(mine.length, 1, out.columns.stdout);
-      const rest = expectedLine(truth[0], 20);
-      assert(new RegExp(`^\\d\\d:\\d\\d:\\d\\d \\d+\\.\\d{3} +0      `).test(mine[0]), mine[0]);
-      assert(mine[0].endsWith(rest), mine[0]);
-    });
+  await t.step("-u 65534: none of root's execs", () => {
+    assertEquals(out.otherUser.stdout, "PCOMM            PID    PPID   RET ARGS\n");
+  });
 
-    await assertNoneLoaded();
-  },
-);
+  await t.step("-T -t -U: TIME, TIME(s) and UID columns", () => {
+    const lines = out.columns.stdout.split("\n");
+    assertEquals(lines[0], "TIME     TIME(s)  UID    PCOMM            PID    PPID   RET ARGS");
+    const mine = lines.filter((l) => l.includes("marker-1 "));
+    assertEquals(mine.length, 1, out.columns.stdout);
+    const rest = expectedLine(truth[0], 20);
+    assert(new RegExp(`^\\d\\d:\\d\\d:\\d\\d \\d+\\.\\d{3} +0      `).test(mine[0]), mine[0]);
+    assert(mine[0].endsWith(rest), mine[0]);
+  });
+
+  await assertNoneLoaded();
+});
 
 /**
  * perl: wait for "go", then for `secs` seconds fork children that exec
@@ -195,8 +209,8 @@ while (keys %kids) { my $p = waitpid(-1, 0); delete $kids{$p}; $ok++ if $? == 0;
 print "$started $ok\n";
 `;
 
-Deno.test(
-  kernelTest("execsnoop under an exec storm: lines + reported lost == execs, as libbpf-tools"),
+kernelTest(
+  "execsnoop under an exec storm: lines + reported lost == execs, as libbpf-tools",
   async () => {
     const secs = 4;
     const storm = new PausedWorkload("perl", ["-e", STORM, String(secs)]);
@@ -210,14 +224,11 @@ Deno.test(
     const ref = new ReferenceTool("/usr/sbin/execsnoop", []);
     const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
     let execs = 0;
-    const cpu: Record<string, { user: number; system: number }> = {};
+    const cpu: Record<string, number> = {};
     try {
       for (const p of Object.values(runs)) await p.waitForOutput(/PCOMM/);
       await ref.waitForOutput(/PCOMM/);
-      const before = {
-        ringbuf: cpuMs(runs.ringbuf.child.pid),
-        ref: cpuMs(ref.child.pid),
-      };
+      const before = { ringbuf: cpuNs(runs.ringbuf.pid), ref: cpuNs(ref.pid) };
       const running = storm.run();
       await new Promise((r) => setTimeout(r, 1000));
       runs.starved.kill("SIGSTOP");
@@ -227,17 +238,21 @@ Deno.test(
       const [started, ok] = done.stdout.trim().split(" ").map(Number);
       assert(ok > 0 && ok <= started, done.stdout);
       execs = ok;
-      await new Promise((r) => setTimeout(r, 1000));
-      for (const [name, pid] of [["ringbuf", runs.ringbuf.child.pid], ["ref", ref.child.pid]]) {
-        const now = cpuMs(pid as number);
-        const was = before[name as "ringbuf" | "ref"];
-        cpu[name] = { user: now.user - was.user, system: now.system - was.system };
-      }
+      // The unstarved readers keep up: wait for all the workload's execs in them.
+      const shown = (p: Spawned) =>
+        p.stdout.split("\n").filter((l) => l.includes("storm-marker") && l.includes(` ${S} `))
+          .length;
+      await waitFor(
+        () => shown(runs.ringbuf) >= execs && shown(runs.perf) >= execs,
+        20_000,
+        `${execs} execs shown`,
+      ).catch(() => {});
+      cpu.ringbuf = cpuNs(runs.ringbuf.pid) - before.ringbuf;
+      cpu.ref = cpuNs(ref.pid) - before.ref;
     } finally {
       for (const [name, p] of Object.entries(runs)) {
         p.kill("SIGCONT");
-        p.kill("SIGINT");
-        out[name] = await p.finish();
+        out[name] = await p.stop();
       }
       out.ref = await ref.stop();
     }
@@ -262,9 +277,10 @@ Deno.test(
         assertEquals(lost, 0, `${name} kept up`);
       }
     }
+    const perExec = (ns: number) => (ns / 1000 / execs).toFixed(2);
     report.push(
-      `CPU ms (user/sys) during the storm: ours ${cpu.ringbuf.user}/${cpu.ringbuf.system}, ` +
-        `libbpf-tools ${cpu.ref.user}/${cpu.ref.system}`,
+      `CPU per exec (user + sys, schedstat): ours ${perExec(cpu.ringbuf)} us, ` +
+        `libbpf-tools ${perExec(cpu.ref)} us`,
     );
     console.log(report.join("\n"));
     await assertNoneLoaded();
@@ -298,11 +314,10 @@ Deno.test("execsnoop --help: bcc-style USAGE and EXAMPLES under 80 columns", asy
   assert(stdout.split("\n").every((l) => l.length < 80), "help fits in 80 columns");
 });
 
-Deno.test(kernelTest("execsnoop: SIGTERM exits 0 and unloads everything"), async () => {
+kernelTest("execsnoop: SIGTERM exits 0 and unloads everything", async () => {
   const p = new ToolProcess("execsnoop", []);
   await p.waitForOutput(/PCOMM/);
   assert((await loadedProgramNames()).includes("execsnoop_exit"));
-  p.kill("SIGTERM");
-  assertEquals((await p.finish()).code, 0);
+  assertEquals((await p.stop("SIGTERM")).code, 0);
   await assertNoneLoaded();
 });

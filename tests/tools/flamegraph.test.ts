@@ -13,7 +13,8 @@ import {
 } from "node:assert/strict";
 import { parseFolded } from "../../lib/format/folded.ts";
 import { renderFlameGraph } from "../../lib/format/flamegraph.ts";
-import { IN_CI, kernelTest } from "../support/kernel.ts";
+import { commandTest, kernelTest } from "../support/kernel.ts";
+import { run } from "../support/process.ts";
 import { decodePng, pixel } from "../support/png.ts";
 import { REPO_ROOT } from "../support/tool_process.ts";
 
@@ -28,16 +29,11 @@ const CHROMIUM = "/usr/bin/chromium";
 
 /** Checks well-formedness with a strict XML parser (Python's expat). */
 async function assertWellFormed(svg: string): Promise<void> {
-  const child = new Deno.Command("python3", {
-    args: ["-c", "import sys, xml.dom.minidom as m; m.parseString(sys.stdin.buffer.read())"],
-    stdin: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(svg));
-  await w.close();
-  const out = await child.output();
-  assert(out.success, `not well-formed XML: ${new TextDecoder().decode(out.stderr)}`);
+  const out = await run("python3", [
+    "-c",
+    "import sys, xml.dom.minidom as m; m.parseString(sys.stdin.buffer.read())",
+  ], { input: svg });
+  assertEquals(out.code, 0, `not well-formed XML: ${out.stderr}`);
 }
 
 /** The frames as drawn: name, x/width/y in px, count and fill. */
@@ -56,18 +52,7 @@ function frames(svg: string) {
 }
 
 async function runFlamegraph(args: string[], input: string) {
-  const child = new Deno.Command("deno", {
-    args: ["run", `${REPO_ROOT}tools/flamegraph.ts`, ...args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(input));
-  await w.close();
-  const out = await child.output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  return await run("deno", ["run", `${REPO_ROOT}tools/flamegraph.ts`, ...args], { input });
 }
 
 Deno.test("flamegraph: one box per tree node, widths proportional to counts", async () => {
@@ -138,18 +123,14 @@ Deno.test("flamegraph.ts: stdin to stdout with no permissions; options; icicle",
   assertEquals(empty.stderr, "flamegraph: no stack counts in the input\n");
 });
 
-Deno.test(kernelTest("profile -af | flamegraph: the seed's recipe, no Perl"), async () => {
-  const out = await new Deno.Command("bash", {
-    args: [
-      "-c",
-      `set -o pipefail; deno run -A ${REPO_ROOT}tools/profile.ts -af -I -F 99 1 | ` +
-      `deno run ${REPO_ROOT}tools/flamegraph.ts --title CPU`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const svg = new TextDecoder().decode(out.stdout);
-  assert(out.success, new TextDecoder().decode(out.stderr));
+kernelTest("profile -af | flamegraph: the seed's recipe, no Perl", async () => {
+  const out = await run("bash", [
+    "-c",
+    `set -o pipefail; deno run -A ${REPO_ROOT}tools/profile.ts -af -I -F 99 1 | ` +
+    `deno run ${REPO_ROOT}tools/flamegraph.ts --title CPU`,
+  ]);
+  const svg = out.stdout;
+  assertEquals(out.code, 0, out.stderr);
   await assertWellFormed(svg);
   const f = frames(svg);
   assert(f.length > 3, "frames drawn");
@@ -157,23 +138,9 @@ Deno.test(kernelTest("profile -af | flamegraph: the seed's recipe, no Perl"), as
   assertEquals(f[0].name, "all");
 });
 
-function hasChromium(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const browserMissing = !hasChromium() && !IN_CI;
-if (browserMissing) console.warn(`skipping flamegraph browser test: no ${CHROMIUM}`);
-
-Deno.test({
-  name: "flamegraph: in Chromium the frames show, click zooms, hover names, search measures",
-  ignore: browserMissing,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
+commandTest(
+  "flamegraph: in Chromium the frames show, click zooms, hover names, search measures",
+  async () => {
     // Not in deno.json's import map (owned elsewhere): pinned here. Loaded only by this test.
     // deno-lint-ignore no-import-prefix
     const { chromium } = await import("npm:playwright-core@1.65.1");
@@ -240,4 +207,5 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+  { commands: [CHROMIUM], sanitize: false },
+);

@@ -23,7 +23,7 @@ import {
   equal as assertEquals,
   ok as assert,
 } from "node:assert/strict";
-import { kernelTest, waitFor } from "../support/kernel.ts";
+import { bpftoolJson, kernelTest, waitFor } from "../support/kernel.ts";
 import { PausedWorkload } from "../support/event_tools.ts";
 import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
 import { runToolWithFault } from "../support/fault_after_attach.ts";
@@ -115,9 +115,7 @@ function parseJson(stdout: string): Op[] {
 
 /** IDs of the fsslower programs loaded now (any process's). */
 async function fssProgramIds(): Promise<Set<number>> {
-  const out = await new Deno.Command("bpftool", { args: ["-j", "prog", "show"], stdout: "piped" })
-    .output();
-  const progs = JSON.parse(new TextDecoder().decode(out.stdout)) as { id: number; name?: string }[];
+  const progs = await bpftoolJson<{ id: number; name?: string }[]>("prog", "show");
   return new Set(progs.filter((p) => p.name?.startsWith("fss_")).map((p) => p.id));
 }
 
@@ -184,8 +182,8 @@ function assertExpectedOps(all: Op[], pid: number, file: string, offsetUnit: 1 |
 }
 
 for (const type of ["xfs", "ext4", "btrfs"] as const) {
-  Deno.test(
-    kernelTest(`${type}slower 0: every operation of a known workload, nothing from elsewhere`),
+  kernelTest(
+    `${type}slower 0: every operation of a known workload, nothing from elsewhere`,
     async () => {
       const fs = await makeLoopFs(type);
       const tag = `${type}_${Deno.pid}`;
@@ -218,8 +216,8 @@ for (const type of ["xfs", "ext4", "btrfs"] as const) {
   );
 }
 
-Deno.test(
-  kernelTest("xfsslower 10: the slow fsync of 64 MiB is shown with its latency, cached reads not"),
+kernelTest(
+  "xfsslower 10: the slow fsync of 64 MiB is shown with its latency, cached reads not",
   async () => {
     const fs = await makeLoopFs("xfs");
     const target = `${fs.mnt}/fss_big_${Deno.pid}`;
@@ -266,7 +264,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("ext4slower -p: one process of two doing the same work"), async () => {
+kernelTest("ext4slower -p: one process of two doing the same work", async () => {
   const fs = await makeLoopFs("ext4");
   const a = `${fs.mnt}/fss_a`, b = `${fs.mnt}/fss_b`;
   try {
@@ -291,8 +289,8 @@ Deno.test(kernelTest("ext4slower -p: one process of two doing the same work"), a
   }
 });
 
-Deno.test(
-  kernelTest("fsslower tools: bad flags exit 2, -d, faults exit 1, zfsslower without ZFS"),
+kernelTest(
+  "fsslower tools: bad flags exit 2, -d, faults exit 1, zfsslower without ZFS",
   async () => {
     for (
       const args of [["-x"], ["abc"], ["-1"], ["1", "2"], ["-p", "0"], ["-d", "0"], [
@@ -337,8 +335,8 @@ Deno.test(
   },
 );
 
-Deno.test(
-  kernelTest("xfsslower with no xfs mounted: one warning, then it traces an xfs mounted later"),
+kernelTest(
+  "xfsslower with no xfs mounted: one warning, then it traces an xfs mounted later",
   async () => {
     if (mountedTypes().includes("xfs")) return; // the premise does not hold here
     const tag = `late_${Deno.pid}`;

@@ -3,6 +3,7 @@
  * tests: made in a temp directory, removed by `cleanup()` (call it in a
  * `finally`). mkfs.xfs comes from xfsprogs, mkfs.btrfs from btrfs-progs.
  */
+import { runOk } from "../support/process.ts";
 
 /** A mounted loop file system. */
 export interface LoopFs {
@@ -13,14 +14,9 @@ export interface LoopFs {
   cleanup(): Promise<void>;
 }
 
-/** Runs a command; throws with its stderr when it fails. Returns stdout. */
+/** Runs a command (killed at its deadline); throws with its stderr when it fails. Returns stdout. */
 export async function run(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${text.decode(out.stderr).trim()}`);
-  }
-  return text.decode(out.stdout);
+  return await runOk(cmd, args);
 }
 
 const MKFS: Record<string, string[]> = {

@@ -12,6 +12,7 @@
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { waitForPrograms } from "../support/event_tools.ts";
+import { run, runOk, Spawned } from "../support/process.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
 
 const MARIADBD = "/usr/sbin/mariadbd";
@@ -20,7 +21,7 @@ const MARIADBD = "/usr/sbin/mariadbd";
 class MariaDb {
   readonly dir = Deno.makeTempDirSync({ prefix: "qslower-" });
   readonly socket = `${this.dir}/mysqld.sock`;
-  server?: Deno.ChildProcess;
+  server?: Spawned;
 
   async start(): Promise<void> {
     for (const bin of [MARIADBD, "/usr/bin/mariadb-install-db", "/usr/bin/mariadb"]) {
@@ -32,36 +33,24 @@ class MariaDb {
         );
       }
     }
-    const install = await new Deno.Command("mariadb-install-db", {
-      args: [
-        "--no-defaults",
-        `--datadir=${this.dir}/data`,
-        "--user=root",
-        "--skip-test-db",
-        "--auth-root-authentication-method=normal",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!install.success) {
-      throw new Error(`mariadb-install-db failed: ${new TextDecoder().decode(install.stderr)}`);
-    }
-    this.server = new Deno.Command(MARIADBD, {
-      args: [
-        "--no-defaults",
-        `--datadir=${this.dir}/data`,
-        `--socket=${this.socket}`,
-        `--pid-file=${this.dir}/mysqld.pid`,
-        `--log-error=${this.dir}/error.log`,
-        "--skip-networking",
-        "--skip-grant-tables",
-        "--innodb-buffer-pool-size=16M",
-        "--user=root",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    await runOk("mariadb-install-db", [
+      "--no-defaults",
+      `--datadir=${this.dir}/data`,
+      "--user=root",
+      "--skip-test-db",
+      "--auth-root-authentication-method=normal",
+    ]);
+    this.server = new Spawned(MARIADBD, [
+      "--no-defaults",
+      `--datadir=${this.dir}/data`,
+      `--socket=${this.socket}`,
+      `--pid-file=${this.dir}/mysqld.pid`,
+      `--log-error=${this.dir}/error.log`,
+      "--skip-networking",
+      "--skip-grant-tables",
+      "--innodb-buffer-pool-size=16M",
+      "--user=root",
+    ], { deadlineMs: 120_000 });
     await waitFor(async () => (await this.query("SELECT 1")).success, 20000, "mariadbd to answer");
   }
 
@@ -71,27 +60,22 @@ class MariaDb {
 
   /** Runs SQL in one client session (one connection, one server thread). */
   async query(sql: string): Promise<{ success: boolean; stdout: string }> {
-    const out = await new Deno.Command("mariadb", {
-      args: ["--no-defaults", `--socket=${this.socket}`, "-u", "root", "-N", "-B", "-e", sql],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { success: out.success, stdout: new TextDecoder().decode(out.stdout) };
+    const out = await run("mariadb", [
+      "--no-defaults",
+      `--socket=${this.socket}`,
+      "-u",
+      "root",
+      "-N",
+      "-B",
+      "-e",
+      sql,
+    ]);
+    return { success: out.code === 0, stdout: out.stdout };
   }
 
   async stop(): Promise<void> {
-    if (this.server) {
-      try {
-        this.server.kill("SIGTERM");
-      } catch { /* already gone */ }
-      const killer = setTimeout(() => {
-        try {
-          this.server!.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 10000);
-      await this.server.status;
-      clearTimeout(killer);
-    }
+    // SIGTERM, then SIGKILL after the grace period (that failure is not this test's subject).
+    await this.server?.stop("SIGTERM", 20_000).catch(() => {});
     Deno.removeSync(this.dir, { recursive: true });
   }
 }
@@ -126,7 +110,7 @@ function parseText(stdout: string): Row[] {
   });
 }
 
-Deno.test(kernelTest("mysqld_qslower: slow queries of a real MariaDB server"), async () => {
+kernelTest("mysqld_qslower: slow queries of a real MariaDB server", async () => {
   const db = new MariaDb();
   const ours = async () => (await loadedProgramNames()).filter((n) => n.startsWith("mysqld_qs"));
   const before = (await ours()).length;
@@ -143,10 +127,13 @@ Deno.test(kernelTest("mysqld_qslower: slow queries of a real MariaDB server"), a
     const wall = performance.now() - t0;
     assert(result.success);
     assert(wall >= 700, `the session took ${wall} ms`);
-    await new Promise((r) => setTimeout(r, 400));
-    slow.kill("SIGINT");
-    all.kill("SIGINT");
-    const s = await slow.finish(), a = await all.finish();
+    // Done when both have shown the session's last query (the workload's truth), not after a pause.
+    await waitFor(
+      () => /SLEEP\(0\.5\)/.test(slow!.stdout) && all!.stdout.includes(LONG.slice(0, 127)),
+      15_000,
+      "the session's queries in both outputs",
+    ).catch(() => {});
+    const s = await slow.stop(), a = await all.stop();
     assertEquals(s.code, 0, s.stderr);
     assertEquals(a.code, 0, a.stderr);
 
@@ -177,48 +164,42 @@ Deno.test(kernelTest("mysqld_qslower: slow queries of a real MariaDB server"), a
       } else assert(e.ms < 100, `${e.query}: ${e.ms} ms`);
     }
   } finally {
-    for (const tool of [slow, all]) {
-      try {
-        tool?.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }
+    slow?.killTree();
+    all?.killTree();
     await db.stop();
   }
   assertEquals((await ours()).length, before, "nothing of ours stays loaded");
 });
 
-Deno.test(
-  kernelTest("mysqld_qslower: usage errors, and a process that is not a server"),
-  async () => {
-    for (const args of [[], ["999999999"], ["4194304"], ["1", "abc"], ["1", "2", "3"], ["-x"]]) {
-      const r = await runToolOnce("mysqld_qslower", args);
-      assertEquals(r.code, 2, `${args}: ${r.stderr}`);
-      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
-    }
-    // Against a binary instead of a running server's: programs built offline (deno task verify).
-    const mariadbd = Deno.realPathSync("/usr/sbin/mariadbd");
-    const dump = await runToolOnce("mysqld_qslower", ["--dump", "--binary", mariadbd, "1"]);
-    assertEquals(dump.code, 0, dump.stderr);
-    assert(/^mysqld_qs_start: /m.test(dump.stdout) && /^mysqld_qs_done: /m.test(dump.stdout));
-    const dir = await runToolOnce("mysqld_qslower", ["--binary", "/tmp", "1"]);
-    assertEquals(dir.code, 2);
+kernelTest("mysqld_qslower: usage errors, and a process that is not a server", async () => {
+  for (const args of [[], ["999999999"], ["4194304"], ["1", "abc"], ["1", "2", "3"], ["-x"]]) {
+    const r = await runToolOnce("mysqld_qslower", args);
+    assertEquals(r.code, 2, `${args}: ${r.stderr}`);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  // Against a binary instead of a running server's: programs built offline (deno task verify).
+  const mariadbd = Deno.realPathSync("/usr/sbin/mariadbd");
+  const dump = await runToolOnce("mysqld_qslower", ["--dump", "--binary", mariadbd, "1"]);
+  assertEquals(dump.code, 0, dump.stderr);
+  assert(/^mysqld_qs_start: /m.test(dump.stdout) && /^mysqld_qs_done: /m.test(dump.stdout));
+  const dir = await runToolOnce("mysqld_qslower", ["--binary", "/tmp", "1"]);
+  assertEquals(dir.code, 2);
+  assertEquals(
+    dir.stderr,
+    "mysqld_qslower: --binary /tmp: is a directory (see 'mysqld_qslower --help')\n",
+  );
+  const sleeper = new Spawned("sleep", ["30"]);
+  try {
+    const r = await runToolOnce("mysqld_qslower", [String(sleeper.pid)]);
+    assertEquals(r.code, 1);
     assertEquals(
-      dir.stderr,
-      "mysqld_qslower: --binary /tmp: is a directory (see 'mysqld_qslower --help')\n",
+      r.stderr,
+      `mysqld_qslower: ${Deno.realPathSync("/usr/bin/sleep")} (PID ${sleeper.pid}) has neither ` +
+        "USDT probes mysql:query__start/query__done nor a dispatch_command function: " +
+        "is it a MySQL or MariaDB server?\n",
     );
-    const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
-    try {
-      const r = await runToolOnce("mysqld_qslower", [String(sleeper.pid)]);
-      assertEquals(r.code, 1);
-      assertEquals(
-        r.stderr,
-        `mysqld_qslower: ${Deno.realPathSync("/usr/bin/sleep")} (PID ${sleeper.pid}) has neither ` +
-          "USDT probes mysql:query__start/query__done nor a dispatch_command function: " +
-          "is it a MySQL or MariaDB server?\n",
-      );
-    } finally {
-      sleeper.kill("SIGKILL");
-      await sleeper.status;
-    }
-  },
-);
+  } finally {
+    sleeper.killTree();
+    await sleeper.wait().catch(() => {});
+  }
+});

@@ -31,8 +31,8 @@ function usUnder(stdout: string, path: string): number {
     .reduce((n, s) => n + s.count, 0);
 }
 
-Deno.test(
-  kernelTest("offcputime: the sleeping stack carries the slept time (10%), filters apply"),
+kernelTest(
+  "offcputime: the sleeping stack carries the slept time (10%), filters apply",
   async () => {
     const w = await buildWorkloads();
     const sleeper = new Workload(w.sleeper, [String(TIMES), String(MS)]);
@@ -137,7 +137,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("offcputime: a duration ends the trace and prints a summary"), async () => {
+kernelTest("offcputime: a duration ends the trace and prints a summary", async () => {
   const { code, stdout, stderr } = await runToolOnce("offcputime", ["-K", "-k", "1"]);
   assertEquals(code, 0, stderr);
   const lines = stdout.split("\n");

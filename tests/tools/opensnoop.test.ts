@@ -8,12 +8,13 @@
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import {
-  cpuMs,
+  cpuNs,
   lostInStderr,
   PausedWorkload,
   ReferenceTool,
   waitForPrograms,
 } from "../support/event_tools.ts";
+import type { Spawned } from "../support/process.ts";
 import { runToolOnce, ToolProcess } from "../support/tool_process.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -88,8 +89,8 @@ async function assertNoneLoaded(): Promise<void> {
   );
 }
 
-Deno.test(
-  kernelTest("opensnoop: known opens appear with their FD/ERR and path, as libbpf-tools"),
+kernelTest(
+  "opensnoop: known opens appear with their FD/ERR and path, as libbpf-tools",
   async (t) => {
     const dir = Deno.makeTempDirSync({ prefix: "opensnoop-test-" });
     Deno.writeTextFileSync(`${dir}/marker-exists`, "x");
@@ -118,12 +119,17 @@ Deno.test(
       const done = await work.run();
       assertEquals(done.code, 0, done.stderr);
       truth = done.stdout.trim().split("\n").map((l) => JSON.parse(l));
-      await new Promise((r) => setTimeout(r, 500));
+      // Stop once the workload's opens are all shown (not after a pause).
+      const openats = truth.filter((o) => o.kind === "openat").length;
+      await waitFor(
+        () =>
+          markerLines(runs.plain.stdout).length >= truth.length &&
+          markerLines(ref.stdout).length >= openats,
+        15_000,
+        `${truth.length} opens shown`,
+      ).catch(() => {}); // the steps below say what is missing
     } finally {
-      for (const [name, p] of Object.entries(runs)) {
-        p.kill("SIGINT");
-        out[name] = await p.finish();
-      }
+      for (const [name, p] of Object.entries(runs)) out[name] = await p.stop();
       out.ref = await ref.stop();
       Deno.removeSync(dir, { recursive: true });
     }
@@ -220,8 +226,8 @@ for i in range(n):
 print(n, flush=True)
 `;
 
-Deno.test(
-  kernelTest("opensnoop under an open storm: lines + reported lost == opens, as libbpf-tools"),
+kernelTest(
+  "opensnoop under an open storm: lines + reported lost == opens, as libbpf-tools",
   async () => {
     const n = 200_000;
     const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(n)]);
@@ -234,32 +240,33 @@ Deno.test(
     };
     const ref = new ReferenceTool("/usr/sbin/opensnoop", ["-p", S]);
     const out: Record<string, { code: number; stdout: string; stderr: string }> = {};
-    const cpu: Record<string, { user: number; system: number }> = {};
+    const cpu: Record<string, number> = {};
     let seconds = 0;
     try {
       for (const p of Object.values(runs)) await p.waitForOutput(/PID +COMM/);
       await ref.waitForOutput(/PID +COMM/);
-      const pids = { ringbuf: runs.ringbuf.child.pid, ref: ref.child.pid };
-      const before = { ringbuf: cpuMs(pids.ringbuf), ref: cpuMs(pids.ref) };
+      const before = { ringbuf: cpuNs(runs.ringbuf.pid), ref: cpuNs(ref.pid) };
       runs.starved.kill("SIGSTOP");
       const t0 = performance.now();
       const done = await storm.run();
       seconds = (performance.now() - t0) / 1000;
       assertEquals(done.stdout.trim(), String(n));
       runs.starved.kill("SIGCONT");
-      await new Promise((r) => setTimeout(r, 1500));
-      for (const name of ["ringbuf", "ref"] as const) {
-        const now = cpuMs(pids[name]);
-        cpu[name] = {
-          user: now.user - before[name].user,
-          system: now.system - before[name].system,
-        };
-      }
+      // Wait until the readers have caught up: every open shown or reported lost.
+      const accounted = (p: Spawned) =>
+        p.stdout.split("\n").filter((l) => l.includes("storm-marker")).length +
+        lostInStderr(p.stderr);
+      await waitFor(
+        () => accounted(runs.ringbuf) >= n && accounted(runs.perf) >= n,
+        30_000,
+        `${n} opens accounted for`,
+      ).catch(() => {});
+      cpu.ringbuf = cpuNs(runs.ringbuf.pid) - before.ringbuf;
+      cpu.ref = cpuNs(ref.pid) - before.ref;
     } finally {
       for (const [name, p] of Object.entries(runs)) {
         p.kill("SIGCONT");
-        p.kill("SIGINT");
-        out[name] = await p.finish();
+        out[name] = await p.stop();
       }
       out.ref = await ref.stop();
     }
@@ -272,42 +279,39 @@ Deno.test(
       assertEquals(lines + lost, n, `${name}: ${lines} + ${lost} != ${n}\n${o.stderr}`);
       if (name === "starved") assert(lost > 0, "a frozen reader with a 64 KiB buffer loses events");
     }
+    const perOpen = (ns: number) => (ns / n).toFixed(0);
     report.push(
-      `CPU ms (user/sys) during the storm: ours ${cpu.ringbuf.user}/${cpu.ringbuf.system}, ` +
-        `libbpf-tools ${cpu.ref.user}/${cpu.ref.system}`,
+      `CPU per open (user + sys, schedstat): ours ${perOpen(cpu.ringbuf)} ns, ` +
+        `libbpf-tools ${perOpen(cpu.ref)} ns`,
     );
     console.log(report.join("\n"));
     await assertNoneLoaded();
   },
 );
 
-Deno.test(
-  kernelTest("opensnoop: Ctrl-C in the middle of an open flood exits promptly"),
-  async () => {
-    const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(50_000_000)]);
-    const tool = new ToolProcess("opensnoop", ["-p", String(storm.pid)]);
-    try {
-      await tool.waitForOutput(/PID +COMM/);
-      const running = storm.run();
-      await waitFor(() => tool.stdout.length > 1 << 20, 15000, "a megabyte of flood output");
-      const t0 = performance.now();
-      tool.kill("SIGINT");
-      const { code } = await tool.finish();
-      const ms = performance.now() - t0;
-      assertEquals(code, 0);
-      assert(ms < 2500, `exited ${ms.toFixed(0)} ms after SIGINT`);
-      storm.child.kill("SIGKILL");
-      await running;
-    } finally {
-      try {
-        storm.child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }
-    await assertNoneLoaded();
-  },
-);
+kernelTest("opensnoop: Ctrl-C in the middle of an open flood exits promptly", async () => {
+  const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(50_000_000)]);
+  const tool = new ToolProcess("opensnoop", ["-p", String(storm.pid)]);
+  try {
+    await tool.waitForOutput(/PID +COMM/);
+    const running = storm.run();
+    await waitFor(() => tool.stdout.length > 1 << 20, 15000, "a megabyte of flood output");
+    const t0 = performance.now();
+    tool.kill("SIGINT");
+    const { code } = await tool.finish();
+    const ms = performance.now() - t0;
+    assertEquals(code, 0);
+    assert(ms < 2500, `exited ${ms.toFixed(0)} ms after SIGINT`);
+    storm.killTree();
+    await running;
+  } finally {
+    storm.killTree();
+    tool.killTree();
+  }
+  await assertNoneLoaded();
+});
 
-Deno.test(kernelTest("opensnoop -d 1: stops by itself after the duration"), async () => {
+kernelTest("opensnoop -d 1: stops by itself after the duration", async () => {
   const t0 = performance.now();
   const { code, stdout } = await runToolOnce("opensnoop", ["-d", "1", "-p", "1"]);
   const ms = performance.now() - t0;

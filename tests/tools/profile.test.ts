@@ -13,6 +13,7 @@ import { formatFoldedLine, parseFolded } from "../../lib/format/folded.ts";
 import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { buildWorkloads, Workload } from "../support/stack_workloads.ts";
 import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { run, Spawned } from "../support/process.ts";
 
 const FREQ = 99;
 const SPIN_S = 2;
@@ -54,10 +55,8 @@ function assertFolded(text: string): ReturnType<typeof parseFolded> {
   return stacks;
 }
 
-Deno.test(
-  kernelTest(
-    "profile -f: the known stack holds the process's samples, F x CPU seconds; named after exit",
-  ),
+kernelTest(
+  "profile -f: the known stack holds the process's samples, F x CPU seconds; named after exit",
   async () => {
     const w = await buildWorkloads();
     const busy = new Workload(w.busy, [String(SPIN_S), String(THREADS)]);
@@ -107,7 +106,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("profile -C, -L, -U, -K: CPU, thread and stack filters"), async () => {
+kernelTest("profile -C, -L, -U, -K: CPU, thread and stack filters", async () => {
   // Two spinning threads pinned to CPU 1; five profilers watch them at once.
   const w = await buildWorkloads();
   const busy = new Workload(w.busy, ["1.5", "2"], { cpu: 1 });
@@ -158,14 +157,12 @@ Deno.test(kernelTest("profile -C, -L, -U, -K: CPU, thread and stack filters"), a
   }
 });
 
-Deno.test(
-  kernelTest("profile: a Deno process with --perf-basic-prof shows its JS function"),
-  async () => {
-    const dir = await Deno.makeTempDir({ prefix: "bpftk-js-" });
-    const script = `${dir}/spin.js`;
-    await Deno.writeTextFile(
-      script,
-      `function spinNamedFunction(ms) {
+kernelTest("profile: a Deno process with --perf-basic-prof shows its JS function", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpftk-js-" });
+  const script = `${dir}/spin.js`;
+  await Deno.writeTextFile(
+    script,
+    `function spinNamedFunction(ms) {
   const end = Date.now() + ms;
   let x = 0;
   while (Date.now() < end) for (let i = 0; i < 1e5; i++) x += Math.sqrt(x + i);
@@ -174,41 +171,34 @@ Deno.test(
 console.log("pid", Deno.pid);
 for (;;) spinNamedFunction(100);
 `,
+  );
+  const js = new Spawned("deno", ["run", "--v8-flags=--perf-basic-prof", script]);
+  let pid = 0;
+  try {
+    await js.waitForOutput(/pid \d+/);
+    pid = Number(js.stdout.match(/pid (\d+)/)?.[1]);
+    assert(pid > 0);
+    await new Promise((r) => setTimeout(r, 500)); // let V8 optimize it
+    const { code, stdout, stderr } = await runToolOnce("profile", ["-f", "-p", String(pid), "1"]);
+    assertEquals(code, 0, stderr);
+    const stacks = assertFolded(stdout);
+    const spinning = stacks.filter((s) => s.frames.some((f) => /spinNamedFunction/.test(f)));
+    const total = stacks.reduce((n, s) => n + s.count, 0);
+    const inJs = spinning.reduce((n, s) => n + s.count, 0);
+    assert(inJs >= total / 2, `spinNamedFunction in ${inJs} of ${total} samples:\n${stdout}`);
+    assertMatch(
+      spinning[0].frames.find((f) => /spinNamedFunction/.test(f))!,
+      /file:\/\/.*spin\.js/,
     );
-    const js = new Deno.Command("deno", {
-      args: ["run", "--v8-flags=--perf-basic-prof", script],
-      stdout: "piped",
-      stdin: "null",
-    }).spawn();
-    let pid = 0;
-    try {
-      const reader = js.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      pid = Number((await reader.read()).value?.match(/pid (\d+)/)?.[1]);
-      reader.releaseLock();
-      assert(pid > 0);
-      await new Promise((r) => setTimeout(r, 500)); // let V8 optimize it
-      const { code, stdout, stderr } = await runToolOnce("profile", ["-f", "-p", String(pid), "1"]);
-      assertEquals(code, 0, stderr);
-      const stacks = assertFolded(stdout);
-      const spinning = stacks.filter((s) => s.frames.some((f) => /spinNamedFunction/.test(f)));
-      const total = stacks.reduce((n, s) => n + s.count, 0);
-      const inJs = spinning.reduce((n, s) => n + s.count, 0);
-      assert(inJs >= total / 2, `spinNamedFunction in ${inJs} of ${total} samples:\n${stdout}`);
-      assertMatch(
-        spinning[0].frames.find((f) => /spinNamedFunction/.test(f))!,
-        /file:\/\/.*spin\.js/,
-      );
-    } finally {
-      js.kill("SIGKILL");
-      await js.status;
-      await js.stdout.cancel().catch(() => {});
-      if (pid) await Deno.remove(`/tmp/perf-${pid}.map`).catch(() => {});
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-);
+  } finally {
+    js.killTree();
+    await js.wait().catch(() => {});
+    if (pid) await Deno.remove(`/tmp/perf-${pid}.map`).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
-Deno.test(kernelTest("profile: default output is bcc's, with -a and -d"), async () => {
+kernelTest("profile: default output is bcc's, with -a and -d", async () => {
   const w = await buildWorkloads();
   const busy = new Workload(w.busy, ["1.5", "1"]);
   try {
@@ -245,43 +235,40 @@ Deno.test(kernelTest("profile: default output is bcc's, with -a and -d"), async 
   }
 });
 
-Deno.test(
-  kernelTest("profile --stack-storage-size 1: lost stacks are counted and reported"),
-  async () => {
-    // One stack fits; the spinning loop's user stacks differ by their leaf address.
-    const w = await buildWorkloads();
-    const busy = new Workload(w.busy, ["1", "1"]);
-    try {
-      const pid = String(Number(await busy.value("pid")));
-      const tool = new ToolProcess("profile", [
-        "-p",
-        pid,
-        "-F",
-        "499",
-        "--stack-storage-size",
-        "1",
-      ]);
-      await tool.waitForOutput(/Sampling/);
-      await busy.send("go");
-      await busy.value("cpu");
-      tool.kill("SIGINT");
-      const { code, stdout, stderr } = await tool.finish();
-      assertEquals(code, 0, stderr);
-      assertMatch(
-        stderr,
-        /^WARNING: \d+ stack traces could not be displayed\. Consider increasing --stack-storage-size\.$/m,
-      );
-      const lost = Number(stderr.match(/WARNING: (\d+)/)![1]);
-      assert(lost > 100, stderr);
-      assertMatch(stdout, /\n {4}\[Missed User Stack\]\n {4}- {16}profbusy/);
-    } finally {
-      await busy.close();
-      await Deno.remove(w.dir, { recursive: true });
-    }
-  },
-);
+kernelTest("profile --stack-storage-size 1: lost stacks are counted and reported", async () => {
+  // One stack fits; the spinning loop's user stacks differ by their leaf address.
+  const w = await buildWorkloads();
+  const busy = new Workload(w.busy, ["1", "1"]);
+  try {
+    const pid = String(Number(await busy.value("pid")));
+    const tool = new ToolProcess("profile", [
+      "-p",
+      pid,
+      "-F",
+      "499",
+      "--stack-storage-size",
+      "1",
+    ]);
+    await tool.waitForOutput(/Sampling/);
+    await busy.send("go");
+    await busy.value("cpu");
+    tool.kill("SIGINT");
+    const { code, stdout, stderr } = await tool.finish();
+    assertEquals(code, 0, stderr);
+    assertMatch(
+      stderr,
+      /^WARNING: \d+ stack traces could not be displayed\. Consider increasing --stack-storage-size\.$/m,
+    );
+    const lost = Number(stderr.match(/WARNING: (\d+)/)![1]);
+    assert(lost > 100, stderr);
+    assertMatch(stdout, /\n {4}\[Missed User Stack\]\n {4}- {16}profbusy/);
+  } finally {
+    await busy.close();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
 
-Deno.test(kernelTest("profile: SIGTERM and a closed pipe unload everything"), async () => {
+kernelTest("profile: SIGTERM and a closed pipe unload everything", async () => {
   assertEquals(await ourPrograms(), 0, "profile programs loaded before the test");
   const t = new ToolProcess("profile", ["-I", "-F", "99"]);
   await t.waitForOutput(/Sampling at 99 Hertz of all threads/);
@@ -291,11 +278,11 @@ Deno.test(kernelTest("profile: SIGTERM and a closed pipe unload everything"), as
   const { code, stdout } = await t.finish();
   assertEquals(code, 0);
   assertMatch(stdout, / {4}- {16}\S.* \(\d+\)\n {8}\d+\n/);
-  const out = await new Deno.Command("bash", {
-    args: ["-c", `deno run -A ${REPO_ROOT}tools/profile.ts -f 1 | head -c 1 >/dev/null`],
-    stderr: "piped",
-  }).output();
-  assertEquals(new TextDecoder().decode(out.stderr), "");
+  const out = await run("bash", [
+    "-c",
+    `deno run -A ${REPO_ROOT}tools/profile.ts -f 1 | head -c 1 >/dev/null`,
+  ]);
+  assertEquals(out.stderr, "");
   await waitFor(async () => (await ourPrograms()) === 0, 3000, "profile to unload");
 });
 

@@ -134,8 +134,8 @@ async function stopWhenSeen(tools: ToolProcess[], seen: (t: ToolProcess) => bool
   return results;
 }
 
-Deno.test(
-  kernelTest("tcpaccept: each accepted connection once, with the accepting PID and ports"),
+kernelTest(
+  "tcpaccept: each accepted connection once, with the accepting PID and ports",
   async () => {
     assertEquals((await ourPrograms()).length, 0, "tcpaccept programs loaded before the test");
     const { port4, port6 } = listenerPorts();
@@ -229,29 +229,26 @@ for s in (conn, c, ls, uconn, uc, us):
 os.unlink(path); os.rmdir(os.path.dirname(path))
 `;
 
-Deno.test(
-  kernelTest("tcpaccept: accept(2) shows; Unix-socket and failed accepts do not"),
-  async () => {
-    const workload = new PausedWorkload("unshare", ["-n", "python3", "-c", ACCEPT_VARIANTS]);
-    const tools = await startTools([["-p", String(workload.pid)]]);
-    const run = await workload.run();
-    assertEquals(run.code, 0, run.stderr);
-    const truth = JSON.parse(run.stdout) as { lport: number; rport: number };
-    const [result] = await stopWhenSeen(tools, (t) => shows(t.stdout, workload.pid, [truth]));
-    deepEqual(parseText(result.stdout), [{
-      time: undefined,
-      elapsed: undefined,
-      pid: workload.pid,
-      comm: "python3",
-      ip: 4,
-      raddr: "127.0.0.1",
-      rport: truth.rport,
-      laddr: "127.0.0.1",
-      lport: truth.lport,
-    }]);
-    await waitFor(async () => (await ourPrograms()).length === 0, 3000, "tcpaccept to unload");
-  },
-);
+kernelTest("tcpaccept: accept(2) shows; Unix-socket and failed accepts do not", async () => {
+  const workload = new PausedWorkload("unshare", ["-n", "python3", "-c", ACCEPT_VARIANTS]);
+  const tools = await startTools([["-p", String(workload.pid)]]);
+  const run = await workload.run();
+  assertEquals(run.code, 0, run.stderr);
+  const truth = JSON.parse(run.stdout) as { lport: number; rport: number };
+  const [result] = await stopWhenSeen(tools, (t) => shows(t.stdout, workload.pid, [truth]));
+  deepEqual(parseText(result.stdout), [{
+    time: undefined,
+    elapsed: undefined,
+    pid: workload.pid,
+    comm: "python3",
+    ip: 4,
+    raddr: "127.0.0.1",
+    rport: truth.rport,
+    laddr: "127.0.0.1",
+    lport: truth.lport,
+  }]);
+  await waitFor(async () => (await ourPrograms()).length === 0, 3000, "tcpaccept to unload");
+});
 
 for (
   const [args, pattern] of [

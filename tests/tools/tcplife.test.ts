@@ -247,10 +247,8 @@ function shows(stdout: string, endpoints: Endpoint[]): boolean {
   );
 }
 
-Deno.test(
-  kernelTest(
-    "tcplife: known connections with bytes, ports, owners and lifespans; libbpf-tools agrees",
-  ),
+kernelTest(
+  "tcplife: known connections with bytes, ports, owners and lifespans; libbpf-tools agrees",
   async () => {
     assertEquals((await ourPrograms()).length, 0, "tcplife programs loaded before the test");
     const { port4, port6 } = listenerPorts();
@@ -303,7 +301,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("tcplife -L / -D / -p / -4 / -6 filter every line"), async () => {
+kernelTest("tcplife -L / -D / -p / -4 / -6 filter every line", async () => {
   const { port4, port6 } = listenerPorts();
   const workload = new TcpWorkload(port4, port6, PER_FAMILY, HOLD_MS);
   const tools = await startTools([

@@ -19,9 +19,12 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { syscallNr } from "../../lib/dsl/raw_syscalls.ts";
 import { hasKprobes } from "../../lib/kernel/features.ts";
+import { verifyBuilt } from "../../lib/cli/session.ts";
+import { buildPrograms } from "../../tools/vfsstat.ts";
 import { PausedWorkload } from "../support/event_tools.ts";
-import { kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
+import { bpftoolJson, kernelTest, loadedProgramNames, waitFor } from "../support/kernel.ts";
 import { REPO_ROOT, runToolOnce, ToolProcess } from "../support/tool_process.ts";
+import { Spawned } from "../support/process.ts";
 
 const WORKLOAD = `${REPO_ROOT}tests/tools/vfsstat_workload.py`;
 const COLUMNS = ["read", "write", "fsync", "open", "create"] as const;
@@ -48,9 +51,7 @@ function parseJson(stdout: string): Row[] {
 }
 
 async function vfsstatProgramIds(): Promise<Set<number>> {
-  const out = await new Deno.Command("bpftool", { args: ["-j", "prog", "show"], stdout: "piped" })
-    .output();
-  const progs = JSON.parse(new TextDecoder().decode(out.stdout)) as { id: number; name?: string }[];
+  const progs = await bpftoolJson<{ id: number; name?: string }[]>("prog", "show");
   return new Set(progs.filter((p) => p.name?.startsWith("vfsstat_")).map((p) => p.id));
 }
 
@@ -80,18 +81,12 @@ tracepoint:raw_syscalls:sys_exit /pid != ${pid} && args->ret >= 0/ {
 
 /** Runs bpftrace until stop(); its counts by column. */
 function countOthers(pid: number) {
-  const child = new Deno.Command("bpftrace", {
-    args: ["-e", othersScript(pid)],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
+  const child = new Spawned("bpftrace", ["-e", othersScript(pid)]);
   return {
     async stop(): Promise<Row> {
-      child.kill("SIGINT");
-      const out = await output;
-      const text = new TextDecoder().decode(out.stdout);
-      assert(/^Attaching \d+ probes/m.test(text), new TextDecoder().decode(out.stderr));
+      const out = await child.stop();
+      const text = out.stdout;
+      assert(/^Attaching \d+ probes/m.test(text), out.stderr);
       return Object.fromEntries(
         COLUMNS.map((c) => [c, Number(text.match(new RegExp(`^@${c}: (\\d+)$`, "m"))?.[1] ?? 0)]),
       ) as Row;
@@ -99,7 +94,7 @@ function countOthers(pid: number) {
   };
 }
 
-Deno.test(kernelTest("vfsstat 1: totals match a known workload, text and --json"), async () => {
+kernelTest("vfsstat 1: totals match a known workload, text and --json", async () => {
   const before = await vfsstatProgramIds();
   const workload = new PausedWorkload("python3", [WORKLOAD]);
   const bpftraceRunning = (await loadedProgramNames()).filter((n) => n === "sys_enter").length;
@@ -161,8 +156,8 @@ Deno.test(kernelTest("vfsstat 1: totals match a known workload, text and --json"
   }
 });
 
-Deno.test(kernelTest("vfsstat: bad arguments exit 2 with one line"), async () => {
-  for (const args of [["-x"], ["0"], ["abc"], ["1", "0"], ["1", "2", "3"]]) {
+kernelTest("vfsstat: bad arguments exit 2 with one line", async () => {
+  for (const args of [["-x"], ["0"], ["abc"], ["1", "0"], ["1", "2", "3"], ["1", "1e3"]]) {
     const r = await runToolOnce("vfsstat", args);
     equal(r.code, 2, `${args}: ${r.stderr}`);
     equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -170,5 +165,32 @@ Deno.test(kernelTest("vfsstat: bad arguments exit 2 with one line"), async () =>
   }
   const help = await runToolOnce("vfsstat", ["-h"]);
   equal(help.code, 0);
-  assert(help.stdout.includes("USAGE: vfsstat [-h] [interval [count]]"));
+  assert(help.stdout.includes("USAGE: vfsstat [-h] [interval] [count]"), help.stdout);
+});
+
+Deno.test("vfsstat: both paths build on any kernel, and our verifier accepts them", () => {
+  const kprobes = buildPrograms(true);
+  deepEqual(
+    kprobes.map((p) => p.attach),
+    ["vfs_read", "vfs_write", "vfs_fsync", "vfs_open", "vfs_create"].map((func) => ({
+      kind: "kprobe",
+      func,
+      retprobe: false,
+    })),
+  );
+  const syscalls = buildPrograms(false);
+  deepEqual(syscalls.map((p) => p.name), ["vfsstat_enter", "vfsstat_exit"]);
+  for (const p of [...kprobes, ...syscalls]) assert(verifyBuilt(p).ok, p.name);
+});
+
+kernelTest("vfsstat 2147484 1: a long interval waits (no timer overflow)", async () => {
+  const p = new ToolProcess("vfsstat", ["2147484", "1"]);
+  await p.waitForOutput(/^TIME /m);
+  await new Promise((r) => setTimeout(r, 1500));
+  equal(p.stdout.split("\n").filter((l) => l).length, 1, `only the header: ${p.stdout}`);
+  p.kill("SIGINT");
+  const { code, stdout, stderr } = await p.finish();
+  equal(code, 0, stderr);
+  equal(stderr.split("\n").filter((l) => l).length, 1, `only the path note: ${stderr}`);
+  equal(stdout.split("\n").filter((l) => l).length, 1, "a cut interval prints no rate");
 });

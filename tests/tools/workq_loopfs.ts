@@ -3,6 +3,7 @@
  * work they can predict (workq, readahead). Made in a temp directory; remove
  * it with `cleanup()` in a `finally`.
  */
+import { runOk } from "../support/process.ts";
 
 /** A mounted loop file system. */
 export interface LoopFs {
@@ -21,14 +22,9 @@ export interface LoopFs {
   cleanup(): Promise<void>;
 }
 
-/** Runs a command; throws with its stderr when it fails. Returns stdout. */
+/** Runs a command (killed at its deadline); throws with its stderr when it fails. Returns stdout. */
 export async function run(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${text.decode(out.stderr).trim()}`);
-  }
-  return text.decode(out.stdout);
+  return await runOk(cmd, args);
 }
 
 /** Makes and mounts an ext4 file system of `sizeMb` on a loop device. */

@@ -5,17 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { Btf, type BtfType } from "../../../lib/btf/mod.ts";
+import { runSync } from "../../support/process.ts";
 
 const VMLINUX = "/sys/kernel/btf/vmlinux";
 
 function bpftoolRawDump(path: string): string[] {
-  const out = new Deno.Command("bpftool", {
-    args: ["btf", "dump", "file", path, "format", "raw"],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!out.success) throw new Error(`bpftool failed: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "");
+  const out = runSync("bpftool", ["btf", "dump", "file", path, "format", "raw"]);
+  if (out.code !== 0) throw new Error(`bpftool failed: ${out.stderr}`);
+  return out.stdout.split("\n").filter((l) => l !== "");
 }
 
 const LINKAGE = ["static", "global", "extern"];

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { Btf } from "../../../lib/btf/mod.ts";
 import { mapFileReadOnly, readWholeFile } from "../../../lib/btf/read_file.ts";
+import { runSync } from "../../support/process.ts";
 
 /** Runs in a fresh Deno process, so the numbers include cold (not yet optimized) code. */
 const COLD_TIMING_SCRIPT = `
@@ -24,13 +25,9 @@ console.log(JSON.stringify({ importMs: t1 - t0, openMs: t2 - t1, lookupsMs: t3 -
 Deno.test("timing: vmlinux open + 5 lookups in a fresh process (printed, not asserted)", () => {
   const runs = [];
   for (let i = 0; i < 3; i++) {
-    const out = new Deno.Command(Deno.execPath(), {
-      args: ["eval", COLD_TIMING_SCRIPT],
-      stdout: "piped",
-      stderr: "piped",
-    }).outputSync();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    runs.push(JSON.parse(new TextDecoder().decode(out.stdout)));
+    const out = runSync(Deno.execPath(), ["eval", COLD_TIMING_SCRIPT]);
+    assert.ok(out.code === 0, out.stderr);
+    runs.push(JSON.parse(out.stdout));
   }
   const f = (ms: number) => ms.toFixed(2);
   for (const r of runs) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Btf, BtfFuncLinkage } from "../../../lib/btf/mod.ts";
 import { BtfWriter } from "./btf_writer.ts";
+import { runSync } from "../../support/process.ts";
 
 function sampleWriter() {
   const w = new BtfWriter();
@@ -109,13 +110,9 @@ Deno.test("writer: bpftool reads the blob", () => {
   const path = Deno.makeTempFileSync({ suffix: ".btf" });
   try {
     Deno.writeFileSync(path, w.build());
-    const out = new Deno.Command("bpftool", {
-      args: ["btf", "dump", "file", path, "format", "c"],
-      stdout: "piped",
-      stderr: "piped",
-    }).outputSync();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const out = runSync("bpftool", ["btf", "dump", "file", path, "format", "c"]);
+    const text = out.stdout;
+    assert.ok(out.code === 0, out.stderr);
     assert.match(
       text,
       /struct task_value \{\n\s+unsigned long long start_ns;\n\s+int pid;\n\s+char comm\[16\];\n\};/,

@@ -5,6 +5,7 @@
  */
 import { deepEqual, throws } from "node:assert/strict";
 import { syscallNr, syscallTable } from "../../../lib/dsl/raw_syscalls.ts";
+import { IN_CI } from "../../support/kernel.ts";
 
 function headerNumbers(path: string): Map<string, number> | undefined {
   let text: string;
@@ -25,13 +26,15 @@ const HEADERS: [string, string[]][] = [
   ["aarch64", ["/usr/include/asm-generic/unistd.h"]],
 ];
 
+// linux-libc-dev has both headers on every architecture (.ci/install --test
+// installs it): in CI a missing header fails; elsewhere the test is ignored
+// with a note.
 for (const [arch, paths] of HEADERS) {
-  Deno.test(`syscall numbers for ${arch} match the uapi header`, () => {
-    const header = paths.map(headerNumbers).find((h) => h !== undefined);
-    if (!header) {
-      console.warn(`no ${paths.join(" or ")}: ${arch} numbers not checked`);
-      return;
-    }
+  const header = paths.map(headerNumbers).find((h) => h !== undefined);
+  const name = `syscall numbers for ${arch} match the uapi header`;
+  if (!header && !IN_CI) console.warn(`skipping '${name}': no ${paths.join(" or ")}`);
+  Deno.test({ name, ignore: !header && !IN_CI }, () => {
+    if (!header) throw new Error(`no ${paths.join(" or ")} (apt-get install linux-libc-dev)`);
     const table = syscallTable(arch);
     deepEqual(
       Object.fromEntries(Object.keys(table).map((name) => [name, header.get(name)])),

@@ -9,7 +9,9 @@ import {
   formatBpftraceHistMap,
 } from "../../../lib/format/bpftrace_hist.ts";
 import { parseBpftraceHists, type ParsedBpftraceHist } from "./hist_parse.ts";
-import { capture, referenceUsable, startSchedulerWorkload } from "./reference.ts";
+import { capture, startSchedulerWorkload } from "./reference.ts";
+import { kernelTest } from "../../support/kernel.ts";
+import { Spawned } from "../../support/process.ts";
 
 const BPFTRACE = "/usr/bin/bpftrace";
 
@@ -106,8 +108,7 @@ async function crossCheck(
   return hists;
 }
 
-Deno.test("formatBpftraceHistMap matches bpftrace on edge cases (BEGIN probe)", async () => {
-  if (!referenceUsable(BPFTRACE, "bpftrace")) return;
+kernelTest("formatBpftraceHistMap matches bpftrace on edge cases (BEGIN probe)", async () => {
   const program = `BEGIN {
     @h = hist(0); @h = hist(1); @h = hist(1); @h = hist(2); @h = hist(3); @h = hist(-1);
     @h = hist(1023); @h = hist(1024); @h = hist(1048576); @h = hist(1 << 30); @h = hist(3 << 30);
@@ -140,21 +141,15 @@ Deno.test("formatBpftraceHistMap matches bpftrace on edge cases (BEGIN probe)", 
   }, { "@e": ["int"], "@s": [64], "@t": ["int"], "@u": ["int"] });
   // 40 keys with totals of 1 and 2: the order of equal totals is std::sort's.
   assertEquals(hists.filter((hist) => hist.name === "@t").length, 40);
-});
+}, { commands: [BPFTRACE] });
 
-Deno.test("formatBpftraceHistMap matches bpftrace on live read() sizes", async () => {
-  if (!referenceUsable(BPFTRACE, "bpftrace")) return;
+kernelTest("formatBpftraceHistMap matches bpftrace on live read() sizes", async () => {
   const stop = startSchedulerWorkload();
-  const readers = new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      "while :; do head -c 100 /etc/passwd; dd if=/dev/zero bs=7 count=3; cat /etc/hostname; " +
-      "sleep 0.02; done",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const readers = new Spawned("/bin/sh", [
+    "-c",
+    "while :; do head -c 100 /etc/passwd; dd if=/dev/zero bs=7 count=3; cat /etc/hostname; " +
+    "sleep 0.02; done >/dev/null 2>&1",
+  ]);
   try {
     const program = `tracepoint:syscalls:sys_enter_read {
       @bytes = hist(args->count);
@@ -171,8 +166,8 @@ Deno.test("formatBpftraceHistMap matches bpftrace on live read() sizes", async (
     }, { "@by_comm": [16], "@by_comm_linear": [16, "int"] });
     assertOk(hists.some((hist) => hist.name === "@bytes" && hist.rows.length > 0));
   } finally {
-    readers.kill("SIGKILL");
-    await readers.status;
+    readers.killTree();
+    await readers.wait().catch(() => {});
     await stop();
   }
-});
+}, { commands: [BPFTRACE] });

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { run, runOk } from "../../support/process.ts";
 
 /** One call of a C printer. */
 export type PrinterCall =
@@ -78,11 +79,7 @@ function functionStart(disassembly: string[], formatAddress: number): number {
 async function layoutOf(binary: string): Promise<BinaryLayout> {
   const elf = await Deno.readFile(binary);
   const entry = Number(new DataView(elf.buffer).getBigUint64(0x18, true));
-  const dump = await new Deno.Command("objdump", {
-    args: ["-d", "--no-show-raw-insn", binary],
-    stdout: "piped",
-  }).output();
-  const lines = new TextDecoder().decode(dump.stdout).split("\n");
+  const lines = (await runOk("objdump", ["-d", "--no-show-raw-insn", binary])).split("\n");
   const find = (format: string) => {
     const offset = indexOfBytes(elf, new TextEncoder().encode(format + "\0"));
     if (offset < 0) throw new Error(`${binary} does not contain ${JSON.stringify(format)}`);
@@ -155,13 +152,8 @@ export async function runCPrinters(binary: string, calls: PrinterCall[]): Promis
     const out = `${dir}/stdout`;
     const script = `${dir}/calls.py`;
     await Deno.writeTextFile(script, gdbScript(binary, layout, calls, out));
-    const result = await new Deno.Command("gdb", {
-      args: ["-batch", "-nx", "-x", script, binary],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const log = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+    const result = await run("gdb", ["-batch", "-nx", "-x", script, binary]);
+    const log = result.stdout + result.stderr;
     const sizesLine = /^PRINTER-SIZES (.*)$/m.exec(log);
     if (!sizesLine) throw new Error(`gdb did not finish the calls:\n${log}`);
     const sizes: number[] = JSON.parse(sizesLine[1]);

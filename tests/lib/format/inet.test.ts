@@ -12,6 +12,7 @@ import {
   formatIpv6,
   ntohs,
 } from "../../../lib/format/inet.ts";
+import { run } from "../../support/process.ts";
 
 function v6(text: string): Uint8Array {
   // a full, uncompressed "xxxx:...:xxxx" form
@@ -60,19 +61,12 @@ Deno.test("formatIpv6: same as glibc inet_ntop on random zero-heavy addresses", 
     addrs.push(a);
   }
   const hex = addrs.map((a) => Array.from(a, (b) => b.toString(16).padStart(2, "0")).join(""));
-  const out = await new Deno.Command("python3", {
-    args: [
-      "-c",
-      "import socket,sys\nfor h in sys.stdin.read().split():\n" +
-      "    print(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(h)))",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const w = out.stdin.getWriter();
-  await w.write(new TextEncoder().encode(hex.join("\n")));
-  await w.close();
-  const expected = new TextDecoder().decode((await out.output()).stdout).trim().split("\n");
+  const out = await run("python3", [
+    "-c",
+    "import socket,sys\nfor h in sys.stdin.read().split():\n" +
+    "    print(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(h)))",
+  ], { input: hex.join("\n") });
+  const expected = out.stdout.trim().split("\n");
   assertEquals(expected.length, addrs.length);
   addrs.forEach((a, i) => assertEquals(formatIpv6(a), expected[i], hex[i]));
 });

@@ -5,22 +5,9 @@
 import { assertEquals, assertOk } from "./assert.ts";
 import { formatLinearHist, formatLog2Hist } from "../../../lib/format/log2_hist.ts";
 import { type PrinterCall, runCPrinters } from "./c_printers.ts";
-import { IN_CI, referenceUsable } from "./reference.ts";
+import { kernelTest } from "../../support/kernel.ts";
 
 const RUNQLAT = "/usr/sbin/runqlat";
-
-async function haveTool(name: string, aptPackage: string): Promise<boolean> {
-  try {
-    await new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch {
-    if (IN_CI) throw new Error(`${name} is missing (apt-get install ${aptPackage})`);
-    console.log(
-      `note: skipping C printer cross-check: ${name} is missing (apt-get install ${aptPackage})`,
-    );
-    return false;
-  }
-}
 
 function slots(length: number, set: Record<number, number>): number[] {
   const vals = new Array(length).fill(0);
@@ -70,18 +57,21 @@ function ours(call: PrinterCall): string {
     : formatLinearHist(call.vals, call.base, call.step, call.valType);
 }
 
-Deno.test("formatLog2Hist/formatLinearHist print what libbpf-tools' C printers print", async () => {
-  if (!referenceUsable(RUNQLAT, "libbpf-tools")) return;
-  if (!await haveTool("gdb", "gdb") || !await haveTool("objdump", "binutils")) return;
-  const theirs = await runCPrinters(RUNQLAT, SAME_AS_C);
-  assertEquals(theirs.length, SAME_AS_C.length);
-  SAME_AS_C.forEach((call, i) => assertEquals(ours(call), theirs[i], JSON.stringify(call)));
-  assertOk(theirs.some((text) => text.startsWith("               nsecs")), "wide layout exercised");
-});
+kernelTest(
+  "formatLog2Hist/formatLinearHist print what libbpf-tools' C printers print",
+  async () => {
+    const theirs = await runCPrinters(RUNQLAT, SAME_AS_C);
+    assertEquals(theirs.length, SAME_AS_C.length);
+    SAME_AS_C.forEach((call, i) => assertEquals(ours(call), theirs[i], JSON.stringify(call)));
+    assertOk(
+      theirs.some((text) => text.startsWith("               nsecs")),
+      "wide layout exercised",
+    );
+  },
+  { commands: [RUNQLAT, "gdb", "objdump"] },
+);
 
-Deno.test("formatLog2Hist departs from C only where C overflows", async () => {
-  if (!referenceUsable(RUNQLAT, "libbpf-tools")) return;
-  if (!await haveTool("gdb", "gdb") || !await haveTool("objdump", "binutils")) return;
+kernelTest("formatLog2Hist departs from C only where C overflows", async () => {
   // 200,000,000 * 40 wraps in 32 bits, and 3,000,000,000 prints negative through %d.
   const calls: PrinterCall[] = [
     { fn: "log2", vals: [200000000, 100000000], valType: "usecs" },
@@ -105,4 +95,4 @@ Deno.test("formatLog2Hist departs from C only where C overflows", async () => {
       " 9223372036854775808 -> 18446744073709551615 : 1        |" + "*".repeat(20) + "|\n",
     ),
   );
-});
+}, { commands: [RUNQLAT, "gdb", "objdump"] });

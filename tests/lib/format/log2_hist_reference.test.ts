@@ -6,12 +6,8 @@
 import { assertEquals, assertOk } from "./assert.ts";
 import { formatLog2Hist } from "../../../lib/format/log2_hist.ts";
 import { parseLog2Hists } from "./hist_parse.ts";
-import {
-  capture,
-  referenceUsable,
-  startDiskWorkload,
-  startSchedulerWorkload,
-} from "./reference.ts";
+import { capture, startDiskWorkload, startSchedulerWorkload } from "./reference.ts";
+import { kernelTest } from "../../support/kernel.ts";
 
 const RUNQLAT = "/usr/sbin/runqlat";
 const BIOLATENCY = "/usr/sbin/biolatency";
@@ -45,8 +41,7 @@ async function crossCheck(tool: string, args: string[], expectHists: number): Pr
   }
 }
 
-Deno.test("formatLog2Hist matches libbpf-tools runqlat on live scheduler data", async () => {
-  if (!referenceUsable(RUNQLAT, "libbpf-tools")) return;
+kernelTest("formatLog2Hist matches libbpf-tools runqlat on live scheduler data", async () => {
   const stop = startSchedulerWorkload();
   try {
     await crossCheck(RUNQLAT, ["1", "2"], 2); // usecs
@@ -56,10 +51,9 @@ Deno.test("formatLog2Hist matches libbpf-tools runqlat on live scheduler data", 
   } finally {
     await stop();
   }
-});
+}, { commands: [RUNQLAT] });
 
-Deno.test("formatLog2Hist matches libbpf-tools biolatency on live disk I/O", async () => {
-  if (!referenceUsable(BIOLATENCY, "libbpf-tools")) return;
+kernelTest("formatLog2Hist matches libbpf-tools biolatency on live disk I/O", async () => {
   const stop = await startDiskWorkload();
   try {
     await crossCheck(BIOLATENCY, ["1", "1"], 1);
@@ -67,4 +61,4 @@ Deno.test("formatLog2Hist matches libbpf-tools biolatency on live disk I/O", asy
   } finally {
     await stop();
   }
-});
+}, { commands: [BIOLATENCY] });

@@ -6,6 +6,7 @@ import {
   formatTimestampHeader,
   secondsBetween,
 } from "../../../lib/format/time.ts";
+import { runOk } from "../../support/process.ts";
 
 Deno.test("formatTimeOfDay / formatTimestampHeader: local HH:MM:SS", () => {
   assertEquals(formatTimeOfDay(new Date(2024, 0, 2, 3, 4, 5)), "03:04:05");
@@ -15,8 +16,7 @@ Deno.test("formatTimeOfDay / formatTimestampHeader: local HH:MM:SS", () => {
 });
 
 Deno.test("formatTimeOfDay agrees with date(1) in this process's time zone", async () => {
-  const out = await new Deno.Command("date", { args: ["+%H:%M:%S"], stdout: "piped" }).output();
-  const theirs = new TextDecoder().decode(out.stdout).trim();
+  const theirs = (await runOk("date", ["+%H:%M:%S"])).trim();
   const ours = formatTimeOfDay();
   // Allow for the second ticking over between the two readings.
   const toSeconds = (t: string) => t.split(":").reduce((s, part) => s * 60 + Number(part), 0);
@@ -49,8 +49,7 @@ Deno.test("formatFixed agrees with C printf (through awk) on awkward values", as
   // with the C library's printf, on doubles (printf(1) would use long double).
   const program = `BEGIN { for (i = 1; i < ARGC; i++) printf "%.3f\\n", ARGV[i] + 0 }`;
   const args = [program, ...values.map((v) => v.toPrecision(17))];
-  const out = await new Deno.Command("awk", { args, stdout: "piped" }).output();
-  const theirs = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const theirs = (await runOk("awk", args)).trim().split("\n");
   assertEquals(values.map((v) => formatFixed(v, 3)), theirs);
 });
 

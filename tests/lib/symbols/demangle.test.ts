@@ -7,7 +7,8 @@
 import { equal as assertEquals, ok as assert } from "node:assert/strict";
 import { demangle } from "../../../lib/symbols/demangle.ts";
 import { ElfFile } from "../../../lib/symbols/elf.ts";
-import { IN_CI } from "../../support/kernel.ts";
+import { commandTest } from "../../support/kernel.ts";
+import { run, runOk } from "../../support/process.ts";
 
 const CXX: [string, string][] = [
   ["_ZN4node16NodeMainInstance3RunEv", "node::NodeMainInstance::Run()"],
@@ -116,28 +117,13 @@ int main() {
 }
 `;
 
-function hasGxx(): boolean {
-  try {
-    return new Deno.Command("g++", { args: ["--version"], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const noGxx = !hasGxx() && !IN_CI;
-if (noGxx) console.warn("skipping the __cxa_demangle cross-check: no g++");
-
-Deno.test({
-  name: "demangle: every C++ symbol of libstdc++ as abi::__cxa_demangle prints it",
-  ignore: noGxx,
-  async fn() {
+commandTest(
+  "demangle: every C++ symbol of libstdc++ as abi::__cxa_demangle prints it",
+  async () => {
     const dir = await Deno.makeTempDir({ prefix: "bpftk-demangle-" });
     try {
       await Deno.writeTextFile(`${dir}/cxa.cc`, CXA_PROGRAM);
-      const built = await new Deno.Command("g++", {
-        args: ["-O1", "-o", `${dir}/cxa`, `${dir}/cxa.cc`],
-      }).output();
-      assert(built.success, "g++ builds the reference");
+      await runOk("g++", ["-O1", "-o", `${dir}/cxa`, `${dir}/cxa.cc`]);
       const lib = ["/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6"]
         .find((p) => {
           try {
@@ -150,12 +136,8 @@ Deno.test({
       const names = [...new Set(ElfFile.read(lib).symbols.map((s) => s.name))]
         .filter((n) => n.startsWith("_Z"));
       assert(names.length > 3000, `${names.length} C++ symbols`);
-      const child = new Deno.Command(`${dir}/cxa`, { stdin: "piped", stdout: "piped" }).spawn();
-      const output = child.output(); // read while writing: the pipes are small
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(names.join("\n") + "\n"));
-      await w.close();
-      const reference = new TextDecoder().decode((await output).stdout).split("\n");
+      const out = await run(`${dir}/cxa`, [], { input: names.join("\n") + "\n" });
+      const reference = out.stdout.split("\n");
       let same = 0, unchanged = 0;
       const wrong: string[] = [];
       for (const [i, name] of names.entries()) {
@@ -173,4 +155,5 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+  { commands: ["g++"] },
+);

@@ -8,6 +8,7 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { ElfFile, ElfFormatError, parseUsdtArgs } from "../../../lib/symbols/elf.ts";
+import { runSync } from "../../support/process.ts";
 
 const BASH = "/bin/bash";
 const LIBC = Deno.realPathSync("/lib/x86_64-linux-gnu/libc.so.6");
@@ -15,11 +16,9 @@ const LIBBPF = Deno.realPathSync("/usr/lib/x86_64-linux-gnu/libbpf.so.1");
 const LIBSTDCXX = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
 
 function readelf(...args: string[]): string {
-  const out = new Deno.Command("readelf", { args, stdout: "piped", stderr: "piped" }).outputSync();
-  if (!out.success) {
-    throw new Error(`readelf ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
+  const out = runSync("readelf", args);
+  if (out.code !== 0) throw new Error(`readelf ${args.join(" ")}: ${out.stderr}`);
+  return out.stdout;
 }
 
 /** readelf -Ws rows: table, name (without @version), value, size, type, bind, ndx. */

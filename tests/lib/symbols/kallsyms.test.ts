@@ -15,6 +15,7 @@ import {
   loadKallsyms,
 } from "../../../lib/symbols/kallsyms.ts";
 import { kernelTest } from "../../support/kernel.ts";
+import { runOk } from "../../support/process.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -125,7 +126,7 @@ Deno.test("kallsyms: all-zero addresses (kptr_restrict) are a clear error", () =
   assertEquals(Kallsyms.parse(encode("")).size, 0, "an empty file is not 'hidden'");
 });
 
-Deno.test(kernelTest("kallsyms: the running kernel, against /proc/kallsyms lines"), () => {
+kernelTest("kallsyms: the running kernel, against /proc/kallsyms lines", () => {
   const t0 = performance.now();
   const k = loadKallsyms();
   const loadMs = performance.now() - t0;
@@ -143,30 +144,30 @@ Deno.test(kernelTest("kallsyms: the running kernel, against /proc/kallsyms lines
   assert(kernelSymbols() === kernelSymbols(), "parsed once, then cached");
 });
 
-Deno.test(
-  kernelTest("kallsyms: what an unprivileged reader sees is reported as hidden"),
-  async () => {
-    // The kernel shows addresses to a reader without CAP_SYSLOG only when
-    // kptr_restrict is 0 and perf_event_paranoid <= 1 (kallsyms_show_value).
-    const restrict = Deno.readTextFileSync("/proc/sys/kernel/kptr_restrict").trim();
-    const paranoid = Number(Deno.readTextFileSync("/proc/sys/kernel/perf_event_paranoid"));
-    const out = await new Deno.Command("setpriv", {
-      args: ["--reuid=65534", "--regid=65534", "--clear-groups", "head", "-5", "/proc/kallsyms"],
-      stdout: "piped",
-    }).output();
-    assert(out.success, "setpriv head /proc/kallsyms");
-    const text = new TextDecoder().decode(out.stdout);
-    if (restrict === "0" && paranoid <= 1) {
-      assert(/^[0-9a-f]*[1-9a-f]/.test(text), "addresses are visible to everyone");
-      assertEquals(Kallsyms.parse(out.stdout).size, 5);
-      return;
-    }
-    assert(/^0+ /.test(text), text);
-    try {
-      Kallsyms.parse(out.stdout, "/proc/kallsyms", restrict);
-      assert(false, "expected KallsymsHiddenError");
-    } catch (e) {
-      assert(e instanceof KallsymsHiddenError, String(e));
-    }
-  },
-);
+kernelTest("kallsyms: what an unprivileged reader sees is reported as hidden", async () => {
+  // The kernel shows addresses to a reader without CAP_SYSLOG only when
+  // kptr_restrict is 0 and perf_event_paranoid <= 1 (kallsyms_show_value).
+  const restrict = Deno.readTextFileSync("/proc/sys/kernel/kptr_restrict").trim();
+  const paranoid = Number(Deno.readTextFileSync("/proc/sys/kernel/perf_event_paranoid"));
+  const text = await runOk("setpriv", [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "head",
+    "-5",
+    "/proc/kallsyms",
+  ]);
+  const bytes = new TextEncoder().encode(text);
+  if (restrict === "0" && paranoid <= 1) {
+    assert(/^[0-9a-f]*[1-9a-f]/.test(text), "addresses are visible to everyone");
+    assertEquals(Kallsyms.parse(bytes).size, 5);
+    return;
+  }
+  assert(/^0+ /.test(text), text);
+  try {
+    Kallsyms.parse(bytes, "/proc/kallsyms", restrict);
+    assert(false, "expected KallsymsHiddenError");
+  } catch (e) {
+    assert(e instanceof KallsymsHiddenError, String(e));
+  }
+});

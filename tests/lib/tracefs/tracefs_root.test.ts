@@ -5,6 +5,7 @@ import {
   tracefsRoot,
   type TracefsSystem,
 } from "../../../lib/tracefs/mod.ts";
+import { runSync } from "../../support/process.ts";
 
 function fakeSystem(state: {
   mounted: string[];
@@ -92,7 +93,7 @@ Deno.test({
       assert.equal(root, dir);
       assert.ok(Deno.statSync(`${dir}/events/sched/sched_switch/format`).isFile);
     } finally {
-      new Deno.Command("umount", { args: [dir] }).outputSync();
+      runSync("umount", [dir]);
       Deno.removeSync(dir);
     }
   },
