@@ -70,6 +70,7 @@ export class Session implements Disposable {
     for (const link of this.links) link.close();
   }
 
+  /** `using session = loadAndAttach(...)`: closed when the scope ends, however it ends. */
   [Symbol.dispose](): void {
     this.close();
   }

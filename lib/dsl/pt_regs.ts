@@ -27,7 +27,7 @@ import { CTX, r1, r10, r2, r3, type Reg } from "./registers.ts";
 /** pt_regs field names of the six argument registers, in order (x86_64). */
 export const ARG_REGISTERS = ["di", "si", "dx", "cx", "r8", "r9"] as const;
 /** pt_regs field of the return value (x86_64). */
-export const RETURN_REGISTER = "ax";
+const RETURN_REGISTER = "ax";
 
 /** x86_64 uapi `struct pt_regs` field order (arch/x86/include/uapi/asm/ptrace.h), 8 bytes each. */
 const PT_REGS_FIELDS = [
@@ -128,7 +128,7 @@ export interface UprobeOptions {
 }
 
 /** Where a uprobe goes: the file and the file offset, resolved from a symbol or given. */
-export interface UprobeLocation {
+interface UprobeLocation {
   path: string;
   offset: number;
   /** The symbol, when given by name. */
@@ -151,7 +151,7 @@ function openElf(path: string): ElfFile {
  * (a number is taken as a file offset already). Throws a ProbeTargetError
  * naming the file when it does not define the symbol.
  */
-export function uprobeLocation(
+function uprobeLocation(
   binaryPath: string,
   symbolOrOffset: string | number,
 ): UprobeLocation {
