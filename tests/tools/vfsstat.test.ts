@@ -168,7 +168,7 @@ kernelTest("vfsstat: bad arguments exit 2 with one line", async () => {
   assert(help.stdout.includes("USAGE: vfsstat [-h] [interval] [count]"), help.stdout);
 });
 
-Deno.test("vfsstat: both paths build on any kernel, and our verifier accepts them", () => {
+kernelTest("vfsstat: both paths build on any kernel, and our verifier accepts them", () => {
   const kprobes = buildPrograms(true);
   deepEqual(
     kprobes.map((p) => p.attach),

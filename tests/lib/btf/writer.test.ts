@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Btf, BtfFuncLinkage } from "../../../lib/btf/mod.ts";
 import { BtfWriter } from "./btf_writer.ts";
 import { runSync } from "../../support/process.ts";
+import { kernelTest } from "../../support/kernel.ts";
 
 function sampleWriter() {
   const w = new BtfWriter();
@@ -124,7 +125,7 @@ Deno.test("writer: bpftool reads the blob", () => {
   }
 });
 
-Deno.test("writer: the kernel accepts the blob (BPF_BTF_LOAD via libbpf)", () => {
+kernelTest("writer: the kernel accepts the blob (BPF_BTF_LOAD via libbpf)", () => {
   const { w } = sampleWriter();
   const blob = w.build();
   const libbpf = Deno.dlopen("libbpf.so.1", {

@@ -6,6 +6,7 @@ import {
   tracefsRoot,
   TracepointNotFoundError,
 } from "../../../lib/tracefs/mod.ts";
+import { kernelTest } from "../../support/kernel.ts";
 
 /** Recorded on kernel 6.18: events/syscalls/sys_enter_openat/format (print fmt shortened). */
 const OPENAT_FORMAT = `name: sys_enter_openat
@@ -143,7 +144,7 @@ Deno.test("parse: garbage is rejected", () => {
   assert.throws(() => parseTracepointFormat("hello\n"), /missing 'name:' or 'ID:'/);
 });
 
-Deno.test("live: sched_switch format", () => {
+kernelTest("live: sched_switch format", () => {
   const fmt = readTracepointFormat("sched", "sched_switch");
   const id = Number(Deno.readTextFileSync(`${tracefsRoot()}/events/sched/sched_switch/id`));
   assert.equal(fmt.id, id);
@@ -165,7 +166,7 @@ Deno.test("live: sched_switch format", () => {
   assert.equal(readTracepointFormat("sched", "sched_switch"), fmt);
 });
 
-Deno.test("live: sched_wakeup format", () => {
+kernelTest("live: sched_wakeup format", () => {
   const fmt = readTracepointFormat("sched", "sched_wakeup");
   assert.equal(fmt.name, "sched_wakeup");
   assert.equal(fmt.field("comm").arrayLength, 16);
@@ -175,7 +176,7 @@ Deno.test("live: sched_wakeup format", () => {
   assert.equal(fmt.field("target_cpu").size, 4);
 });
 
-Deno.test("live: block_rq_issue format", () => {
+kernelTest("live: block_rq_issue format", () => {
   const fmt = readTracepointFormat("block", "block_rq_issue");
   assert.equal(fmt.field("dev").size, 4);
   assert.equal(fmt.field("sector").size, 8);
@@ -186,7 +187,7 @@ Deno.test("live: block_rq_issue format", () => {
   assert.equal(fmt.field("cmd").size, 4);
 });
 
-Deno.test("live: every format file on this kernel parses", () => {
+kernelTest("live: every format file on this kernel parses", () => {
   const root = `${tracefsRoot()}/events`;
   let count = 0;
   for (const category of Deno.readDirSync(root)) {
@@ -202,7 +203,7 @@ Deno.test("live: every format file on this kernel parses", () => {
   assert.ok(count > 100, `parsed ${count} formats`);
 });
 
-Deno.test("live: missing tracepoint throws TracepointNotFoundError", () => {
+kernelTest("live: missing tracepoint throws TracepointNotFoundError", () => {
   assert.throws(
     () => readTracepointFormat("sched", "sched_foo"),
     (e: unknown) =>

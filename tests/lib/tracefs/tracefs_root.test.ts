@@ -6,6 +6,7 @@ import {
   type TracefsSystem,
 } from "../../../lib/tracefs/mod.ts";
 import { runSync } from "../../support/process.ts";
+import { kernelTest } from "../../support/kernel.ts";
 
 function fakeSystem(state: {
   mounted: string[];
@@ -77,24 +78,20 @@ Deno.test("locateTracefs: one-line errors", () => {
   );
 });
 
-Deno.test("tracefsRoot: finds tracefs on this machine", () => {
+kernelTest("tracefsRoot: finds tracefs on this machine", () => {
   const root = tracefsRoot();
   assert.ok(Deno.statSync(`${root}/events/sched/sched_switch/format`).isFile);
   assert.equal(tracefsRoot(), root);
 });
 
-Deno.test({
-  name: "locateTracefs: really mounts tracefs on an empty directory (root)",
-  ignore: Deno.uid() !== 0 && Deno.env.get("CI") !== "true",
-  fn() {
-    const dir = Deno.makeTempDirSync({ prefix: "tracefs-mount-test-" });
-    try {
-      const root = locateTracefs({ ...realTracefsSystem, candidates: [dir] });
-      assert.equal(root, dir);
-      assert.ok(Deno.statSync(`${dir}/events/sched/sched_switch/format`).isFile);
-    } finally {
-      runSync("umount", [dir]);
-      Deno.removeSync(dir);
-    }
-  },
+kernelTest("locateTracefs: really mounts tracefs on an empty directory (root)", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "tracefs-mount-test-" });
+  try {
+    const root = locateTracefs({ ...realTracefsSystem, candidates: [dir] });
+    assert.equal(root, dir);
+    assert.ok(Deno.statSync(`${dir}/events/sched/sched_switch/format`).isFile);
+  } finally {
+    runSync("umount", [dir]);
+    Deno.removeSync(dir);
+  }
 });
