@@ -23,6 +23,7 @@ import { encodingProblem } from "./isa_check.ts";
 import { checkInsnPtrType } from "./insn_ptr_type.ts";
 import { load, store } from "./memory.ts";
 import { signExtend } from "./sign_extend.ts";
+import { MAX_CALL_FRAMES, type Subprogs } from "./subprogs.ts";
 import { finish, markRegsRead, markSlotsRead, type PathMarks, PruneStates } from "./prune.ts";
 import { jumpTarget, type ProgramView } from "./program.ts";
 import { isConst, isZero, known, knownHalves, type Scalar, unknownOfSize } from "./scalar.ts";
@@ -59,6 +60,8 @@ export interface ExploreEnv extends CallEnv {
   fieldsChecked: Uint8Array;
   /** Kind of pointer each load or store went through first (insn_ptr_type.ts). */
   ptrTypes: Uint8Array;
+  /** Subprograms, when the program makes bpf-to-bpf calls. */
+  subprogs?: Subprogs;
   /** Map for an `lddw` at logical index i with fd `imm`. */
   mapFor(index: number, fd: number): MapInfo | undefined;
   /** Immediates of conditional jumps as scalars, by instruction (filled on first use). */
@@ -95,7 +98,8 @@ export function explore(env: ExploreEnv): number {
     const pc = cur.pc;
     env.pc = pc;
     if (++processed > limit) tooLong(env, pc);
-    if (prunePoint[pc] === 1) {
+    // Inside a bpf-to-bpf call states are not compared (the callers' frames would have to be).
+    if (prunePoint[pc] === 1 && cur.st.frames.length === 0) {
       const states = explored[pc] ??= new PruneStates(
         pc,
         live[pc],
@@ -367,6 +371,10 @@ function legacyPacketLoad(env: ExploreEnv, st: MachineState, insn: Insn, pc: num
       `legacy packet loads (ld_abs/ld_ind) are not allowed in ${env.progType} programs`,
     );
   }
+  if (st.sub !== 0) {
+    // The kernel needs BTF function info for them in subprograms; we pass none.
+    fail("invalid-opcode", pc, "legacy packet loads are not allowed in subprograms");
+  }
   const r6 = readReg(st, 6, pc);
   if (r6.kind !== "ctx" || r6.off !== 0) {
     fail("bad-helper-arg", pc, "ld_abs/ld_ind need R6 to be the context");
@@ -390,17 +398,13 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
         (insn.code & 0x07) === op.BPF_JMP32 ? insn.imm : insn.off,
       );
     case op.BPF_EXIT:
+      if (st.frames.length !== 0) return returnFromCall(env, st, pc);
       checkExit(env, st, pc);
       return -1;
     case op.BPF_CALL:
+      if (insn.src === op.BPF_PSEUDO_CALL) return callSubprog(env, st, insn, pc);
       if (insn.src !== 0) {
-        fail(
-          "invalid-opcode",
-          pc,
-          insn.src === op.BPF_PSEUDO_CALL
-            ? "bpf-to-bpf calls are not supported by this verifier"
-            : "kfunc calls are not supported by this verifier",
-        );
+        fail("invalid-opcode", pc, "kfunc calls are not supported by this verifier");
       }
       execHelperCall(env, st, insn.imm);
       return pc + 1;
@@ -414,6 +418,53 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
     }
   }
   return condJump(env, st, insn, pc, jumpTarget(env.program, pc, insn.off));
+}
+
+/** What a callee sees of a pointer to its caller's stack (not supported further). */
+const CALLER_STACK = pointerReg("opaque_mem", { struct: "caller's stack" });
+
+/** A bpf-to-bpf call: the callee runs in a frame of its own, with R1-R5 as arguments. */
+function callSubprog(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): number {
+  const target = jumpTarget(env.program, pc, insn.imm);
+  const subs = env.subprogs;
+  if (target < 0 || subs === undefined) fail("jump-out-of-range", pc, "bad call target");
+  if (st.frames.length + 1 >= MAX_CALL_FRAMES) {
+    fail("too-complex", pc, `calls nest deeper than ${MAX_CALL_FRAMES} frames`);
+  }
+  // What the callee reads is not tracked back to the caller's saved states: count all as read.
+  if (env.marks !== undefined) {
+    markRegsRead(env.marks, 0xffff);
+    markSlotsRead(env.marks, -1, -1);
+  }
+  st.pushFrame(pc + 1, subs.subOf[target]);
+  for (let r = 1; r <= 5; r++) {
+    // Frames are kept apart here: a pointer to the caller's stack reaches the
+    // callee as an opaque pointer, which it may pass on but not dereference.
+    if (st.regs[r].kind === "stack") st.regs[r] = CALLER_STACK;
+  }
+  return target;
+}
+
+/** `exit` in a subprogram: R0 goes back to the caller, which continues after its call. */
+function returnFromCall(env: ExploreEnv, st: MachineState, pc: number): number {
+  // R0 may stay unset (the caller then may not read it), but not point into this frame.
+  const r0 = st.regs[0];
+  if (r0.kind === "stack") {
+    fail("bad-return-value", pc, "a subprogram cannot return a pointer to its own stack");
+  }
+  const frame = st.frames[st.frames.length - 1];
+  for (const [id, at] of st.refs) {
+    if (!frame.refs.has(id)) {
+      fail(
+        "unreleased-reference",
+        pc,
+        `the ring buffer record reserved at slot ${
+          env.program.slotOf[at]
+        } is neither submitted nor discarded when the subprogram returns`,
+      );
+    }
+  }
+  return st.popFrame().returnPc;
 }
 
 function checkExit(env: ExploreEnv, st: MachineState, pc: number): void {

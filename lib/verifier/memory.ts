@@ -50,6 +50,8 @@ export interface MemEnv {
   gpl: boolean;
   /** A fresh id (for pointers that must be checked against NULL). */
   nextId(): number;
+  /** Deepest stack byte each subprogram touched (bytes below its frame pointer). */
+  stackDepths?: Int32Array;
   /**
    * The path being explored: stack slots (8 bytes, 0 = fp-512) read are
    * marked on its checkpoints, slots overwritten whole on the path (for
@@ -342,6 +344,7 @@ function stackAccess(
       } size ${size} is outside the ${STACK_SIZE}-byte frame (fp-${STACK_SIZE}..fp-1)`,
     );
   }
+  noteDepth(env, st, lo);
   // The kernel insists on aligned stack accesses.
   if (size > 1) {
     // Only the low bits matter: the low half is enough.
@@ -517,6 +520,10 @@ function stackVarAccess(
         );
       }
     }
+    // Zeros wherever it reads: the kernel knows the result is 0 (mark_reg_stack_read).
+    let zeros = from;
+    while (zeros < to && st.stack[zeros] === StackByte.Zero) zeros++;
+    if (zeros === to) return scalarReg(known(0));
     return scalarReg(unknownOfSize(size));
   }
   if (typeof value !== "number" && isPointer(value)) {
@@ -527,6 +534,12 @@ function stackVarAccess(
   for (let s = from >> 3; s <= (to - 1) >> 3; s++) scrubSlot(st, s);
   for (let i = from; i < to; i++) if (st.stack[i] === StackByte.Zero) st.stack[i] = StackByte.Misc;
   return undefined;
+}
+
+/** Records how deep below its frame pointer the current subprogram reached. */
+function noteDepth(env: MemEnv, st: MachineState, lo: number): void {
+  const d = env.stackDepths;
+  if (d !== undefined && -lo > d[st.sub]) d[st.sub] = -lo;
 }
 
 /** `bpf_<name> argument <r>`, for messages. */
@@ -571,6 +584,7 @@ export function helperMem(
           } go outside the ${STACK_SIZE}-byte frame`,
         );
       }
+      noteDepth(env, st, lo);
       const from = STACK_SIZE + lo, to = STACK_SIZE + hi + maxSize;
       if (access === "read") {
         slotsRead(env, from, to);

@@ -182,6 +182,10 @@ export class MachineState {
     /** Slots 0-31 and 32-63 holding a saved register (so updates visit only those). */
     private spillLo: number,
     private spillHi: number,
+    /** Callers' frames while a bpf-to-bpf call runs (innermost last); shared, never changed. */
+    public frames: readonly CallerFrame[],
+    /** The subprogram the current frame runs (0: the main program). */
+    public sub: number,
   ) {}
 
   /** A copy that can be changed independently (the stack is shared until written). */
@@ -195,7 +199,53 @@ export class MachineState {
       true,
       this.spillLo,
       this.spillHi,
+      this.frames,
+      this.sub,
     );
+  }
+
+  /**
+   * Enters subprogram `sub` (a bpf-to-bpf call returning to `returnPc`): the
+   * caller's registers and stack are saved, the callee gets R1-R5, a frame
+   * pointer and an empty stack of its own.
+   */
+  pushFrame(returnPc: number, sub: number): void {
+    const frame: CallerFrame = {
+      regs: this.regs.slice(),
+      stack: this.stack,
+      spills: this.spills,
+      spillLo: this.spillLo,
+      spillHi: this.spillHi,
+      refs: this.refs,
+      returnPc,
+      sub: this.sub,
+    };
+    this.frames = [...this.frames, frame];
+    this.sub = sub;
+    for (let r = 0; r <= 9; r++) if (r === 0 || r > 5) this.regs[r] = UNINIT;
+    this.regs[10] = pointerReg("stack");
+    this.stack = new Uint8Array(STACK_SIZE);
+    this.spills = new Array<Reg | undefined>(STACK_SIZE / 8).fill(undefined);
+    this.spillLo = this.spillHi = 0;
+    this.shared = false;
+  }
+
+  /** Returns to the caller (R0 is kept, R1-R5 become unset); gives the caller's frame. */
+  popFrame(): CallerFrame {
+    const frame = this.frames[this.frames.length - 1];
+    this.frames = this.frames.slice(0, -1);
+    this.sub = frame.sub;
+    const r0 = this.regs[0];
+    for (let r = 0; r <= 10; r++) this.regs[r] = frame.regs[r];
+    this.regs[0] = r0;
+    for (let r = 1; r <= 5; r++) this.regs[r] = UNINIT;
+    // The saved stack may be restored by other paths too: copy it before a change.
+    this.stack = frame.stack;
+    this.spills = frame.spills as (Reg | undefined)[];
+    this.spillLo = frame.spillLo;
+    this.spillHi = frame.spillHi;
+    this.shared = true;
+    return frame;
   }
 
   /** Saves a register in a stack slot (call ownStack() first). */
@@ -292,7 +342,26 @@ export function entryState(): MachineState {
     false,
     0,
     0,
+    NO_FRAMES,
+    0,
   );
+}
+
+const NO_FRAMES: readonly CallerFrame[] = [];
+
+/** A caller's state while its bpf-to-bpf call runs. */
+export interface CallerFrame {
+  readonly regs: readonly Reg[];
+  readonly stack: Uint8Array;
+  readonly spills: readonly (Reg | undefined)[];
+  readonly spillLo: number;
+  readonly spillHi: number;
+  /** The caller's references when it called (to find those the callee leaked). */
+  readonly refs: ReadonlyMap<number, number>;
+  /** Where the caller continues. */
+  readonly returnPc: number;
+  /** The caller's subprogram. */
+  readonly sub: number;
 }
 
 /**

@@ -16,6 +16,7 @@ import { explore, type ExploreEnv } from "./explore.ts";
 import { loadTimeProblem } from "./isa_check.ts";
 import { liveRegisters, registerUse } from "./liveness.ts";
 import { type ProgramView, programView } from "./program.ts";
+import { callChainProblem, findSubprogs, isLocalCall, type Subprogs } from "./subprogs.ts";
 import type {
   Diagnostic,
   DiagnosticCode,
@@ -107,17 +108,52 @@ export function verify(program: ProgramInput, options: VerifyOptions): VerifyRes
   const { cfg, problems } = buildCfg(p);
   if (problems.length) return result(problems.map((x) => diag(x.code, x.at, x.message)), 0);
 
+  let subprogs: Subprogs | undefined;
+  if (p.insns.some((i) => isLocalCall(i.code, i.src))) {
+    const found = findSubprogs(p);
+    if ("at" in found) return result([diag(found.code, found.at, found.message)], 0);
+    subprogs = found.subs;
+    const why = callChainProblem(subprogs, new Int32Array(subprogs.starts.length));
+    if (why) return result([diag("back-edge", firstCall(p), why)], 0);
+  }
+
   const helpers = options.helpers
     ? new Map(options.helpers.map((h) => [h.id, h]))
     : DEFAULT_HELPERS;
   const env = exploreEnv(p, cfg, helpers, options, mapFor);
+  if (subprogs) {
+    env.subprogs = subprogs;
+    env.stackDepths = new Int32Array(subprogs.starts.length);
+  }
   try {
     const processed = explore(env);
+    if (subprogs && !PRIVATE_STACKS.has(options.progType)) {
+      // The combined stack of every call chain, now that each frame's depth is known.
+      const why = callChainProblem(subprogs, env.stackDepths!);
+      if (why) return result([diag("stack-out-of-bounds", firstCall(p), why)], processed);
+    }
     return result([], processed);
   } catch (e) {
     if (e instanceof VerifyError) return result([diag(e.code, e.pc, e.message)], 0);
     throw e;
   }
+}
+
+/**
+ * Program types whose deeper frames the x86-64 JIT gives private stacks
+ * (Linux 6.13+), so that call chains are not limited to 512 bytes together.
+ */
+const PRIVATE_STACKS: ReadonlySet<string> = new Set([
+  "kprobe",
+  "tracepoint",
+  "perf_event",
+  "raw_tracepoint",
+  "tp_btf",
+]);
+
+/** The first bpf-to-bpf call, where call graph problems are reported. */
+function firstCall(p: ProgramView): number {
+  return Math.max(0, p.insns.findIndex((i) => isLocalCall(i.code, i.src)));
 }
 
 function result(diagnostics: Diagnostic[], processed: number): VerifyResult {

@@ -106,6 +106,8 @@ class Gen {
   label = 0;
   /** Stack slots (fp offsets, 8-byte aligned) known written. */
   written = new Set<number>();
+  /** Subprogram bodies, placed after the main program. */
+  subs: string[] = [];
   /** Scalar registers available to use (callee-saved, so they survive calls). */
   scalars: string[] = [];
   /** tp_btf: the tracepoint, and the context offsets of its task pointers and numbers. */
@@ -681,6 +683,60 @@ class Gen {
     this.emit("call bpf_get_task_stack");
   }
 
+  /** A bpf-to-bpf call: arguments in R1-R5, a number back in R0, the body after main's exit. */
+  subprogram() {
+    const name = `sub${this.label++}`;
+    const arg = this.someScalar();
+    this.emit(arg ? `r1 = ${arg}` : `r1 = ${this.r.int(0, 100)}`);
+    if (this.r.chance(0.3)) this.emit("r2 = r6"); // the context as a second argument
+    else if (this.r.chance(0.02)) this.emit("r2 = r10", "r2 += -8"); // a stack pointer
+    this.emit(`call @${name}`);
+    if (this.r.chance(0.02)) this.emit("r0 = r1"); // arguments are gone after the call
+    const reg = this.scalarReg();
+    this.emit(`${reg} = r0`);
+    this.scalars.push(reg);
+    const body: string[] = [`${name}:`];
+    const out = `${name}_out`;
+    const k = this.r.int(0, 3);
+    if (k === 0) body.push("r0 = r1", `r0 *= ${this.r.pick([3, 7, -1])}`, "r0 &= 63");
+    else if (k === 1) {
+      const info = GEN_MAPS[ARRAY];
+      body.push(
+        `*(u32 *)(r10 -4) = ${this.r.int(0, info.maxEntries - 1)}`,
+        "r2 = r10",
+        "r2 += -4",
+        `r1 = map[${ARRAY}] ll`,
+        "call bpf_map_lookup_elem",
+        `if r0 == 0 goto ${out}`,
+        `r0 = *(u64 *)(r0 ${at(this.r.near(8 * this.r.int(0, 7), 0.05, 8))})`,
+        "exit",
+        `${out}:`,
+        "r0 = 0",
+      );
+    } else if (k === 2) {
+      // A loop of its own, on its own stack.
+      body.push(
+        "r3 = 0",
+        `${name}_loop:`,
+        "r4 = r10",
+        "r4 += -64",
+        "r5 = r3",
+        "r5 &= 63",
+        "r4 += r5",
+        "*(u8 *)(r4 +0) = 1",
+        "r3 += 1",
+        `if r3 < ${this.r.pick([4, 16, 64])} goto ${name}_loop`,
+        "r0 = r3",
+      );
+    } else {
+      body.push("call bpf_get_prandom_u32", `r0 &= ${this.r.pick([15, 255])}`);
+      if (this.r.chance(0.05)) body.push("r0 = r6"); // the caller's R6 is not the callee's
+      if (this.r.chance(0.03)) body.push("r0 = r10"); // its own stack, returned
+    }
+    body.push("exit");
+    this.subs.push(...body);
+  }
+
   pointerMischief() {
     const k = this.r.int(0, 5);
     if (k === 0) {
@@ -728,6 +784,7 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
       ["atomics", () => g.atomics(), 1],
       ["signed", () => g.signedOps(), 3],
       ["acqrel", () => g.acquireRelease(), 0.5],
+      ["subprog", () => g.subprogram(), 1],
       ["varstack", () => g.varStack(), 1],
       ["jmp32", () => g.jmp32Index(), 1],
       ["globals", () => g.globals(), 0.7],
@@ -748,6 +805,7 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
   const v = g.someScalar();
   if (r.chance(0.99)) g.emit(v && r.chance(0.3) ? `r0 = ${v}` : `r0 = ${r.int(0, 1)}`);
   g.emit("exit");
+  g.emit(...g.subs);
   if (r.chance(0.01)) g.emit("r0 = 1", "exit"); // dead code
   const { insns, mapRefs } = assemble(g.lines.join("\n"));
   const mutated = r.chance(0.15) ? mutate(r, insns, recipe) : insns;

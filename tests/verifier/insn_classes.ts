@@ -45,6 +45,10 @@ export const INSN_CLASSES: readonly (readonly [string, (i: Insn) => boolean])[] 
   ["jmp32", (i) => cls(i) === op.BPF_JMP32 && condJmp(i)],
   ["jset", (i) => condJmp(i) && aluOp(i) === op.BPF_JSET],
   ["call", (i) => cls(i) === op.BPF_JMP && aluOp(i) === op.BPF_CALL && i.src === 0],
+  [
+    "bpf-to-bpf call",
+    (i) => cls(i) === op.BPF_JMP && aluOp(i) === op.BPF_CALL && i.src === op.BPF_PSEUDO_CALL,
+  ],
 ];
 
 /** Names of the classes the program uses. */
