@@ -16,15 +16,12 @@ import { r0, r10, r7, r8 } from "../../lib/dsl/registers.ts";
 import { loadProgram } from "../../lib/kernel/program.ts";
 import { programInfo } from "../../lib/kernel/stats.ts";
 import { kernelTest } from "../support/kernel.ts";
+import { runOk } from "../support/process.ts";
 
 /** bpftool's listing: for each instruction, its text and its bytes. */
 async function xlated(id: number): Promise<{ text: string; bytes: number[] }[]> {
-  const out = await new Deno.Command("bpftool", {
-    args: ["prog", "dump", "xlated", "id", String(id), "opcodes"],
-    stdout: "piped",
-  }).output();
-  assert(out.success, "bpftool prog dump xlated failed");
-  const lines = new TextDecoder().decode(out.stdout).split("\n");
+  const out = await runOk("bpftool", ["prog", "dump", "xlated", "id", String(id), "opcodes"]);
+  const lines = out.split("\n");
   const insns: { text: string; bytes: number[] }[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (!/^\s*\d+: \(/.test(lines[i])) continue;
@@ -120,7 +117,7 @@ function everyClass(): Insn[] {
   return body;
 }
 
-Deno.test(kernelTest("disassembly matches bpftool's xlated dump, every class"), async () => {
+kernelTest("disassembly matches bpftool's xlated dump, every class", async () => {
   using prog = loadProgram({
     name: "xlated_test",
     type: "tp_btf",
@@ -131,31 +128,28 @@ Deno.test(kernelTest("disassembly matches bpftool's xlated dump, every class"), 
   assert(n > 60, `compared ${n} instructions`);
 });
 
-Deno.test(
-  kernelTest("disassembly matches bpftool's xlated dump, a DSL program with maps"),
-  async () => {
-    const counts = defineMap({
-      name: "xl_counts",
-      type: "hash",
-      keySize: 4,
-      valueSize: 8,
-      maxEntries: 16,
-    });
-    const pcpu = defineMap({
-      name: "xl_pcpu",
-      type: "percpu_array",
-      keySize: 4,
-      valueSize: 8,
-      maxEntries: 1,
-    });
-    const p = tpBtf("sched_switch", { name: "xlated_dsl" });
-    const key = p.stack(4);
-    p.ctx(r7, "next").field(r8, r7, "task_struct", "pid").store("u32", r10, key, r8);
-    p.counterAdd(counts, key, 1);
-    p.store("u32", r10, key, 0).counterAdd(pcpu, key, 1);
-    p.ktime(r0).ret(0);
-    using session = loadAndAttach([p.build()]);
-    const n = await compareWithKernel(session.programs[0]);
-    assert(n > 20);
-  },
-);
+kernelTest("disassembly matches bpftool's xlated dump, a DSL program with maps", async () => {
+  const counts = defineMap({
+    name: "xl_counts",
+    type: "hash",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 16,
+  });
+  const pcpu = defineMap({
+    name: "xl_pcpu",
+    type: "percpu_array",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 1,
+  });
+  const p = tpBtf("sched_switch", { name: "xlated_dsl" });
+  const key = p.stack(4);
+  p.ctx(r7, "next").field(r8, r7, "task_struct", "pid").store("u32", r10, key, r8);
+  p.counterAdd(counts, key, 1);
+  p.store("u32", r10, key, 0).counterAdd(pcpu, key, 1);
+  p.ktime(r0).ret(0);
+  using session = loadAndAttach([p.build()]);
+  const n = await compareWithKernel(session.programs[0]);
+  assert(n > 20);
+});

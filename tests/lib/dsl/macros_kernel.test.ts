@@ -42,7 +42,7 @@ function log2l(v: bigint): number {
   return v === 0n ? 0 : v.toString(2).length - 1;
 }
 
-Deno.test(kernelTest("DSL log2 and clamp: kernel results match log2l() over the u64 range"), () => {
+kernelTest("DSL log2 and clamp: kernel results match log2l() over the u64 range", () => {
   const p = argProgram("dsl_log2");
   p.ctx(r7, "x").log2(r8, r7, r1).clamp(r8, 25).mov(r0, r8).emit(exit());
   using prog = loadProgram({ name: "dsl_log2", type: "raw_tracepoint", insns: p.build().insns });

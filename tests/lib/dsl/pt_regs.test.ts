@@ -27,6 +27,7 @@ import { r1, r10, r7, r8 } from "../../../lib/dsl/registers.ts";
 import { ElfFile } from "../../../lib/symbols/elf.ts";
 import { loadAndAttach } from "../../../lib/cli/session.ts";
 import { kernelTest, loadedProgramNames } from "../../support/kernel.ts";
+import { Spawned } from "../../support/process.ts";
 
 const LIBC = Deno.realPathSync("/lib/x86_64-linux-gnu/libc.so.6");
 const LIBSTDCXX = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
@@ -107,44 +108,38 @@ Deno.test("pt_regs: usdt() makes one program per site; usdtArg follows the spec"
   assert(built.insns.some((i) => i.off === ptRegsOffset("bx") && i.src === 6), "reads rbx");
 });
 
-Deno.test(
-  kernelTest("pt_regs: uprobe/uretprobe on libc syscall() see its six arguments"),
-  async () => {
-    const seen = defineMap({
-      name: "seen",
-      type: "array",
-      keySize: 4,
-      valueSize: 8,
-      maxEntries: 8,
-    });
-    // Python waits for "go", then calls syscall(SYS_getpid, 11, 22, 33, 44, 55).
-    const child = new Deno.Command("python3", {
-      args: [
-        "-c",
-        "import ctypes,sys; sys.stdin.readline(); l=ctypes.CDLL(None); " +
-        "print(l.syscall(39, 11, 22, 33, 44, 55), flush=True)",
-      ],
-      stdin: "piped",
-      stdout: "piped",
-    }).spawn();
-    const pid = child.pid;
-    const store = (p: ReturnType<typeof uprobe>, slot: number) => {
-      const key = p.stack(4), value = p.stack(8);
-      p.store("u32", r10, key, slot).store("u64", r10, value, r7).update(seen, key, value);
-    };
-    const entry = uprobe(LIBC, "syscall", { pid, name: "t_ptregs_in" });
-    for (let i = 0; i < 6; i++) {
-      arg(entry, r7, i);
-      store(entry, i);
-    }
-    const exit = uprobe(LIBC, "syscall", { pid, retprobe: true, name: "t_ptregs_out" });
-    retval(exit, r7);
-    store(exit, 6);
+kernelTest("pt_regs: uprobe/uretprobe on libc syscall() see its six arguments", async () => {
+  const seen = defineMap({
+    name: "seen",
+    type: "array",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 8,
+  });
+  // Python waits for "go", then calls syscall(SYS_getpid, 11, 22, 33, 44, 55).
+  const child = new Spawned("python3", [
+    "-c",
+    "import ctypes,sys; sys.stdin.readline(); l=ctypes.CDLL(None); " +
+    "print(l.syscall(39, 11, 22, 33, 44, 55), flush=True)",
+  ], { stdin: "piped" });
+  const pid = child.pid;
+  const store = (p: ReturnType<typeof uprobe>, slot: number) => {
+    const key = p.stack(4), value = p.stack(8);
+    p.store("u32", r10, key, slot).store("u64", r10, value, r7).update(seen, key, value);
+  };
+  const entry = uprobe(LIBC, "syscall", { pid, name: "t_ptregs_in" });
+  for (let i = 0; i < 6; i++) {
+    arg(entry, r7, i);
+    store(entry, i);
+  }
+  const exit = uprobe(LIBC, "syscall", { pid, retprobe: true, name: "t_ptregs_out" });
+  retval(exit, r7);
+  store(exit, 6);
+  try {
     using session = loadAndAttach([entry.ret(0).build(), exit.ret(0).build()]);
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("go\n"));
-    await w.close();
-    const out = new TextDecoder().decode((await child.output()).stdout).trim();
+    await child.write("go\n");
+    await child.closeStdin();
+    const out = (await child.wait()).stdout.trim();
     assertEquals(Number(out), pid, "syscall(getpid) returned the PID");
     const map = session.maps.get(seen)!;
     const values = [0, 1, 2, 3, 4, 5, 6].map((k) => {
@@ -153,37 +148,32 @@ Deno.test(
       return Number(new DataView(map.lookup(key)!.buffer).getBigUint64(0, true));
     });
     deepEqual(values, [39, 11, 22, 33, 44, 55, pid]);
-    const names = await loadedProgramNames();
-    assert(!names.includes("t_ptregs_in") && !names.includes("t_ptregs_out"));
-  },
-);
+  } finally {
+    child.killTree();
+  }
+  const names = await loadedProgramNames();
+  assert(!names.includes("t_ptregs_in") && !names.includes("t_ptregs_out"));
+});
 
-Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments"), async () => {
+kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments", async () => {
   const seen = defineMap({ name: "seen", type: "array", keySize: 4, valueSize: 8, maxEntries: 2 });
   // Python throws an int through libstdc++'s __cxa_throw (then aborts: nothing catches it).
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      [
-        "import ctypes, resource, sys",
-        "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))",
-        "l = ctypes.CDLL('libstdc++.so.6')",
-        "l.__cxa_allocate_exception.restype = ctypes.c_void_p",
-        "p = l.__cxa_allocate_exception(8)",
-        "ti = ctypes.addressof(ctypes.c_void_p.in_dll(l, '_ZTIi'))",
-        "print(p, ti, flush=True)",
-        "sys.stdin.readline()",
-        "l.__cxa_throw(ctypes.c_void_p(p), ctypes.c_void_p(ti), None)",
-      ].join("\n"),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
-  const [object, typeinfo] = text.trim().split(" ").map(Number);
+  const child = new Spawned("python3", [
+    "-c",
+    [
+      "import ctypes, resource, sys",
+      "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))",
+      "l = ctypes.CDLL('libstdc++.so.6')",
+      "l.__cxa_allocate_exception.restype = ctypes.c_void_p",
+      "p = l.__cxa_allocate_exception(8)",
+      "ti = ctypes.addressof(ctypes.c_void_p.in_dll(l, '_ZTIi'))",
+      "print(p, ti, flush=True)",
+      "sys.stdin.readline()",
+      "l.__cxa_throw(ctypes.c_void_p(p), ctypes.c_void_p(ti), None)",
+    ].join("\n"),
+  ], { stdin: "piped" });
+  await child.waitForOutput(/\n/);
+  const [object, typeinfo] = child.stdout.trim().split(" ").map(Number);
   const programs = usdt(LIBSTDCXX, "libstdcxx", "throw", { pid: child.pid, name: "t_usdt" }).map(
     (p) => {
       for (const i of [0, 1]) {
@@ -196,12 +186,9 @@ Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments
   );
   try {
     using session = loadAndAttach(programs);
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("go\n"));
-    await w.close();
-    reader.releaseLock();
-    await child.stdout.cancel().catch(() => {});
-    const status = await child.status;
+    await child.write("go\n");
+    await child.closeStdin();
+    const status = await child.wait();
     assertEquals(status.signal, "SIGABRT", "the uncaught exception ends in std::terminate");
     const map = session.maps.get(seen)!;
     const values = [0, 1].map((k) => {
@@ -211,45 +198,30 @@ Deno.test(kernelTest("pt_regs: USDT libstdcxx:throw fires with its two arguments
     });
     deepEqual(values, [object, typeinfo]);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* it has exited */ }
+    child.killTree();
   }
 });
 
 Deno.test("pt_regs: addToUsdtSemaphore changes a u16 in another process's memory", async () => {
   // Python holds a u16 counter at a known address and prints it after "go".
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      "import ctypes, sys\nc = (ctypes.c_uint16 * 2)(5, 0xbeef)\n" +
-      "print(ctypes.addressof(c), flush=True)\nsys.stdin.readline()\nprint(c[0], hex(c[1]))",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
+  const child = new Spawned("python3", [
+    "-c",
+    "import ctypes, sys\nc = (ctypes.c_uint16 * 2)(5, 0xbeef)\n" +
+    "print(ctypes.addressof(c), flush=True)\nsys.stdin.readline()\nprint(c[0], hex(c[1]))",
+  ], { stdin: "piped" });
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+    await child.waitForOutput(/\n/);
+    const text = child.stdout;
     const address = Number(text.trim());
     assertEquals(addToUsdtSemaphore(child.pid, address, 1), 6);
     assertEquals(addToUsdtSemaphore(child.pid, address, 1), 7);
     assertEquals(addToUsdtSemaphore(child.pid, address, -1), 6);
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("go\n"));
-    await w.close();
-    let rest = text.slice(text.indexOf("\n") + 1);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      rest += value;
-    }
+    await child.write("go\n");
+    await child.closeStdin();
+    const all = (await child.wait()).stdout;
+    const rest = all.slice(all.indexOf("\n") + 1);
     assertEquals(rest.trim(), "6 0xbeef", "the neighbouring u16 is untouched");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
+    child.killTree();
   }
 });

@@ -13,6 +13,7 @@ import { char, defineSchema } from "../../../lib/dsl/schema.ts";
 import { currentFileOfFd } from "../../../lib/dsl/task_file.ts";
 import { PausedWorkload } from "../../support/event_tools.ts";
 import { kernelTest } from "../../support/kernel.ts";
+import { runOk } from "../../support/process.ts";
 
 const seen = defineSchema("seen", {
   ino: "u64",
@@ -57,37 +58,31 @@ function program(pid: number) {
   return p.ret(0).build();
 }
 
-Deno.test(
-  kernelTest("currentFileOfFd: the file behind a read()'s fd, as stat() sees it"),
-  async () => {
-    const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpftk_tf_" });
-    const path = `${dir}/task_file_probe`;
-    await Deno.writeTextFile(path, "x".repeat(5000));
-    try {
-      // The child opens the file (fd 3 or more), moves to 1234 and reads one byte.
-      const child = new PausedWorkload("python3", [
-        "-c",
-        `import os,sys\nsys.stdin.readline()\nfd=os.open(${JSON.stringify(path)}, os.O_RDONLY)\n` +
-        `os.lseek(fd, 1234, 0)\nos.read(fd, 1)\nprint(fd)`,
-      ]);
-      using session = loadAndAttach([program(child.pid)]);
-      const out = await child.run();
-      equal(out.code, 0, out.stderr);
-      const got = seen.decode(session.maps.get(result)!.lookup(new Uint8Array(4))!);
-      const st = await Deno.stat(path);
-      equal(got.found, 1);
-      equal(got.fd, Number(out.stdout.trim()));
-      equal(got.ino, BigInt(st.ino!));
-      equal(got.pos, 1234n);
-      equal(got.name, "task_file_probe");
-      // /var/tmp is on the root file system: ext4 on the build machines
-      const rootFs = (await new Deno.Command("findmnt", {
-        args: ["-n", "-o", "FSTYPE", "-T", dir],
-        stdout: "piped",
-      }).output()).stdout;
-      if (new TextDecoder().decode(rootFs).trim() === "ext4") deepEqual(got.magic, EXT4_MAGIC);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-);
+kernelTest("currentFileOfFd: the file behind a read()'s fd, as stat() sees it", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpftk_tf_" });
+  const path = `${dir}/task_file_probe`;
+  await Deno.writeTextFile(path, "x".repeat(5000));
+  try {
+    // The child opens the file (fd 3 or more), moves to 1234 and reads one byte.
+    const child = new PausedWorkload("python3", [
+      "-c",
+      `import os,sys\nsys.stdin.readline()\nfd=os.open(${JSON.stringify(path)}, os.O_RDONLY)\n` +
+      `os.lseek(fd, 1234, 0)\nos.read(fd, 1)\nprint(fd)`,
+    ]);
+    using session = loadAndAttach([program(child.pid)]);
+    const out = await child.run();
+    equal(out.code, 0, out.stderr);
+    const got = seen.decode(session.maps.get(result)!.lookup(new Uint8Array(4))!);
+    const st = await Deno.stat(path);
+    equal(got.found, 1);
+    equal(got.fd, Number(out.stdout.trim()));
+    equal(got.ino, BigInt(st.ino!));
+    equal(got.pos, 1234n);
+    equal(got.name, "task_file_probe");
+    // /var/tmp is on the root file system: ext4 on the build machines
+    const rootFs = await runOk("findmnt", ["-n", "-o", "FSTYPE", "-T", dir]);
+    if (rootFs.trim() === "ext4") deepEqual(got.magic, EXT4_MAGIC);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -85,7 +85,7 @@ function readAll(ch: EventsDef, s: Session, opts: { perfPages?: number } = {}) {
 
 for (const kind of ["ringbuf", "perf"] as EventBufferKind[]) {
   for (const via of ["reserve", "output"] as const) {
-    Deno.test(kernelTest(`${kind} via ${via}: every record arrives once, in order`), () => {
+    kernelTest(`${kind} via ${via}: every record arrives once, in order`, () => {
       const ch = defineEvents({ kind, recordSize: record.size, ringBytes: 1 << 20 });
       const s = load(ch, via);
       const reader = readAll(ch, s);
@@ -116,7 +116,7 @@ for (const kind of ["ringbuf", "perf"] as EventBufferKind[]) {
   }
 }
 
-Deno.test(kernelTest("ringbuf too small: delivered + lost == sent, exactly"), () => {
+kernelTest("ringbuf too small: delivered + lost == sent, exactly", () => {
   const ch = defineEvents({ kind: "ringbuf", recordSize: record.size, ringBytes: 4096 });
   const s = load(ch, "reserve");
   const reader = readAll(ch, s);
@@ -141,7 +141,7 @@ Deno.test(kernelTest("ringbuf too small: delivered + lost == sent, exactly"), ()
   }
 });
 
-Deno.test(kernelTest("perf buffer too small: BPF lost count == kernel's LOST records"), () => {
+kernelTest("perf buffer too small: BPF lost count == kernel's LOST records", () => {
   const ch = defineEvents({ kind: "perf", recordSize: record.size });
   const s = load(ch, "reserve");
   const reader = readAll(ch, s, { perfPages: 1 }) as PerfBufferReader;
@@ -164,7 +164,7 @@ Deno.test(kernelTest("perf buffer too small: BPF lost count == kernel's LOST rec
   }
 });
 
-Deno.test(kernelTest("wait(): timers run while it waits; it returns soon after data"), async () => {
+kernelTest("wait(): timers run while it waits; it returns soon after data", async () => {
   const ch = defineEvents({ kind: "ringbuf", recordSize: record.size, ringBytes: 1 << 16 });
   const s = load(ch, "reserve");
   const reader = readAll(ch, s) as RingBufferReader;
@@ -193,11 +193,11 @@ Deno.test(kernelTest("wait(): timers run while it waits; it returns soon after d
   }
 });
 
-Deno.test(kernelTest("ring buffers are supported on this kernel (else tools use perf)"), () => {
+kernelTest("ring buffers are supported on this kernel (else tools use perf)", () => {
   assert(ringbufSupported());
 });
 
-Deno.test(kernelTest("closed readers read nothing and close twice harmlessly"), () => {
+kernelTest("closed readers read nothing and close twice harmlessly", () => {
   const ch = defineEvents({ kind: "ringbuf", recordSize: record.size, ringBytes: 1 << 16 });
   const s = load(ch, "reserve");
   const reader = readAll(ch, s);
