@@ -24,6 +24,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   bitesize: () => import("./tools/bitesize.ts"),
   blkthrot: () => import("./tools/blkthrot.ts"),
   btrfsslower: () => import("./tools/btrfsslower.ts"),
+  cpudist: () => import("./tools/cpudist.ts"),
   execsnoop: () => import("./tools/execsnoop.ts"),
   exitsnoop: () => import("./tools/exitsnoop.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
