@@ -23,7 +23,7 @@ import { cgroupPath, cgroupV2Root, flag, option, pidValue } from "../lib/cli/fla
 import { cgroupMap, skipUnlessInCgroup } from "../lib/dsl/cgroup.ts";
 import { type EventsDef, reserve, submit } from "../lib/dsl/events.ts";
 import { tracepoint } from "../lib/dsl/program.ts";
-import { r0, r1, r6, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { r0, r1, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
 import { escapeText } from "../lib/format/escape.ts";
 import { signalDescription } from "../lib/format/signals.ts";
@@ -56,18 +56,19 @@ const exitEvent = defineSchema("exit_event", {
 function buildPrograms(o: Options, ch: EventsDef) {
   const p = tracepoint("sched", "sched_process_exit", { name: "exitsnoop" });
   const done = p.label();
-  p.call("get_current_pid_tgid").mov(r6, r0).rsh(r6, 32); // r6: PID (tgid)
-  if (!o.threaded) p.mov32(r1, r0).returnIf(r1, "!=", r6);
-  if (o.pid !== undefined) p.returnIf(r6, "!=", o.pid);
+  p.call("get_current_pid_tgid").mov(r1, r0).rsh(r1, 32); // r1: PID (tgid)
+  if (!o.threaded) p.mov32(r0, r0).returnIf(r0, "!=", r1);
+  if (o.pid !== undefined) p.returnIf(r1, "!=", o.pid);
   if (o.cgroup !== undefined) skipUnlessInCgroup(p, done);
   p.call("get_current_task").mov(r8, r0);
   p.field(r9, r8, "task_struct", "exit_code");
   if (o.failed) p.mov32(r9, r9).jumpIf(r9, "==", 0, done);
   reserve(p, ch, r7, done);
-  exitEvent.store(p, r7, "pid", r6);
   exitEvent.store(p, r7, "exit_code", r9);
   p.call("get_current_pid_tgid");
   exitEvent.store(p, r7, "tid", r0);
+  p.rsh(r0, 32);
+  exitEvent.store(p, r7, "pid", r0);
   p.field(r1, r8, "task_struct", "real_parent->tgid");
   exitEvent.store(p, r7, "ppid", r1);
   p.field(r1, r8, "task_struct", "start_time");
