@@ -169,6 +169,8 @@ function access(
       return write ? undefined : scalarReg(unknownOfSize(size));
     case "btf_id":
       return btfAccess(env, r, base, off, size, write);
+    case "map_ptr":
+      return mapStructAccess(env, base, off, size, write);
     case "scalar":
       if (isZero(base.val)) {
         fail("invalid-mem-access", pc, `R${r} is NULL (0) on this path`);
@@ -307,6 +309,53 @@ function btfAccess(
   if (a.kind === "error") fail("invalid-mem-access", pc, a.message);
   if (a.kind === "pointer") return pointerReg("btf_id", { struct: a.struct, trusted: false });
   if (a.kind === "untrusted-mem") return pointerReg("opaque_mem");
+  return scalarReg(unknownOfSize(size));
+}
+
+/** The kernel struct behind each map type's handle (its ops' map_btf_id). */
+const MAP_STRUCT: Readonly<Record<string, string>> = {
+  hash: "bpf_htab",
+  percpu_hash: "bpf_htab",
+  lru_hash: "bpf_htab",
+  lru_percpu_hash: "bpf_htab",
+  array: "bpf_array",
+  percpu_array: "bpf_array",
+  perf_event_array: "bpf_array",
+  cgroup_array: "bpf_array",
+  stack_trace: "bpf_stack_map",
+  ringbuf: "bpf_ringbuf_map",
+  task_storage: "bpf_local_storage_map",
+};
+
+/**
+ * Reads through a map handle (`lddw map` then a load): the kernel's
+ * check_ptr_to_map_access lets privileged programs read the map's kernel
+ * struct (e.g. `struct bpf_map` max_entries at its start). Pointers read
+ * there are kept opaque.
+ */
+function mapStructAccess(
+  env: MemEnv,
+  base: Reg,
+  insnOff: number,
+  size: number,
+  write: boolean,
+): Reg | undefined {
+  const pc = env.pc;
+  if (write) fail("invalid-mem-access", pc, "a map handle may only be read through");
+  const struct = MAP_STRUCT[base.map?.type ?? ""];
+  const types = env.kernelTypes;
+  if (!struct || !types || types.structSize(struct) === undefined) {
+    fail("invalid-mem-access", pc, "reading through this map handle is not supported");
+  }
+  if (!isZero(base.val) || base.off !== 0) {
+    fail("invalid-mem-access", pc, "reads through a map handle need a constant offset");
+  }
+  if (insnOff < 0) {
+    fail("invalid-mem-access", pc, `negative offset ${insnOff} into struct ${struct}`);
+  }
+  const a = types.access(struct, insnOff, size);
+  if (a.kind === "error") fail("invalid-mem-access", pc, a.message);
+  if (a.kind !== "scalar") return pointerReg("opaque_mem");
   return scalarReg(unknownOfSize(size));
 }
 

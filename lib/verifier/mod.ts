@@ -9,10 +9,18 @@
  * register types and number ranges (tnum + unsigned/signed bounds, refined
  * by branches): registers read after being written, R1-R5 dead after calls,
  * R10 read-only, the 512-byte stack, the context per program type, map
- * values only after their NULL check and within the value, typed kernel
- * structs (tp_btf) within their BTF layout, helpers allowed for the program
- * type with arguments of the right types, ring buffer records released,
- * bounded loops simulated until they exit.
+ * values only after their NULL check and within the value (and as the
+ * map's BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG flags allow), typed kernel
+ * structs (tp_btf) within their BTF layout, one kind of pointer per context
+ * access instruction, helpers allowed for the program type with arguments of
+ * the right types, ring buffer records released, bounded loops simulated
+ * until they exit (or until may_goto leaves them), bpf-to-bpf calls each in
+ * a frame of their own.
+ *
+ * Program types: socket_filter, kprobe, tracepoint, perf_event,
+ * raw_tracepoint and tp_btf (SUPPORTED_PROG_TYPES); any other type throws
+ * UnsupportedProgramTypeError. Not supported: kfunc calls, pointers to a
+ * caller's stack dereferenced in a subprogram, lddw of BTF ids and functions.
  *
  * Where it is stricter than the privileged kernel, on purpose:
  * - `uninit-stack`: reading stack bytes nothing wrote (garbage, or hash keys
@@ -21,7 +29,8 @@
  *   output or returned (a typed kernel object's address may still be a map
  *   key: it identifies, it is not shown); `allowPointerLeaks` turns it off;
  * - `bad-return-value`: R0 must be a number at exit.
- * The kernel's strict mode (CAP_BPF without CAP_PERFMON) agrees with all three.
+ * The kernel's strict mode (CAP_BPF without CAP_PERFMON) agrees with all three;
+ * tests count false rejects without these policy codes.
  *
  * @example
  * ```ts
