@@ -39,6 +39,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
+  tcpconnlat: () => import("./tools/tcpconnlat.ts"),
   tcplife: () => import("./tools/tcplife.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),

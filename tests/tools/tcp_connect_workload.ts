@@ -12,14 +12,17 @@
  * - connects once to a listener whose accept queue is full (listen(0) and
  *   one connection it never accepts: the kernel drops further SYNs), non
  *   blocking: connect() returns EINPROGRESS with the SYN unanswered; the
- *   socket stays in SYN_SENT for HOLD_MS, then is closed.
+ *   socket stays in SYN_SENT for HOLD_MS, then is closed;
+ * - connects once ("slow") to a listener whose accept queue is full for its
+ *   first 300 ms: the first SYN is dropped, the one retransmitted after the
+ *   initial RTO (1 s) is answered; the workload times that connect() too.
  * It prints one JSON line per connect: who, which ends, and what happened.
  */
 import { ok as assert } from "node:assert/strict";
 import { PausedWorkload } from "../support/event_tools.ts";
 
 const WORKLOAD = String.raw`
-import encodings.idna, errno, fcntl, json, os, socket, struct, sys, time  # idna: before setuid
+import encodings.idna, errno, fcntl, json, os, socket, struct, sys, threading, time  # idna: before setuid
 port4, port6, n4, n6, hold_ms = map(int, sys.argv[1:6])
 
 def loopback_up():  # a new network namespace starts with lo down (no iproute2 needed)
@@ -83,18 +86,35 @@ syn.setblocking(False)
 assert syn.connect_ex(("127.0.0.1", full_port)) == errno.EINPROGRESS
 emit("syn_sent", syn, 4, full_port)
 time.sleep(hold_ms / 1000)
-for s in keep + [refused, first, syn, l4, l6, full]:
+
+# A slow connect: its first SYN finds the accept queue full and is dropped; the
+# queue is emptied 300 ms later, so the SYN retransmitted after the initial
+# RTO (1 s) is answered.
+slow_l = socket.socket(socket.AF_INET); slow_l.bind(("127.0.0.1", 0)); slow_l.listen(0)
+slow_port = slow_l.getsockname()[1]
+filler = socket.create_connection(("127.0.0.1", slow_port))
+emit("established", filler, 4, slow_port)
+threading.Timer(0.3, lambda: slow_l.accept()[0].close()).start()
+slow = socket.socket(socket.AF_INET)
+t0 = time.monotonic()
+slow.connect(("127.0.0.1", slow_port))
+connect_ms = (time.monotonic() - t0) * 1000
+print(json.dumps({"kind": "slow", "pid": os.getpid(), "uid": 0, "ip": 4,
+                  "sport": slow.getsockname()[1], "dport": slow_port, "ms": connect_ms}), flush=True)
+for s in keep + [refused, first, syn, l4, l6, full, filler, slow, slow_l]:
     s.close()
 `;
 
 /** One connect, as the workload saw it. */
 export interface ConnectTruth {
-  kind: "established" | "refused" | "syn_sent";
+  kind: "established" | "refused" | "syn_sent" | "slow";
   pid: number;
   uid: number;
   ip: 4 | 6;
   sport: number;
   dport: number;
+  /** "slow": how long connect() took, as the workload timed it (ms). */
+  ms?: number;
 }
 
 /** The workload, started paused: `pid` is the connecting process's; `run()` lets it go. */

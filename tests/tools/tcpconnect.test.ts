@@ -132,16 +132,16 @@ kernelTest("tcpconnect: each connect once, with its process, UID and ports", asy
   const running = workload.run().finally(() => (finished = true));
   // The unanswered SYN shows while it is unanswered (the workload holds it for
   // HOLD_MS before closing it): the connects to the full queue's port are the
-  // workload's only ones to a port other than the listeners' and the closed one.
+  // first connects to a port other than the listeners' and the closed one.
   const known = [port4, port6, port4 + 2];
   const toFullQueue = () =>
     parseText(tools[0].stdout, { s: true }).filter((l) =>
       l.pid === workload.pid && !known.includes(l.dport)
     ).length;
-  await waitFor(() => toFullQueue() === 2 || finished, 10_000, "the unanswered connect");
-  assert(!finished && toFullQueue() === 2, "the unanswered connect shows before it ends");
+  await waitFor(() => toFullQueue() >= 2 || finished, 10_000, "the unanswered connect");
+  assert(!finished && toFullQueue() >= 2, "the unanswered connect shows before it ends");
   const truth = await running;
-  assertEquals(truth.length, 5 + 2 + 1 + 1 + 2, JSON.stringify(truth));
+  assertEquals(truth.length, 5 + 2 + 1 + 1 + 2 + 2, JSON.stringify(truth));
   await new Promise((r) => setTimeout(r, 300));
   for (const t of tools) t.kill("SIGINT");
   const results = await Promise.all(tools.map((t) => t.finish()));
