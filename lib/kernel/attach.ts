@@ -133,18 +133,23 @@ export function attachSampling(
   opts: { frequency?: number; period?: number; cpus: number[]; pid?: number },
 ): Link[] {
   const links: Link[] = [];
-  for (const cpu of opts.cpus) {
-    const ev = perfEventOpen(
-      {
-        type: PERF_TYPE.SOFTWARE,
-        config: PERF_COUNT_SW_CPU_CLOCK,
-        sample: opts.frequency ?? opts.period ?? 49,
-        freq: opts.frequency !== undefined,
-      },
-      opts.pid ?? -1,
-      cpu,
-    );
-    links.push(linkPerfEvent(prog, ev, `cpu-clock on CPU ${cpu}`));
+  try {
+    for (const cpu of opts.cpus) {
+      const ev = perfEventOpen(
+        {
+          type: PERF_TYPE.SOFTWARE,
+          config: PERF_COUNT_SW_CPU_CLOCK,
+          sample: opts.frequency ?? opts.period ?? 49,
+          freq: opts.frequency !== undefined,
+        },
+        opts.pid ?? -1,
+        cpu,
+      );
+      links.push(linkPerfEvent(prog, ev, `cpu-clock on CPU ${cpu}`));
+    }
+  } catch (e) {
+    for (const link of links) link.close(); // the caller never sees them: release them here
+    throw e;
   }
   return links;
 }

@@ -219,7 +219,6 @@ export class RingBufferReader extends EpollReader implements EventReader {
 
 interface CpuBuffer {
   cpu: number;
-  event: PerfEvent;
   meta: BigUint64Array;
   data: Uint8Array;
   view: DataView;
@@ -230,6 +229,8 @@ interface CpuBuffer {
 export class PerfBufferReader extends EpollReader implements EventReader {
   readonly bufferKind = "perf" as const;
   readonly #cpus: CpuBuffer[] = [];
+  /** The perf events this reader opened (one per CPU), closed with it. */
+  readonly #events: PerfEvent[] = [];
   readonly #dataBytes: number;
   /** A record that wraps the end of a perf buffer is copied here first. */
   #scratch = new Uint8Array(256);
@@ -265,6 +266,7 @@ export class PerfBufferReader extends EpollReader implements EventReader {
           if (e instanceof BpfError && e.errno === 19) continue; // ENODEV: CPU offline
           throw e;
         }
+        this.#events.push(event); // owned from here: close() closes it, even if setup fails
         const m = mapShared(
           event.fd,
           page + this.#dataBytes,
@@ -282,7 +284,6 @@ export class PerfBufferReader extends EpollReader implements EventReader {
         epollAdd(this.fd, event.fd, cpu, this.label);
         this.#cpus.push({
           cpu,
-          event,
           meta,
           data,
           view: new DataView(m.buffer, page, this.#dataBytes),
@@ -350,7 +351,7 @@ export class PerfBufferReader extends EpollReader implements EventReader {
   override close(): void {
     if (this.closed) return;
     super.close();
-    for (const b of this.#cpus) b.event.close();
+    for (const event of this.#events) event.close();
   }
 }
 
