@@ -59,8 +59,8 @@ function parseJson(stdout: string): Result {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-Deno.test(
-  kernelTest("readahead: sequential reads after eviction, unused and aged pages, text = json"),
+kernelTest(
+  "readahead: sequential reads after eviction, unused and aged pages, text = json",
   async () => {
     assertEquals(await ourPrograms(), 0, "readahead programs loaded before the test");
     const fs = await makeLoopExt4(96);
@@ -130,7 +130,7 @@ Deno.test(
   },
 );
 
-Deno.test(kernelTest("readahead -d 1: stops by itself, prints, unloads"), async () => {
+kernelTest("readahead -d 1: stops by itself, prints, unloads", async () => {
   const t0 = Date.now();
   const { code, stdout, stderr } = await runToolOnce("readahead", ["-d", "1"]);
   assertEquals(code, 0, stderr);
@@ -144,7 +144,20 @@ Deno.test(kernelTest("readahead -d 1: stops by itself, prints, unloads"), async 
   await waitFor(async () => (await ourPrograms()) === 0, 3000, "readahead programs to unload");
 });
 
-Deno.test(kernelTest("readahead: a thrown error after attach leaves nothing loaded"), async () => {
+kernelTest("readahead -d 2147484: a long duration waits (no timer overflow)", async () => {
+  const p = new ToolProcess("readahead", ["-d", "2147484"]);
+  await p.waitForOutput(/^Tracing fs read-ahead/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assertEquals(p.stdout, "Tracing fs read-ahead ... Hit Ctrl-C to end.\n", "no report yet");
+  p.kill("SIGINT");
+  const { code, stdout, stderr } = await p.finish();
+  assertEquals(code, 0, stderr);
+  assertEquals(stderr, "", "no runtime warning");
+  assert(/^Readahead unused\/total pages: \d+\/\d+$/m.test(stdout), stdout);
+  await waitFor(async () => (await ourPrograms()) === 0, 3000, "readahead programs to unload");
+});
+
+kernelTest("readahead: a thrown error after attach leaves nothing loaded", async () => {
   const { code, stderr } = await runToolWithFault("readahead", ["-d", "1"]);
   assertEquals(code, 1);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
@@ -155,8 +168,9 @@ Deno.test(kernelTest("readahead: a thrown error after attach leaves nothing load
 for (
   const [args, pattern] of [
     [["-x"], /^readahead: unknown option '-x'/],
-    [["-d", "0"], /^readahead: invalid duration: '0'/],
-    [["-d", "abc"], /^readahead: invalid duration: 'abc'/],
+    [["-d", "0"], /^readahead: invalid duration '0': must be at least 1/],
+    [["-d", "abc"], /^readahead: invalid duration 'abc': not an integer/],
+    [["-d", "-3"], /^readahead: invalid duration '-3': negative/],
     [["-d"], /^readahead: option '-d, --duration <value>' needs a value|needs a value/],
     [["5"], /^readahead: unrecognized positional argument: '5'/],
   ] as [string[], RegExp][]
