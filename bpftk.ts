@@ -42,6 +42,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpconnect: () => import("./tools/tcpconnect.ts"),
   tcpconnlat: () => import("./tools/tcpconnlat.ts"),
   tcplife: () => import("./tools/tcplife.ts"),
+  tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),
   workq: () => import("./tools/workq.ts"),
