@@ -341,6 +341,30 @@ class Gen {
     this.scalars.push(i);
   }
 
+  /** Two bounded loops, one inside the other, writing a 2-D stack buffer. */
+  nestedLoops() {
+    const i = this.scalarReg();
+    let j = this.scalarReg();
+    if (j === i) j = i === "r8" ? "r9" : "r8";
+    const outer = this.fresh(), inner = this.fresh();
+    const n = this.r.pick([2, 4, 8]), m = this.r.pick([2, 4, 8]);
+    this.emit(`${i} = 0`, `${outer}:`, `${j} = 0`, `${inner}:`);
+    this.emit(
+      "r2 = r10",
+      "r2 += -64",
+      `r3 = ${i}`,
+      "r3 <<= 3",
+      `r3 += ${j}`,
+      `r3 &= ${this.r.chance(0.95) ? 63 : 127}`,
+      "r2 += r3",
+      "*(u8 *)(r2 +0) = 2",
+    );
+    this.emit(`${j} += 1`, `if ${j} < ${m} goto ${inner}`);
+    this.emit(`${i} += ${this.r.chance(0.97) ? 1 : 0}`, `if ${i} < ${n} goto ${outer}`);
+    this.scalars = this.scalars.filter((x) => x !== i && x !== j);
+    this.scalars.push(i);
+  }
+
   diamond() {
     const s = this.someScalar() ?? "r6";
     const d = this.scalarReg();
@@ -761,7 +785,8 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
   const type = r.pick(TYPES);
   const g = new Gen(r, type, task);
   g.emit("r6 = r1");
-  const snippets = r.int(1, 6);
+  // Mostly short programs; some of a few hundred instructions.
+  const snippets = r.chance(0.08) ? r.int(10, 30) : r.int(1, 6);
   const recipe: string[] = [];
   const tracing = type !== "socket_filter";
   for (let i = 0; i < snippets; i++) {
@@ -785,6 +810,7 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
       ["signed", () => g.signedOps(), 3],
       ["acqrel", () => g.acquireRelease(), 0.5],
       ["subprog", () => g.subprogram(), 1],
+      ["nested", () => g.nestedLoops(), 0.5],
       ["varstack", () => g.varStack(), 1],
       ["jmp32", () => g.jmp32Index(), 1],
       ["globals", () => g.globals(), 0.7],
