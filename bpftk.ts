@@ -36,6 +36,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   profile: () => import("./tools/profile.ts"),
   readahead: () => import("./tools/readahead.ts"),
   runqlat: () => import("./tools/runqlat.ts"),
+  runqlen: () => import("./tools/runqlen.ts"),
   runqslower: () => import("./tools/runqslower.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
