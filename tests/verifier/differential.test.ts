@@ -45,6 +45,8 @@ const MAX_PER_POLICY_CODE = 0.03;
 const MAX_PER_CLASS = 0.25;
 /** A class is judged once this many kernel-accepted programs use it (every class must be). */
 const MIN_CLASS_PROGRAMS = 10;
+/** Where both reject, the share that must fail at the kernel's instruction. */
+const MIN_SAME_INSN = 0.85;
 /** Disagreements written per diagnostic code (false accepts: all). */
 const SAVED_PER_CODE = 3;
 
@@ -204,6 +206,10 @@ Deno.test(
     ok(
       overClass.length === 0,
       `instruction classes we refuse too often ${replay}: ${JSON.stringify(overClass)}`,
+    );
+    ok(
+      sameInsn >= comparable * MIN_SAME_INSN,
+      `both reject, but only ${sameInsn} of ${comparable} at the kernel's instruction ${replay}`,
     );
     const unseen = INSN_CLASSES.map(([name]) => name).filter((name) =>
       (byClass.get(name)?.accepted ?? 0) < MIN_CLASS_PROGRAMS
