@@ -39,6 +39,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   runqlen: () => import("./tools/runqlen.ts"),
   runqslower: () => import("./tools/runqslower.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
+  syscount: () => import("./tools/syscount.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
   tcpconnlat: () => import("./tools/tcpconnlat.ts"),
