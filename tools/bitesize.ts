@@ -37,9 +37,12 @@ import type { BlockDevice } from "../lib/symbols/disks.ts";
 const MAX_SLOTS = 20;
 const COMM_LEN = 16;
 
-/** What the operator asked for (and -T, interval, count for the driver). */
+/** What the operator asked for. */
 interface Options {
+  /** For the driver: -T, and the interval and count positionals. */
   timestamp: boolean;
+  interval?: number;
+  count?: number;
   /** -c: the bytes a process name must start with (at most 15, as the kernel keeps). */
   comm?: Uint8Array;
   /** -d: the one disk to trace. */
