@@ -2,9 +2,9 @@
  * Benchmark: our biolatency against libbpf-tools biolatency, side by side on
  * this machine.
  *
- * 1. Start to ready and peak RSS: each tool started under the shared
- *    ../shared/bench/ready.mjs (Node), rounds interleaved, order alternating,
- *    after one unrecorded warm-up start of each.
+ * 1. Start to ready and peak RSS: each tool started and timed by
+ *    bench/startup.ts, rounds interleaved, order alternating, after one
+ *    unrecorded warm-up start of each.
  * 2. In-kernel ns per event: both tools attached at once (which one attaches
  *    first alternates by round), under one I/O load (4 KiB O_DIRECT writes with dd, in a loop, on a loop device made
  *    here with direct I/O to its backing file, so every write is one request
@@ -18,10 +18,11 @@
  *
  *     deno run -A bench/biolatency.ts [--rounds 7] [--cost-rounds 4] [--io-seconds 3]
  */
-import { which } from "./subjects.ts";
+import { measureStartup } from "./startup.ts";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { keepResult } from "./results.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const READY = /Tracing block device I\/O/;
@@ -66,30 +67,13 @@ interface StartSample {
   peakRssKb: number;
 }
 
-/** One start under ready.mjs; read its JSON line and move on (it lingers for its 30 s guard). */
+/** One start, timed by bench/startup.ts (the same timer as deno task bench's runqlat). */
 async function measureStart(subject: Subject): Promise<StartSample> {
-  const readyScript = resolve(REPO, "../shared/bench/ready.mjs");
-  // Deno puts its own "node" shim first on a child's PATH: use the real Node.js.
-  const node = new Deno.Command((await which("node")) ?? "node", {
-    args: [readyScript, READY.source, ...subject.argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  let text = "";
-  for await (const chunk of node.stdout.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
-    if (text.includes("}\n")) break;
-  }
-  try {
-    node.kill("SIGTERM");
-  } catch { /* already gone */ }
-  await node.status;
-  const report = JSON.parse(text.trim().split("\n").pop()!) as {
-    ready_ms: number | null;
-    peak_rss_kb: number;
-  };
-  return { readyMs: report.ready_ms, peakRssKb: report.peak_rss_kb };
+  const sample = await measureStartup(
+    { key: "ours", label: subject.label, argv: subject.argv, ready: READY },
+    REPO,
+  );
+  return { readyMs: sample.readyMs, peakRssKb: sample.peakRssKb };
 }
 
 // --- in-kernel cost ---------------------------------------------------------
@@ -312,10 +296,10 @@ async function main(): Promise<void> {
     row("I/Os per load round", runs("ours"), runs("libbpf"), 0),
   ];
   console.log(lines.join("\n"));
-  console.log(JSON.stringify({
+  keepResult("biolatency", {
     starts: Object.fromEntries(starts),
     costs: Object.fromEntries(costs),
-  }));
+  });
 }
 
 await main();

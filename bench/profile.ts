@@ -22,6 +22,7 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeMachine, machineLine } from "./machine.ts";
 import { median } from "./table.ts";
+import { keepResult } from "./results.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const FREQ = 99;
@@ -273,7 +274,7 @@ async function main(): Promise<number> {
       `function stack (bcc's format), so stack counts differ.`,
       "",
     ].join("\n"));
-    console.log(JSON.stringify({ machine, config: { rounds, seconds, freq: FREQ }, runs }));
+    keepResult("profile", { machine, config: { rounds, seconds, freq: FREQ }, runs });
     return 0;
   } finally {
     await Deno.remove(dir, { recursive: true });

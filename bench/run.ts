@@ -2,9 +2,9 @@
  * `deno task bench`: our runqlat against libbpf-tools runqlat and bpftrace,
  * side by side in one run, on this machine.
  *
- * 1. Start to ready and peak RSS: each tool started under the shared
- *    ready.mjs, rounds interleaved (order rotated every round), after one
- *    unrecorded warm-up start per tool.
+ * 1. Start to ready and peak RSS: each tool started and timed by
+ *    bench/startup.ts, rounds interleaved (order rotated every round), after
+ *    one unrecorded warm-up start per tool.
  * 2. In-kernel cost per event: one tool at a time under the same
  *    `stress-ng --switch 2 -t 3` load, run time / run count of its wakeup and
  *    switch programs from bpf_stats, plus their translated instruction counts.
@@ -14,7 +14,7 @@
  *
  *     deno task bench [--rounds 9] [--cost-rounds 3] [--stress-seconds 3]
  */
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { readStatsEnabled, writeStatsEnabled } from "./bpftool.ts";
 import { killAllChildren } from "./children.ts";
@@ -23,6 +23,7 @@ import { describeMachine, machineLine } from "./machine.ts";
 import { measureStartup, type StartupSample } from "./startup.ts";
 import { findSubjects, firstLine, type Subject, type SubjectKey, which } from "./subjects.ts";
 import { markdownTable, type Measure, type Outcome, outcomeOf } from "./table.ts";
+import { keepResult } from "./results.ts";
 
 const USAGE = `usage: deno task bench [--rounds N] [--cost-rounds N] [--stress-seconds S]
 
@@ -77,23 +78,15 @@ async function startupRounds(
   repoRoot: string,
 ): Promise<{ samples: Map<SubjectKey, Round<StartupSample>[]>; problem?: string }> {
   const samples = new Map<SubjectKey, Round<StartupSample>[]>(subjects.map((s) => [s.key, []]));
-  const readyScript = resolve(repoRoot, "../shared/bench/ready.mjs");
-  const node = await which("node");
-  const problem = !node
-    ? "node not found (ready.mjs needs it)"
-    : !(await exists(readyScript))
-    ? `${readyScript} not found`
-    : undefined;
-  if (problem) return { samples, problem };
   const runnable = subjects.filter((s) => !s.missing);
   for (const subject of runnable) {
     log(`warm-up start of ${subject.label}`);
-    await measureStartup(readyScript, node!, subject, repoRoot);
+    await measureStartup(subject, repoRoot);
   }
   for (let round = 1; round <= rounds; round++) {
     const line: string[] = [];
     for (const subject of rotate(runnable, round - 1)) {
-      const sample = await measureStartup(readyScript, node!, subject, repoRoot);
+      const sample = await measureStartup(subject, repoRoot);
       samples.get(subject.key)!.push({ round, ...sample });
       line.push(`${subject.key} ${sample.readyMs?.toFixed(1) ?? "failed"} ms`);
     }
@@ -206,8 +199,6 @@ async function main(): Promise<number> {
 
   if (cost.problem) log(`ns per event not measured: ${cost.problem}`);
   const stressVersion = await firstLine(["stress-ng", "--version"]);
-  const node = await which("node");
-  const nodeVersion = node ? await firstLine([node, "--version"]) : null;
   const measures: Measure[] = [
     {
       title: `Start to "Tracing" line (ms, median of ${rounds} starts)`,
@@ -250,20 +241,19 @@ async function main(): Promise<number> {
     "",
     machineLine(machine, [
       stressVersion?.replace(/^stress-ng, version (\S+).*/, "stress-ng $1") ?? "stress-ng unknown",
-      `Node ${nodeVersion ?? "missing"} (runs ready.mjs)`,
     ]),
     "",
   ];
   for (const measure of measures) out.push(markdownTable(measure, subjects), "");
   out.push(...notes(subjects, startup.samples, cost.samples, rounds, stressSeconds), "");
   console.log(out.join("\n"));
-  console.log(JSON.stringify({
+  keepResult("runqlat", {
     machine,
     config: { rounds, costRounds, stressSeconds },
     tools: Object.fromEntries(subjects.map((s) => [s.key, s.label])),
     startup: Object.fromEntries(startup.samples),
     eventCost: Object.fromEntries(cost.samples),
-  }));
+  });
   return 0;
 }
 
@@ -277,7 +267,8 @@ function notes(
 ): string[] {
   const lines = [
     `- Start to ready: ms from spawn to the first "Tracing" line on stdout or stderr, ` +
-    `timed by shared/bench/ready.mjs (Node); peak RSS is the spawned process's VmHWM. ` +
+    `timed by bench/startup.ts from the bench's own process; peak RSS is the spawned ` +
+    `process's VmHWM, polled every 5 ms. ` +
     `${rounds} rounds, tool order rotated each round, after one unrecorded warm-up start ` +
     `per tool. libbpf-tools runqlat runs under \`stdbuf -oL\` (it block-buffers a pipe).`,
     `- ns per event: \`kernel.bpf_stats_enabled=1\`, one tool at a time, ` +

@@ -6,21 +6,27 @@
  *
  * - execsnoop: perl forks children that exec /bin/true (4 in flight) for
  *   --exec-seconds; the tracer runs unfiltered, as an operator would.
- * - opensnoop: python opens --opens missing files as fast as it can; the
- *   tracer runs with -p of the workload.
+ * - opensnoop: python opens --opens missing files, paced at --open-rate
+ *   per second (0: as fast as it can), so both tracers are compared at the
+ *   same workload rate (unpaced, libbpf-tools' wakeup per event slows the
+ *   workload ninefold and the two would not be measured on the same work);
+ *   the tracer runs with -p of the workload.
  *
- * For each run: the rate the workload reached while traced (a tracer that
- * wakes up per event slows it down), events delivered, events reported lost
- * ("Lost N events"), and the tracer's user and system CPU time per delivered
- * event (/proc/PID/stat, over the storm and one second of draining).
- * Prints a Markdown table per tool (medians) and one JSON line with every
- * run. Needs root.
+ * For each run: the rate the workload reached while traced, events
+ * delivered, events reported lost ("Lost N events"), and the tracer's CPU
+ * time per delivered event in nanoseconds: the scheduler's own account of
+ * every thread (/proc/PID/task/TID/schedstat, user + system), over the
+ * storm and one second of draining, not 10 ms ticks. Prints a Markdown
+ * table per tool (medians) and one JSON line with every run, also kept in
+ * bench/results/. Needs root.
  *
- *     deno run -A bench/snoop.ts [--rounds 3] [--exec-seconds 4] [--opens 1000000]
+ *     deno run -A bench/snoop.ts [--rounds 3] [--exec-seconds 4] [--opens 400000]
+ *       [--open-rate 40000]
  */
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeMachine, machineLine } from "./machine.ts";
+import { keepResult } from "./results.ts";
 import { median } from "./table.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -48,10 +54,15 @@ print "$ok\n";
 `;
 
 const OPEN_STORM = String.raw`
-import os, sys
-n = int(sys.argv[1])
+import os, sys, time
+n, rate = int(sys.argv[1]), float(sys.argv[2])
 sys.stdin.readline()
+start = time.monotonic()
 for i in range(n):
+    if rate and i % 100 == 0:
+        ahead = start + i / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
     try:
         os.open("/nonexistent/storm-marker-%d" % i, os.O_RDONLY)
     except OSError:
@@ -70,15 +81,21 @@ interface Run {
   seconds: number;
   delivered: number;
   lost: number;
-  userMs: number;
-  sysMs: number;
+  /** CPU time of the tracer (all threads, user + system) over the run, ns. */
+  cpuNs: number;
 }
 
-function cpuMs(pid: number): { user: number; sys: number } {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const hz = 100;
-  return { user: (Number(f[11]) * 1000) / hz, sys: (Number(f[12]) * 1000) / hz };
+/** Nanoseconds on CPU of every thread of `pid` so far (the first field of schedstat). */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return ns;
 }
 
 /** Counts output lines holding the marker as they stream by; keeps stderr. */
@@ -112,7 +129,7 @@ async function oneRun(tool: Tool, who: Who, round: number, o: Options): Promise<
   const workload = new Deno.Command(tool === "execsnoop" ? "perl" : PYTHON, {
     args: tool === "execsnoop"
       ? ["-e", EXEC_STORM, String(o.execSeconds)]
-      : ["-c", OPEN_STORM, String(o.opens)],
+      : ["-c", OPEN_STORM, String(o.opens), String(o.openRate)],
     stdin: "piped",
     stdout: "piped",
     stderr: "null",
@@ -134,7 +151,7 @@ async function oneRun(tool: Tool, who: Who, round: number, o: Options): Promise<
       if (Date.now() > deadline) throw new Error(`${who} ${tool} printed no header`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const before = cpuMs(tracer.pid);
+    const before = cpuNs(tracer.pid);
     const t0 = performance.now();
     const w = workload.stdin.getWriter();
     await w.write(new TextEncoder().encode("go\n"));
@@ -143,7 +160,7 @@ async function oneRun(tool: Tool, who: Who, round: number, o: Options): Promise<
     const seconds = (performance.now() - t0) / 1000;
     const events = Number(new TextDecoder().decode(result.stdout).trim());
     await new Promise((r) => setTimeout(r, 1000)); // let the tracer drain
-    const after = cpuMs(tracer.pid);
+    const after = cpuNs(tracer.pid);
     tracer.kill("SIGINT");
     const { delivered, lost } = await seen.finish();
     await tracer.status;
@@ -155,8 +172,7 @@ async function oneRun(tool: Tool, who: Who, round: number, o: Options): Promise<
       seconds,
       delivered,
       lost,
-      userMs: after.user - before.user,
-      sysMs: after.sys - before.sys,
+      cpuNs: after - before,
     };
   } finally {
     try {
@@ -172,9 +188,10 @@ interface Options {
   rounds: number;
   execSeconds: number;
   opens: number;
+  openRate: number;
 }
 
-function table(tool: Tool, runs: Run[]): string {
+function table(tool: Tool, runs: Run[], o: Options): string {
   const rows = (["ours", "libbpf-tools"] as Who[]).map((who) => {
     const mine = runs.filter((r) => r.tool === tool && r.who === who);
     const m = (f: (r: Run) => number) => median(mine.map(f)) ?? NaN;
@@ -183,26 +200,25 @@ function table(tool: Tool, runs: Run[]): string {
       rate: m((r) => r.events / r.seconds),
       delivered: m((r) => r.delivered / r.events),
       lost: m((r) => r.lost),
-      user: m((r) => (r.userMs * 1000) / Math.max(1, r.delivered)),
-      sys: m((r) => (r.sysMs * 1000) / Math.max(1, r.delivered)),
+      cpu: m((r) => r.cpuNs / Math.max(1, r.delivered)),
     };
   });
   const [ours, ref] = rows;
   const lines = [
-    `#### ${tool}: ${
-      tool === "execsnoop" ? "exec storm, unfiltered" : "open storm, -p workload"
+    `#### ${tool}: ${tool === "execsnoop" ? "exec storm, unfiltered" : "open storm, -p workload"}${
+      tool === "opensnoop" && o.openRate ? `, paced at ${o.openRate}/s` : ""
     } (medians of ${runs.filter((r) => r.tool === tool && r.who === "ours").length} runs)`,
     "",
-    "| tracer | workload rate (events/s) | delivered | lost | user µs/event | sys µs/event |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| tracer | workload rate (events/s) | delivered | lost | CPU ns/event (user + sys) |",
+    "|---|---:|---:|---:|---:|",
     ...rows.map((r) =>
       `| ${r.who} | ${r.rate.toFixed(0)} | ${(r.delivered * 100).toFixed(2)}% | ${
         r.lost.toFixed(0)
-      } | ${r.user.toFixed(2)} | ${r.sys.toFixed(2)} |`
+      } | ${r.cpu.toFixed(0)} |`
     ),
     `| ratio ours / libbpf-tools | ${(ours.rate / ref.rate).toFixed(2)}× | | | ${
-      (ours.user / ref.user).toFixed(2)
-    }× | ${(ours.sys / ref.sys).toFixed(2)}× |`,
+      (ours.cpu / ref.cpu).toFixed(2)
+    }× |`,
   ];
   return lines.join("\n");
 }
@@ -213,7 +229,8 @@ async function main(): Promise<void> {
     options: {
       rounds: { type: "string", default: "3" },
       "exec-seconds": { type: "string", default: "4" },
-      opens: { type: "string", default: "1000000" },
+      opens: { type: "string", default: "400000" },
+      "open-rate": { type: "string", default: "40000" },
     },
     strict: true,
   });
@@ -221,6 +238,7 @@ async function main(): Promise<void> {
     rounds: Number(values.rounds),
     execSeconds: Number(values["exec-seconds"]),
     opens: Number(values.opens),
+    openRate: Number(values["open-rate"]),
   };
   const runs: Run[] = [];
   for (let round = 1; round <= o.rounds; round++) {
@@ -231,19 +249,20 @@ async function main(): Promise<void> {
         console.error(
           `bench: round ${round} ${tool} ${who}: ${r.events} events in ${
             r.seconds.toFixed(2)
-          } s, ${r.delivered} delivered, ${r.lost} lost, user ${r.userMs} ms, sys ${r.sysMs} ms`,
+          } s, ${r.delivered} delivered, ${r.lost} lost, CPU ${(r.cpuNs / 1e6).toFixed(1)} ms`,
         );
         runs.push(r);
       }
     }
   }
-  console.log(machineLine(describeMachine(), [`${o.rounds} rounds`]));
+  const machine = describeMachine();
+  console.log(machineLine(machine, [`${o.rounds} rounds`]));
   console.log("");
-  console.log(table("execsnoop", runs));
+  console.log(table("execsnoop", runs, o));
   console.log("");
-  console.log(table("opensnoop", runs));
+  console.log(table("opensnoop", runs, o));
   console.log("");
-  console.log(JSON.stringify({ runs }));
+  keepResult("snoop", { machine, config: o, runs });
 }
 
 await main();

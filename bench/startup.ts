@@ -1,7 +1,9 @@
 /**
  * Start to ready: milliseconds from spawning a tool to its "Tracing" line,
- * and its peak RSS, as measured by the shared ready.mjs (Node), so every
- * tool is timed by the same outside observer.
+ * and its peak RSS. Timed here, from outside the tool: the bench's own
+ * process spawns it, reads its stdout and stderr as they come, and polls
+ * its VmHWM every few milliseconds; 300 ms after the ready line it sends
+ * SIGINT, as an operator would.
  */
 import { childrenOf, killGroup, spawnTracked } from "./children.ts";
 import type { Subject } from "./subjects.ts";
@@ -12,110 +14,95 @@ export interface StartupSample {
   readyMs: number | null;
   /** Peak resident set (VmHWM) in KiB seen while it ran. */
   peakRssKb: number;
-  /** ms from start to the tool's exit, as ready.mjs saw it. */
+  /** ms from start to the tool's exit. */
   totalMs: number;
-  /** SIGINTs the bench had to repeat because the tool ignored ready.mjs's one. */
+  /** SIGINTs the bench had to repeat because the tool ignored the first. */
   extraSigints: number;
   /** Why the sample is unusable, when it is. */
   error?: string;
 }
 
-/** What ready.mjs prints as its last line. */
-interface ReadyReport {
-  ready_ms: number | null;
-  peak_rss_kb: number;
-  total_ms: number;
-  code: number | null;
-  sig: string | null;
-}
-
+/** How long after the ready line the tool is interrupted (it reports on exit). */
+const INTERRUPT_AFTER_READY_MS = 300;
+/** VmHWM polling period. */
+const RSS_POLL_MS = 5;
+/** A tool that never gets ready is given up on after this long. */
+const READY_LIMIT_MS = 30_000;
 /**
- * ready.mjs interrupts the tool 300 ms after its ready line. A tool still
- * running this long after start ignored that SIGINT (bpftrace 0.17 sometimes
- * does; a second one works), so the bench repeats it every second, and kills
- * the tool at KILL_AFTER_MS, rather than wait for ready.mjs's 30 s limit.
+ * A tool still running this long after the first SIGINT ignored it
+ * (bpftrace 0.17 sometimes does; a second one works): repeat it every
+ * second, then kill at KILL_AFTER_MS.
  */
 const REPEAT_SIGINT_AFTER_MS = 3000;
 const KILL_AFTER_MS = 15_000;
 
-/** Runs `subject` once under ready.mjs; never throws for a failing tool. */
-export async function measureStartup(
-  readyScript: string,
-  node: string,
-  subject: Subject,
-  cwd: string,
-): Promise<StartupSample> {
-  const child = spawnTracked(
-    [node, readyScript, subject.ready.source, ...subject.argv],
-    { cwd, env: subject.env, output: "piped" },
-  );
-  const stderr = new Response(child.stderr).text();
-  let extraSigints = 0;
-  const startedAt = performance.now();
-  const watchdog = setInterval(() => {
-    const elapsed = performance.now() - startedAt;
-    if (elapsed < REPEAT_SIGINT_AFTER_MS) return;
-    const signal = elapsed < KILL_AFTER_MS ? "SIGINT" : "SIGKILL";
-    for (const pid of childrenOf(child.pid)) {
-      try {
-        Deno.kill(pid, signal);
-        if (signal === "SIGINT") extraSigints++;
-      } catch {
-        // Exited meanwhile.
-      }
-    }
-  }, 1000);
-  // ready.mjs prints its report when the tool exits, but its own 30 s
-  // safety timer keeps Node alive after that: take the report and end it.
-  const line = await firstJsonLine(child.stdout, 40_000);
-  clearInterval(watchdog);
-  killGroup(child.pid, "SIGKILL");
-  await child.status;
-  let report: ReadyReport;
+function vmHwmKb(pid: number): number {
   try {
-    report = JSON.parse(line ?? "") as ReadyReport;
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+)/m);
+    return m ? Number(m[1]) : 0;
   } catch {
-    const err = (await stderr).trim().split("\n").pop() ?? "";
-    return {
-      readyMs: null,
-      peakRssKb: 0,
-      totalMs: performance.now() - startedAt,
-      extraSigints,
-      error: `ready.mjs failed: ${err || line || "no report"}`,
-    };
+    return 0; // exited
   }
-  const sample: StartupSample = {
-    readyMs: report.ready_ms,
-    peakRssKb: report.peak_rss_kb,
-    totalMs: report.total_ms,
-    extraSigints,
-  };
-  if (report.ready_ms === null) {
-    const how = report.sig ? `signal ${report.sig}` : `exit code ${report.code}`;
-    sample.error = `no "Tracing" line (${how})`;
-  }
-  return sample;
 }
 
-/** The first line of `stream` that starts with "{", or null at its end or after `timeoutMs`. */
-async function firstJsonLine(
-  stream: ReadableStream<Uint8Array>,
-  timeoutMs: number,
-): Promise<string | null> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  const timer = setTimeout(() => reader.cancel(), timeoutMs);
-  let text = "";
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) return null;
-      text += value;
-      for (const line of text.split("\n").slice(0, -1)) {
-        if (line.startsWith("{")) return line;
+/** Runs `subject` once and times it; never throws for a failing tool. */
+export async function measureStartup(subject: Subject, cwd: string): Promise<StartupSample> {
+  const t0 = performance.now();
+  const child = spawnTracked(subject.argv, { cwd, env: subject.env, output: "piped" });
+  let readyMs: number | null = null, interruptedAt: number | null = null;
+  let peakRssKb = 0, extraSigints = 0, seen = "", lastSigint = 0;
+  const onText = (text: string) => {
+    if (readyMs !== null) return;
+    seen = (seen + text).slice(-4096); // the ready line may arrive in pieces
+    if (subject.ready.test(seen)) readyMs = performance.now() - t0;
+  };
+  const read = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s.pipeThrough(new TextDecoderStream())) onText(chunk);
+  };
+  const streams = Promise.all([read(child.stdout), read(child.stderr)]).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const poll = setInterval(() => {
+    peakRssKb = Math.max(peakRssKb, vmHwmKb(child.pid));
+    const now = performance.now() - t0;
+    if (readyMs === null) {
+      if (now > READY_LIMIT_MS) killGroup(child.pid, "SIGKILL");
+      return;
+    }
+    if (interruptedAt === null && now >= readyMs + INTERRUPT_AFTER_READY_MS) {
+      interruptedAt = lastSigint = now;
+      killGroup(child.pid, "SIGINT");
+    } else if (interruptedAt !== null && !exited) {
+      const since = now - interruptedAt;
+      if (since >= KILL_AFTER_MS) killGroup(child.pid, "SIGKILL");
+      else if (since >= REPEAT_SIGINT_AFTER_MS && now - lastSigint >= 1000) {
+        lastSigint = now;
+        extraSigints++;
+        for (const pid of [child.pid, ...childrenOf(child.pid)]) {
+          try {
+            Deno.kill(pid, "SIGINT");
+          } catch {
+            // exited meanwhile
+          }
+        }
       }
     }
-  } finally {
-    clearTimeout(timer);
-    reader.cancel().catch(() => {});
+  }, RSS_POLL_MS);
+  const { code, signal } = await status;
+  clearInterval(poll);
+  await streams;
+  const sample: StartupSample = {
+    readyMs,
+    peakRssKb,
+    totalMs: performance.now() - t0,
+    extraSigints,
+  };
+  if (readyMs === null) {
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    sample.error = `no ready line (${how})`;
   }
+  return sample;
 }
