@@ -1,7 +1,7 @@
 /**
  * Every process the benchmark starts goes through here, in its own process
  * group, so that Ctrl-C, SIGTERM or a thrown error can end the whole tree
- * (ready.mjs and the tool it starts, stress-ng and its workers) by group id.
+ * (a tool and whatever it starts, stress-ng and its workers) by group id.
  */
 
 const live = new Set<number>();
