@@ -29,6 +29,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   exitsnoop: () => import("./tools/exitsnoop.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
+  hardirqs: () => import("./tools/hardirqs.ts"),
   killsnoop: () => import("./tools/killsnoop.ts"),
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
   offcputime: () => import("./tools/offcputime.ts"),
