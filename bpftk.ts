@@ -31,6 +31,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   flamegraph: () => import("./tools/flamegraph.ts"),
   hardirqs: () => import("./tools/hardirqs.ts"),
   killsnoop: () => import("./tools/killsnoop.ts"),
+  mountsnoop: () => import("./tools/mountsnoop.ts"),
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
   offcputime: () => import("./tools/offcputime.ts"),
   opensnoop: () => import("./tools/opensnoop.ts"),
