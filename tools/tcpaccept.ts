@@ -128,7 +128,7 @@ function formatLine(data: Uint8Array, o: Options, clock: tcp.SinceFirst): string
 
 export const tool = eventTool({
   name: "tcpaccept",
-  summary: "Trace TCP accepts",
+  summary: "Trace TCP accepts.",
   examples: [
     ["tcpaccept", "trace all TCP accept()s"],
     ["tcpaccept -t", "include timestamps"],
