@@ -41,6 +41,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   runqlen: () => import("./tools/runqlen.ts"),
   runqslower: () => import("./tools/runqslower.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
+  softirqs: () => import("./tools/softirqs.ts"),
   syscount: () => import("./tools/syscount.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
