@@ -42,6 +42,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   runqslower: () => import("./tools/runqslower.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
+  statsnoop: () => import("./tools/statsnoop.ts"),
   syscount: () => import("./tools/syscount.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
