@@ -29,7 +29,6 @@ import { type EventsDef, output } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import type { Probe } from "../lib/dsl/program.ts";
 import {
-  addToUsdtSemaphore,
   arg,
   ProbeTargetError,
   uprobe,
@@ -38,6 +37,7 @@ import {
   usdtSemaphoreAddress,
 } from "../lib/dsl/pt_regs.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { addToUsdtSemaphore } from "../lib/kernel/process_memory.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
 import { escapeText } from "../lib/format/escape.ts";
 import { ElfFile, type ElfSymbol } from "../lib/symbols/elf.ts";

@@ -55,6 +55,8 @@ export interface StackCount {
   kernelStackId: number;
   /** Samples, or microseconds off CPU. */
   value: number;
+  /** A second name shown with the stack, when the tool has one (wakeuptime: the waker). */
+  label?: string;
 }
 
 /** How to print. */
@@ -126,6 +128,8 @@ export interface SymbolizedStack {
   kernel?: string[] | "missed";
   /** User frames; undefined when not shown (or there was none). */
   user?: string[] | "missed";
+  /** See StackCount.label. */
+  label?: string;
 }
 
 /**
@@ -142,7 +146,7 @@ export function symbolizeStacks(
   const merged = new Map<string, SymbolizedStack>();
   for (const e of entries) {
     const s = symbolize(e, traces, syms, opts);
-    const key = JSON.stringify([s.pid, s.shownId, s.comm, s.kernel, s.user]);
+    const key = JSON.stringify([s.pid, s.shownId, s.comm, s.label, s.kernel, s.user]);
     const seen = merged.get(key);
     if (seen) seen.value += s.value;
     else merged.set(key, s);
@@ -157,6 +161,7 @@ function symbolize(
   opts: StackReportOptions,
 ): SymbolizedStack {
   const s: SymbolizedStack = { pid: e.pid, shownId: e.shownId, comm: e.comm, value: e.value };
+  if (e.label !== undefined) s.label = e.label;
   if (opts.kernel) {
     if (isStackError(e.kernelStackId)) s.kernel = "missed";
     else if (e.kernelStackId >= 0) {
@@ -232,6 +237,7 @@ export function stackReportJson(stacks: SymbolizedStack[]): Record<string, unkno
     pid: s.pid,
     id: s.shownId,
     comm: s.comm,
+    ...(s.label === undefined ? {} : { label: s.label }),
     ...(s.kernel === undefined ? {} : { kernel: s.kernel === "missed" ? null : s.kernel }),
     ...(s.user === undefined ? {} : { user: s.user === "missed" ? null : s.user }),
     value: s.value,

@@ -15,13 +15,7 @@
 import type { BuiltProgram } from "../dsl/builder.ts";
 import type { OptionConfig } from "./parse_args.ts";
 import { parseArgsStrict } from "./parse_args.ts";
-import {
-  type FlagSpec,
-  type FlagTable,
-  type PositionalSpec,
-  type PositionalTable,
-  type Values,
-} from "./flags.ts";
+import type { FlagSpec, FlagTable, PositionalSpec, PositionalTable, Values } from "./flags.ts";
 import { writeOut } from "./output.ts";
 import { runTool } from "./run.ts";
 import { COMMON_FLAGS, formatHelp, UsageError } from "./usage.ts";

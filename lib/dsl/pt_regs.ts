@@ -351,4 +351,3 @@ function sameFile(path: string, target: Deno.FileInfo): boolean {
 
 // The semaphore write touches another process: it lives in lib/kernel. Re-exported
 // here for tools/mysqld_qslower.ts until it imports lib/kernel/process_memory.ts.
-export { addToUsdtSemaphore } from "../kernel/process_memory.ts";

@@ -27,6 +27,7 @@ import {
   stackReportJson,
   type StackReportOptions,
   StackSymbols,
+  type SymbolizedStack,
   symbolizeStacks,
   waitWhileSampling,
 } from "../stack_report.ts";
@@ -61,10 +62,15 @@ export interface StackSpec<O extends StackOptions, M extends StackMaps> {
   check?: (o: O) => void;
   /** The line printed while counting (not with -f or --json). */
   banner: (o: O) => string;
-  /** Offset of the process ID in a counts key, to remember the processes seen. */
-  pidOffset: number;
+  /**
+   * Offset of the process ID in a counts key, to remember the processes seen
+   * (for their user stacks); undefined for tools that show kernel stacks only.
+   */
+  pidOffset?: number;
   /** The counts map read as stack counts. */
   read: (session: Session, maps: M) => StackCount[];
+  /** The report's text, when the tool's layout is not bcc's offcputime one (wakeuptime). */
+  text?: (stacks: SymbolizedStack[], o: O) => string;
   /** Warnings after the report (on stderr), and the same facts as JSON fields. */
   after?: (counts: StackCount[], o: O) => { warnings: string[]; json: Record<string, unknown> };
 }
@@ -77,7 +83,7 @@ export function stackTool<
   M extends StackMaps,
 >(info: ToolInfo<F, P, O>, spec: StackSpec<O, M>): Tool<O> {
   return defineTool(info, {
-    jsonHelp: "print the report as one JSON object instead of text",
+    jsonHelp: "print the report as one JSON object",
     programs: (o) => spec.build(o, spec.maps(o)),
     async run(o, common) {
       spec.check?.(o);
@@ -89,6 +95,7 @@ export function stackTool<
         if (!o.report.folded && !common.json) writeOut(spec.banner(o));
         // Meanwhile, snapshot the address space of each process seen, in case it exits.
         await waitWhileSampling(stop, o.duration, () => {
+          if (spec.pidOffset === undefined) return;
           symbols.remember(pidsIn(session.maps.get(maps.counts)!, spec.pidOffset));
         });
       }
@@ -111,7 +118,10 @@ export function stackTool<
           }) + "\n",
         );
       } else {
-        writeOut((o.report.folded ? "" : "\n") + formatStackReport(stacks, o.report));
+        writeOut(
+          spec.text?.(stacks, o) ??
+            (o.report.folded ? "" : "\n") + formatStackReport(stacks, o.report),
+        );
       }
       const warning = lostStacksWarning(lost);
       if (warning) console.error(warning);

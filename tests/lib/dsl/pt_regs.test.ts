@@ -10,8 +10,8 @@ import {
   ok as assert,
   throws as assertThrows,
 } from "node:assert/strict";
+import { addToUsdtSemaphore } from "../../../lib/kernel/process_memory.ts";
 import {
-  addToUsdtSemaphore,
   arg,
   ARG_REGISTERS,
   ProbeTargetError,
