@@ -15,6 +15,8 @@
  * @module
  */
 
+import { run } from "./process.ts";
+
 const MESSAGE = "injected fault after attach (test seam)";
 
 /** Runs `tool` with `args` through this seam; resolves with its status and output. */
@@ -22,14 +24,15 @@ export async function runToolWithFault(
   tool: string,
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, tool, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  // Through tests/support/process.ts: killed at its deadline like every process a test starts.
+  const out = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    new URL(import.meta.url).pathname,
+    tool,
+    ...args,
+  ]);
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
 /** How many BPF links this process holds (their fdinfo names a link_type). */
