@@ -43,6 +43,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
+  syncsnoop: () => import("./tools/syncsnoop.ts"),
   syscount: () => import("./tools/syscount.ts"),
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
