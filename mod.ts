@@ -253,7 +253,64 @@ export {
   type PALETTES,
   renderFlameGraph,
 } from "./lib/format/flamegraph.ts";
-export { drainHistograms, type HistogramRead, log2Buckets } from "./lib/cli/hist_maps.ts";
+export { drainHistograms, type HistogramRead } from "./lib/cli/hist_maps.ts";
+
+// a tool is a declaration: flags, positionals, and a driver for its kind
+export {
+  type CommonFlags,
+  defineTool,
+  type Driver,
+  plainTool,
+  type Tool,
+  type ToolInfo,
+  VERSION,
+} from "./lib/cli/tool.ts";
+export {
+  cgroupPath,
+  count,
+  type DefaultedFlag,
+  flag,
+  type FlagSpec,
+  type FlagTable,
+  type FlagValue,
+  integer,
+  nonEmpty,
+  option,
+  optionWithDefault,
+  pidValue,
+  positional,
+  type PositionalSpec,
+  type PositionalTable,
+  readableFile,
+  restPositionals,
+  seconds,
+  tidValue,
+  type ValueFlag,
+  type Values,
+  wholeDisk,
+} from "./lib/cli/flags.ts";
+export {
+  histogramJson,
+  type HistogramSet,
+  histogramText,
+  histogramTool,
+  type IntervalOptions,
+  type IntervalSpec,
+  intervalTool,
+  type JsonBucket,
+  jsonBuckets,
+  type LabeledHistogram,
+  log2Bounds,
+  log2Buckets,
+  timeLine,
+} from "./lib/cli/drivers/interval.ts";
+export { type EventSpec, eventTool } from "./lib/cli/drivers/events.ts";
+export {
+  type StackMaps,
+  type StackOptions,
+  type StackSpec,
+  stackTool,
+} from "./lib/cli/drivers/stacks.ts";
 export { writeOut } from "./lib/cli/output.ts";
 export { runTool } from "./lib/cli/run.ts";
 export { loadAndAttach, type LoadOptions, type Session } from "./lib/cli/session.ts";

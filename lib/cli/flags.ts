@@ -43,7 +43,8 @@ export type FlagTable = Record<string, FlagSpec<unknown>>;
 /** A tool's positionals, in order. */
 export type PositionalTable = Record<string, PositionalSpec<unknown>>;
 
-type FlagValue<S> = S extends { value: string } ?
+/** The value type a flag declaration parses to (boolean for a switch). */
+export type FlagValue<S> = S extends { value: string } ?
     | (S extends { parse: (t: string, f: string) => infer T } ? T : string)
     | (
       S extends { default: unknown } ? never : undefined
@@ -60,13 +61,22 @@ export function flag(help: string, short?: string, long?: string): FlagSpec<bool
   return { help, short, long };
 }
 
+/** An option taking a value, undefined when absent. */
+export type ValueFlag<T> = FlagSpec<T> & {
+  value: string;
+  parse: (text: string, flag: string) => T;
+};
+
+/** An option taking a value, with a default when absent. */
+export type DefaultedFlag<T> = ValueFlag<T> & { default: T };
+
 /** An option with a value, checked and converted by `parse`. */
 export function option<T>(
   value: string,
   help: string,
   parse: (text: string, flag: string) => T,
   more: { short?: string; long?: string } = {},
-): FlagSpec<T> & { value: string; parse: (text: string, flag: string) => T } {
+): ValueFlag<T> {
   return { value, help, parse, ...more };
 }
 
@@ -77,7 +87,7 @@ export function optionWithDefault<T>(
   parse: (text: string, flag: string) => T,
   fallback: T,
   more: { short?: string; long?: string } = {},
-): FlagSpec<T> & { value: string; parse: (text: string, flag: string) => T; default: T } {
+): DefaultedFlag<T> {
   return { value, help, parse, default: fallback, ...more };
 }
 
@@ -107,7 +117,11 @@ export function positional<T>(
 // --- value parsers ------------------------------------------------------------
 
 /** An integer within [min, max], with a message that says what is wrong with it. */
-export function integer(min: number, max: number, what?: string) {
+export function integer(
+  min: number,
+  max: number,
+  what?: string,
+): (text: string, name: string) => number {
   return (text: string, name: string): number => {
     const label = what ?? name;
     const bad = (why: string) => new UsageError(`invalid ${label} '${text}': ${why}`);
@@ -152,10 +166,13 @@ function warnUnlessExists(id: number, what: string, label: string): void {
 }
 
 /** Seconds for an interval or a duration: any positive count (long waits are chunked). */
-export const seconds = integer(1, 99_999_999);
+export const seconds: (text: string, name: string) => number = integer(1, 99_999_999);
 
 /** A count of intervals. */
-export const count = integer(1, Number.MAX_SAFE_INTEGER);
+export const count: (text: string, name: string) => number = integer(
+  1,
+  Number.MAX_SAFE_INTEGER,
+);
 
 /** A non-empty string (a name filter, a path). */
 export function nonEmpty(text: string, name: string): string {

@@ -13,6 +13,8 @@ export interface HistogramRead {
   slots: number[];
   /** The value's `extraBytes` after the counters (a comm, say); empty when per-CPU. */
   extra: Uint8Array<ArrayBuffer>;
+  /** The running sum of the values counted, for a map declared with `sum` (its unit is the tool's). */
+  sum?: number;
 }
 
 /**
@@ -24,15 +26,20 @@ export function drainHistograms(map: BpfMap, def: HistMapDef): HistogramRead[] {
     const key = new Uint8Array(4);
     const value = map.lookup(key);
     const slots = new Array(def.slots).fill(0);
+    let sum = 0n;
     if (value) {
       const v = new DataView(value.buffer);
       const stride = Math.ceil(def.valueSize / 8) * 8;
       for (let cpu = 0; cpu < value.length; cpu += stride) {
         for (let i = 0; i < def.slots; i++) slots[i] += Number(v.getBigUint64(cpu + 8 * i, true));
+        if (def.sumOffset !== undefined) sum += v.getBigUint64(cpu + def.sumOffset, true);
       }
     }
     map.update(key, new Uint8Array(map.valueBytes));
-    return [{ key, slots, extra: new Uint8Array(0) }];
+    const extra = new Uint8Array(0);
+    return [
+      def.sumOffset === undefined ? { key, slots, extra } : { key, slots, extra, sum: Number(sum) },
+    ];
   }
   const out: HistogramRead[] = [];
   for (const [key, value] of map.entries()) {
@@ -40,14 +47,10 @@ export function drainHistograms(map: BpfMap, def: HistMapDef): HistogramRead[] {
     out.push({
       key,
       slots: Array.from({ length: def.slots }, (_, i) => v.getUint32(4 * i, true)),
-      extra: value.slice(4 * def.slots),
+      extra: value.slice(4 * def.slots, 4 * def.slots + def.extraBytes),
+      ...(def.sumOffset === undefined ? {} : { sum: Number(v.getBigUint64(def.sumOffset, true)) }),
     });
     map.delete(key);
   }
   return out;
-}
-
-/** `[{low, high, count}]` for --json output of a log2 histogram (slot i: [2^i, 2^(i+1)-1], slot 0: [0, 1]). */
-export function log2Buckets(slots: number[]): { low: number; high: number; count: number }[] {
-  return slots.map((count, i) => ({ low: i === 0 ? 0 : 2 ** i, high: 2 ** (i + 1) - 1, count }));
 }

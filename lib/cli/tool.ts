@@ -25,8 +25,11 @@ export const VERSION = "0.1.0";
 
 /** The flags every tool has, parsed. */
 export interface CommonFlags {
+  /** --json: JSON objects instead of text. */
   json: boolean;
+  /** --dump: print the programs, load nothing. */
   dump: boolean;
+  /** -v: the verifiers' logs on stderr. */
   verbose: boolean;
 }
 
@@ -64,7 +67,9 @@ export interface Driver<O> {
 
 /** A declared tool, ready to run. */
 export interface Tool<O = unknown> {
+  /** Name as typed on the command line. */
   readonly name: string;
+  /** One sentence: what the tool shows. */
   readonly summary: string;
   /** Option sets verified by `deno task verify` (the default, `[]`, first unless it needs some). */
   readonly variants: string[][];

@@ -16,7 +16,7 @@ import { requireBpfPrivileges } from "../../kernel/privileges.ts";
 import type { BpfMap } from "../../kernel/map.ts";
 import { eventBufferKind } from "../../kernel/ringbuf.ts";
 import { ringBytesFromEnv, streamEvents } from "../event_loop.ts";
-import { type FlagTable, integer, option, type PositionalTable } from "../flags.ts";
+import { type FlagTable, integer, option, type PositionalTable, type ValueFlag } from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { loadAndAttach, type Session } from "../session.ts";
 import { StopSignal } from "../stop.ts";
@@ -117,7 +117,7 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
 }
 
 /** -d SECS: stop after this many seconds (the driver stops when `durationSeconds` says). */
-export const durationFlag = option(
+export const durationFlag: ValueFlag<number> = option(
   "SECS",
   "total duration of trace in seconds",
   integer(1, 99_999_999, "duration"),

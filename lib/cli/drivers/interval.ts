@@ -20,6 +20,7 @@ import type { BpfMap } from "../../kernel/map.ts";
 import {
   count,
   flag,
+  type FlagSpec,
   type FlagTable,
   positional,
   type PositionalTable,
@@ -44,6 +45,7 @@ export interface IntervalOptions {
 export interface HistogramSet {
   /** The values' unit ("usecs", "msecs", "Kbytes"). */
   unit: string;
+  /** One histogram, or one per key (process, disk, ...). */
   histograms: LabeledHistogram[];
 }
 
@@ -90,7 +92,7 @@ export const intervalPositionals = {
 };
 
 /** -T, --timestamp: the time of day before each report. */
-export const timestampFlag = flag("include timestamp on output", "T");
+export const timestampFlag: FlagSpec<boolean> = flag("include timestamp on output", "T");
 
 /** Declares an interval tool. */
 export function intervalTool<
@@ -170,8 +172,11 @@ export function histogramJson(set: HistogramSet): Record<string, unknown> {
 
 /** A histogram bucket in JSON: inclusive bounds and the count. */
 export interface JsonBucket {
+  /** Lowest value in the bucket. */
   low: number;
+  /** Highest value in the bucket. */
   high: number;
+  /** Values counted in it. */
   count: number;
 }
 

@@ -12,7 +12,9 @@ import type { BuiltProgram } from "../../dsl/builder.ts";
 import type { MapDef } from "../../dsl/maps.ts";
 import { stringifyJson } from "../../format/escape.ts";
 import {
+  type DefaultedFlag,
   flag,
+  type FlagSpec,
   type FlagTable,
   integer,
   optionWithDefault,
@@ -45,8 +47,11 @@ export interface StackOptions {
 
 /** The maps every stack tool has: counts by stack, the stack traces, lost-stack counters. */
 export interface StackMaps {
+  /** Counts (or time) by process and stack ids. */
   counts: MapDef;
+  /** The stack trace map the ids point into. */
   stacks: MapDef;
+  /** Counters of stacks the kernel could not store. */
   errors: MapDef;
 }
 
@@ -139,7 +144,13 @@ export function stackTool<
 export const MAX_STACK_STORAGE = 262_144;
 
 /** -U, -K, -d, -f and --stack-storage-size, as bcc's profile and offcputime have them. */
-export function stackFlags(defaultStorage: number) {
+export function stackFlags(defaultStorage: number): {
+  userStacksOnly: FlagSpec<boolean>;
+  kernelStacksOnly: FlagSpec<boolean>;
+  delimited: FlagSpec<boolean>;
+  folded: FlagSpec<boolean>;
+  stackStorageSize: DefaultedFlag<number>;
+} {
   return {
     userStacksOnly: flag("show stacks from user space only", "U", "user-stacks-only"),
     kernelStacksOnly: flag("show stacks from kernel space only", "K", "kernel-stacks-only"),
