@@ -52,6 +52,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),
+  wakeuptime: () => import("./tools/wakeuptime.ts"),
   workq: () => import("./tools/workq.ts"),
   xfsslower: () => import("./tools/xfsslower.ts"),
   zfsslower: () => import("./tools/zfsslower.ts"),
