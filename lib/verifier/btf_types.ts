@@ -149,7 +149,9 @@ function walk(btf: Btf, structId: number, off: number, size: number): BtfMemberA
           };
         }
         const s = pointeeStruct(btf, mt.type);
-        return s ? { kind: "pointer", struct: s } : { kind: "untrusted-mem" };
+        return s
+          ? { kind: "pointer", struct: s, field: `${t.name}.${m.name}` }
+          : { kind: "untrusted-mem" };
       }
       if (off + size > trueEnd && !inUnion) {
         return {

@@ -361,7 +361,7 @@ function checkBtfArg(pc: number, h: HelperProto, id: number, i: number, reg: Reg
   if (reg.maybeNull && !nullable) {
     wrongArg(pc, h, r, reg, `a pointer to struct ${struct} checked against NULL`);
   }
-  if (!reg.trusted) {
+  if (!reg.trusted && !reg.rcu) {
     badArg(
       pc,
       h,

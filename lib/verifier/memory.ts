@@ -307,10 +307,29 @@ function btfAccess(
   }
   const a = types.access(base.struct, off, size);
   if (a.kind === "error") fail("invalid-mem-access", pc, a.message);
-  if (a.kind === "pointer") return pointerReg("btf_id", { struct: a.struct, trusted: false });
+  if (a.kind === "pointer") {
+    const rcu = (base.trusted === true || base.rcu === true) && RCU_SAFE.has(a.field ?? "");
+    return pointerReg(
+      "btf_id",
+      rcu ? { struct: a.struct, trusted: false, rcu } : {
+        struct: a.struct,
+        trusted: false,
+      },
+    );
+  }
   if (a.kind === "untrusted-mem") return pointerReg("opaque_mem");
   return scalarReg(unknownOfSize(size));
 }
+
+/**
+ * Pointer fields the kernel keeps valid under RCU (BTF_TYPE_SAFE_RCU): read
+ * from a trusted struct in a (non-sleepable) tracing program they may be
+ * passed to helpers.
+ */
+const RCU_SAFE: ReadonlySet<string> = new Set([
+  "task_struct.real_parent",
+  "task_struct.group_leader",
+]);
 
 /** The kernel struct behind each map type's handle (its ops' map_btf_id). */
 const MAP_STRUCT: Readonly<Record<string, string>> = {

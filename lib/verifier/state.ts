@@ -65,6 +65,11 @@ export interface Reg {
   readonly struct?: string;
   /** btf_id: the kernel guarantees the pointer is valid (may be passed to helpers). */
   readonly trusted?: boolean;
+  /**
+   * btf_id: read from a field the kernel keeps valid under RCU (MEM_RCU):
+   * may be passed to helpers, but is not known to be non-NULL.
+   */
+  readonly rcu?: boolean;
 }
 
 const ZERO = known(0);
@@ -101,6 +106,7 @@ function makeReg(kind: RegKind, val: Scalar, id: number): Reg {
     memSize: undefined,
     struct: undefined,
     trusted: undefined,
+    rcu: undefined,
   };
 }
 
@@ -484,7 +490,11 @@ function regSubsumes(o: Reg, c: Reg, exact: boolean): boolean {
     return scalarContains(o.val, c.val) && (o.id === 0 || idsMatch(o.id, c.id));
   }
   if (o.off !== c.off || o.maybeNull !== c.maybeNull || o.map !== c.map) return false;
-  if (o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted) return false;
+  if (
+    o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted || o.rcu !== c.rcu
+  ) {
+    return false;
+  }
   if (!idsMatch(o.id, c.id) || !idsMatch(o.refId, c.refId)) return false;
   return exact ? scalarEquals(o.val, c.val) : scalarContains(o.val, c.val);
 }

@@ -131,7 +131,8 @@ export interface MapInfo {
  */
 export type BtfMemberAccess =
   | { kind: "scalar" }
-  | { kind: "pointer"; struct: string }
+  /** `field` is "struct.member" of the pointer's own field. */
+  | { kind: "pointer"; struct: string; field?: string }
   /** A pointer to something that is not a struct (`char *`): may not be dereferenced. */
   | { kind: "untrusted-mem" }
   | { kind: "error"; message: string };

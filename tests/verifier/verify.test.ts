@@ -9,6 +9,7 @@ import { formatDiagnostic, verifyProgram } from "../../lib/verifier/built.ts";
 import type { ProgTypeName } from "../../bytecode/prog_types.ts";
 import {
   DIAGNOSTIC_CODES,
+  type KernelTypes,
   SUPPORTED_PROG_TYPES,
   UnsupportedProgramTypeError,
   verify,
@@ -91,4 +92,30 @@ Deno.test("verify: an unsupported program type is refused up front, context used
   for (const type of SUPPORTED_PROG_TYPES) {
     equal(typeof verify(ignoresCtx, { progType: type }).ok, "boolean");
   }
+});
+
+Deno.test("verify: task pointers from RCU-safe fields may go to helpers, others may not", () => {
+  // A made-up layout: real_parent at 16, parent at 24 (the kernel's own comes from BTF).
+  const fields: Record<number, string> = { 16: "real_parent", 24: "parent" };
+  const kernelTypes: KernelTypes = {
+    structSize: (name) => name === "task_struct" ? 64 : undefined,
+    access: (_name, off) =>
+      fields[off]
+        ? { kind: "pointer", struct: "task_struct", field: `task_struct.${fields[off]}` }
+        : { kind: "scalar" },
+  };
+  const program = (off: number) => [
+    B.call(158), // bpf_get_current_task_btf: trusted
+    B.ldx("u64", 1, 0, off),
+    B.mov64Reg(2, 10),
+    B.alu64Imm("add", 2, -64),
+    B.mov64Imm(3, 64),
+    B.mov64Imm(4, 0),
+    B.call(141), // bpf_get_task_stack
+    B.mov64Imm(0, 0),
+    B.exit(),
+  ];
+  const opts = { progType: "kprobe", kernelTypes } as const;
+  equal(verify(program(16), opts).ok, true);
+  equal(verify(program(24), opts).diagnostics[0]?.code, "bad-helper-arg");
 });
