@@ -35,6 +35,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
   offcputime: () => import("./tools/offcputime.ts"),
   opensnoop: () => import("./tools/opensnoop.ts"),
+  pidpersec: () => import("./tools/pidpersec.ts"),
   profile: () => import("./tools/profile.ts"),
   readahead: () => import("./tools/readahead.ts"),
   runqlat: () => import("./tools/runqlat.ts"),
