@@ -41,6 +41,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   runqlat: () => import("./tools/runqlat.ts"),
   runqlen: () => import("./tools/runqlen.ts"),
   runqslower: () => import("./tools/runqslower.ts"),
+  setuids: () => import("./tools/setuids.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
