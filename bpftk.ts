@@ -25,6 +25,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   blkthrot: () => import("./tools/blkthrot.ts"),
   btrfsslower: () => import("./tools/btrfsslower.ts"),
   cpudist: () => import("./tools/cpudist.ts"),
+  drsnoop: () => import("./tools/drsnoop.ts"),
   execsnoop: () => import("./tools/execsnoop.ts"),
   exitsnoop: () => import("./tools/exitsnoop.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
