@@ -37,6 +37,8 @@ export interface VerifiableProgram {
   attach: { kind: string; name?: string };
   /** License string (GPL-only helpers need a GPL-compatible one). */
   license?: string;
+  /** The program writes kernel addresses where user space reads them, on purpose. */
+  allowPointerLeaks?: boolean;
 }
 
 /** Per BTF: struct layouts, and tracepoint argument types by tracepoint. */
@@ -59,6 +61,7 @@ export function optionsForProgram(
     mapRefs: p.mapRefs,
     license: p.license,
   };
+  if (p.allowPointerLeaks) opts.allowPointerLeaks = true;
   if (!btf) return opts;
   let cache = btfCache.get(btf);
   if (!cache) btfCache.set(btf, cache = { types: kernelTypesFromBtf(btf), args: new Map() });

@@ -378,7 +378,7 @@ function checkBtfArg(pc: number, h: HelperProto, id: number, i: number, reg: Reg
  * get_constant_map_key).
  */
 function constantKey(st: MachineState, key: Reg, keySize: number): number | undefined {
-  if (key.kind !== "stack" || !isConst(key.val)) return undefined;
+  if (key.kind !== "stack" || key.frame !== st.frameNo || !isConst(key.val)) return undefined;
   const at = STACK_SIZE + key.off + constNum(key.val);
   if (at < 0 || at >= STACK_SIZE) return undefined;
   if ((at & 7) + keySize <= 8) {
@@ -444,7 +444,9 @@ function checkMapCompat(env: CallEnv, id: number, h: HelperProto, map: MapInfo):
 function releaseRef(st: MachineState, refId: number): void {
   st.dropRef(refId);
   // Every copy of the released pointer becomes a plain number.
-  st.forEachValue((r) => (r.refId === refId && isPointer(r) ? UNKNOWN_SCALAR : r));
+  const gone = (r: Reg) => (r.refId === refId && isPointer(r) ? UNKNOWN_SCALAR : r);
+  st.forEachValue(gone);
+  st.forEachSavedValue(gone); // callers' copies too
 }
 
 function returnValue(

@@ -420,9 +420,6 @@ function execJump(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): nu
   return condJump(env, st, insn, pc, jumpTarget(env.program, pc, insn.off));
 }
 
-/** What a callee sees of a pointer to its caller's stack (not supported further). */
-const CALLER_STACK = pointerReg("opaque_mem", { struct: "caller's stack" });
-
 /** A bpf-to-bpf call: the callee runs in a frame of its own, with R1-R5 as arguments. */
 function callSubprog(env: ExploreEnv, st: MachineState, insn: Insn, pc: number): number {
   const target = jumpTarget(env.program, pc, insn.imm);
@@ -436,12 +433,8 @@ function callSubprog(env: ExploreEnv, st: MachineState, insn: Insn, pc: number):
     markRegsRead(env.marks, 0xffff);
     markSlotsRead(env.marks, -1, -1);
   }
+  // Stack pointers among the arguments keep naming their frame (Reg.frame).
   st.pushFrame(pc + 1, subs.subOf[target]);
-  for (let r = 1; r <= 5; r++) {
-    // Frames are kept apart here: a pointer to the caller's stack reaches the
-    // callee as an opaque pointer, which it may pass on but not dereference.
-    if (st.regs[r].kind === "stack") st.regs[r] = CALLER_STACK;
-  }
   return target;
 }
 

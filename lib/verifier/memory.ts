@@ -99,7 +99,16 @@ export function load(
 ): Reg {
   const base = st.regs[baseRegNo];
   // The stack first: the most common case, with none of the checks below.
-  if (base.kind === "stack") return stackAccess(env, st, baseRegNo, base, off, size, undefined)!;
+  if (base.kind === "stack") {
+    if (base.frame !== st.frameNo) {
+      // A caller's stack, through a pointer it passed down.
+      return st.inFrame(
+        base.frame,
+        () => stackAccess(env, st, baseRegNo, base, off, size, undefined),
+      )!;
+    }
+    return stackAccess(env, st, baseRegNo, base, off, size, undefined)!;
+  }
   return access(env, st, baseRegNo, base, off, size, undefined) ?? scalarReg(unknownOfSize(size));
 }
 
@@ -113,8 +122,19 @@ export function store(
   value: StoreValue,
 ): void {
   const base = st.regs[baseRegNo];
-  if (base.kind === "stack") stackAccess(env, st, baseRegNo, base, off, size, value);
-  else access(env, st, baseRegNo, base, off, size, value);
+  if (base.kind !== "stack") access(env, st, baseRegNo, base, off, size, value);
+  else if (base.frame === st.frameNo) stackAccess(env, st, baseRegNo, base, off, size, value);
+  else {
+    if (typeof value !== "number" && value.kind === "stack" && value.frame > base.frame) {
+      // The callee's frame ends before the caller's: the pointer would dangle.
+      fail(
+        "invalid-mem-access",
+        env.pc,
+        "a pointer to this frame's stack cannot be saved in a caller's stack",
+      );
+    }
+    st.inFrame(base.frame, () => stackAccess(env, st, baseRegNo, base, off, size, value));
+  }
 }
 
 function access(
@@ -632,6 +652,11 @@ export function helperMem(
   helper: HelperProto,
   identityKey = false,
 ): void {
+  if (reg.kind === "stack" && reg.frame !== st.frameNo) {
+    // A buffer in a caller's stack, passed down.
+    const args = [env, st, regNo, reg, size, access, helper, identityKey] as const;
+    return st.inFrame(reg.frame, () => helperMem(...args));
+  }
   const pc = env.pc;
   const maxSize = umaxNum(size);
   if (maxSize === 0) return;

@@ -70,6 +70,8 @@ export interface Reg {
    * may be passed to helpers, but is not known to be non-NULL.
    */
   readonly rcu?: boolean;
+  /** stack: whose frame (0: the main program's; n: the n-th nested call's). */
+  readonly frame: number;
 }
 
 const ZERO = known(0);
@@ -107,6 +109,7 @@ function makeReg(kind: RegKind, val: Scalar, id: number): Reg {
     struct: undefined,
     trusted: undefined,
     rcu: undefined,
+    frame: 0,
   };
 }
 
@@ -192,6 +195,8 @@ export class MachineState {
     public frames: readonly CallerFrame[],
     /** The subprogram the current frame runs (0: the main program). */
     public sub: number,
+    /** The frame whose stack `stack` and `spills` are (frames.length but inside inFrame). */
+    public frameNo: number,
   ) {}
 
   /** A copy that can be changed independently (the stack is shared until written). */
@@ -207,7 +212,65 @@ export class MachineState {
       this.spillHi,
       this.frames,
       this.sub,
+      this.frameNo,
     );
+  }
+
+  /**
+   * Runs `fn` with `stack` and `spills` being those of caller frame `f`
+   * (reached through a pointer a caller passed down); what `fn` changes is
+   * kept in a new copy of that frame.
+   */
+  inFrame<T>(f: number, fn: () => T): T {
+    const saved = this.frames[f];
+    const mine = {
+      stack: this.stack,
+      spills: this.spills,
+      spillLo: this.spillLo,
+      spillHi: this.spillHi,
+      shared: this.shared,
+      sub: this.sub,
+      frameNo: this.frameNo,
+    };
+    this.stack = saved.stack;
+    this.spills = saved.spills as (Reg | undefined)[];
+    this.spillLo = saved.spillLo;
+    this.spillHi = saved.spillHi;
+    this.shared = true;
+    this.sub = saved.sub;
+    this.frameNo = f;
+    try {
+      return fn();
+    } finally {
+      if (this.stack !== saved.stack || this.spills !== saved.spills) {
+        const frames = this.frames.slice();
+        frames[f] = {
+          ...saved,
+          stack: this.stack,
+          spills: this.spills,
+          spillLo: this.spillLo,
+          spillHi: this.spillHi,
+        };
+        this.frames = frames;
+      }
+      this.stack = mine.stack;
+      this.spills = mine.spills;
+      this.spillLo = mine.spillLo;
+      this.spillHi = mine.spillHi;
+      this.shared = mine.shared;
+      this.sub = mine.sub;
+      this.frameNo = mine.frameNo;
+    }
+  }
+
+  /** Replaces values saved in callers' frames (registers and stack) with `fn(value)`. */
+  forEachSavedValue(fn: (r: Reg) => Reg): void {
+    if (this.frames.length === 0) return;
+    this.frames = this.frames.map((f) => {
+      const regs = f.regs.map(fn);
+      const spills = f.spills.map((x) => x === undefined ? x : fn(x));
+      return { ...f, regs, spills };
+    });
   }
 
   /**
@@ -228,8 +291,9 @@ export class MachineState {
     };
     this.frames = [...this.frames, frame];
     this.sub = sub;
+    this.frameNo = this.frames.length;
     for (let r = 0; r <= 9; r++) if (r === 0 || r > 5) this.regs[r] = UNINIT;
-    this.regs[10] = pointerReg("stack");
+    this.regs[10] = pointerReg("stack", { frame: this.frameNo });
     this.stack = new Uint8Array(STACK_SIZE);
     this.spills = new Array<Reg | undefined>(STACK_SIZE / 8).fill(undefined);
     this.spillLo = this.spillHi = 0;
@@ -241,6 +305,7 @@ export class MachineState {
     const frame = this.frames[this.frames.length - 1];
     this.frames = this.frames.slice(0, -1);
     this.sub = frame.sub;
+    this.frameNo = this.frames.length;
     const r0 = this.regs[0];
     for (let r = 0; r <= 10; r++) this.regs[r] = frame.regs[r];
     this.regs[0] = r0;
@@ -349,6 +414,7 @@ export function entryState(): MachineState {
     0,
     0,
     NO_FRAMES,
+    0,
     0,
   );
 }
@@ -491,7 +557,8 @@ function regSubsumes(o: Reg, c: Reg, exact: boolean): boolean {
   }
   if (o.off !== c.off || o.maybeNull !== c.maybeNull || o.map !== c.map) return false;
   if (
-    o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted || o.rcu !== c.rcu
+    o.memSize !== c.memSize || o.struct !== c.struct || o.trusted !== c.trusted ||
+    o.rcu !== c.rcu || o.frame !== c.frame
   ) {
     return false;
   }

@@ -712,8 +712,13 @@ class Gen {
     const name = `sub${this.label++}`;
     const arg = this.someScalar();
     this.emit(arg ? `r1 = ${arg}` : `r1 = ${this.r.int(0, 100)}`);
-    if (this.r.chance(0.3)) this.emit("r2 = r6"); // the context as a second argument
-    else if (this.r.chance(0.02)) this.emit("r2 = r10", "r2 += -8"); // a stack pointer
+    const buf = -8 * this.r.int(1, 20);
+    const passBuf = this.r.chance(0.3);
+    if (passBuf) {
+      // A buffer in the caller's frame, which the callee fills (or reads).
+      if (this.r.chance(0.5)) this.fill(buf, 8);
+      this.emit("r2 = r10", `r2 += ${buf}`);
+    } else if (this.r.chance(0.3)) this.emit("r2 = r6"); // the context as a second argument
     this.emit(`call @${name}`);
     if (this.r.chance(0.02)) this.emit("r0 = r1"); // arguments are gone after the call
     const reg = this.scalarReg();
@@ -721,8 +726,13 @@ class Gen {
     this.scalars.push(reg);
     const body: string[] = [`${name}:`];
     const out = `${name}_out`;
-    const k = this.r.int(0, 3);
-    if (k === 0) body.push("r0 = r1", `r0 *= ${this.r.pick([3, 7, -1])}`, "r0 &= 63");
+    const k = passBuf ? 4 : this.r.int(0, 3);
+    if (k === 4) {
+      const off = this.r.chance(0.95) ? 0 : this.r.pick([8, -buf]);
+      if (this.r.chance(0.5)) body.push(`*(u64 *)(r2 ${at(off)}) = r1`, "r0 = 0");
+      else if (this.r.chance(0.5)) body.push(`r0 = *(u64 *)(r2 ${at(off)})`);
+      else body.push("r1 = r2", "r2 = 16", "call bpf_get_current_comm", "r0 = 0");
+    } else if (k === 0) body.push("r0 = r1", `r0 *= ${this.r.pick([3, 7, -1])}`, "r0 &= 63");
     else if (k === 1) {
       const info = GEN_MAPS[ARRAY];
       body.push(
