@@ -54,6 +54,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcplife: () => import("./tools/tcplife.ts"),
   tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
+  threadsnoop: () => import("./tools/threadsnoop.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),
   wakeuptime: () => import("./tools/wakeuptime.ts"),
   workq: () => import("./tools/workq.ts"),
