@@ -133,8 +133,8 @@ export const tool = eventTool({
   name: "threadsnoop",
   summary: "Trace thread creation via pthread_create().",
   examples: [
-    ["threadsnoop", "trace new threads, with their start functions"],
-    ["threadsnoop -l /opt/lib/libc.so.6", "use another C library"],
+    ["threadsnoop", "trace new threads and their start functions"],
+    ["threadsnoop -l LIB", "probe pthread_create in LIB"],
   ],
   flags: {
     library: option("LIB", "the library defining pthread_create", readableFile, {
