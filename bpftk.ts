@@ -34,6 +34,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   killsnoop: () => import("./tools/killsnoop.ts"),
   mountsnoop: () => import("./tools/mountsnoop.ts"),
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
+  naptime: () => import("./tools/naptime.ts"),
   offcputime: () => import("./tools/offcputime.ts"),
   opensnoop: () => import("./tools/opensnoop.ts"),
   pidpersec: () => import("./tools/pidpersec.ts"),
