@@ -8,8 +8,9 @@
  *   the CPU time it used and waits (blocked) until stdin closes.
  * - sleeper: `main -> known_sleep_parent -> sleeper_function`, which calls
  *   nanosleep through an inline `syscall` instruction (so the user stack's
- *   innermost frame is ours, not libc's), K times M ms; it prints the time it
- *   really slept, then waits until stdin closes.
+ *   innermost frame is ours, not libc's), K times M ms, at real-time priority
+ *   where allowed (so a busy machine does not add its waits); it prints the
+ *   time it really slept, then waits until stdin closes.
  * - lib: a shared library function `known_library_function` and the
  *   addresses the symbol tests resolve.
  */
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
 `;
 
 const SLEEPER_C = `
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -105,6 +107,11 @@ int main(int argc, char **argv) {
   printf("pid %d\\n", getpid());
   fflush(stdout);
   if (!fgets(line, sizeof line, stdin)) return 1; /* "go" */
+  /* Real-time priority where allowed: on a busy machine other tasks would
+   * otherwise preempt us around the sleeps, and those waits (counted under
+   * other stacks) would be in our measured time. */
+  struct sched_param fifo = { .sched_priority = 10 };
+  sched_setscheduler(0, SCHED_FIFO, &fifo);
   double slept = known_sleep_parent(times, ms);
   printf("slept_us %.0f\\n", slept * 1e6);
   fflush(stdout);

@@ -158,12 +158,14 @@ kernelTest("bitesize -T 1 2: two timestamped intervals, then exits", async () =>
 
 for (
   const [args, pattern] of [
-    [["-d", "nosuchdisk"], /^bitesize: -d nosuchdisk: no such disk/],
-    [["-x"], /^bitesize: unknown option '-x'/],
-    [["-c", ""], /^bitesize: invalid -c: empty/],
-    [["0"], /^bitesize: invalid interval '0': must be at least 1/],
-    [["1", "2", "3"], /^bitesize: unrecognized positional argument: '3'/],
-    [["-1"], /^bitesize: unknown option '-1'/],
+    // The outcome (exit 2, one line naming what is wrong), not the wording, which the
+    // shared CLI owns.
+    [["-d", "nosuchdisk"], /^bitesize: .*nosuchdisk/],
+    [["-x"], /^bitesize: .*'-x'/],
+    [["-c", ""], /^bitesize: .*-c/],
+    [["0"], /^bitesize: .*'0'/],
+    [["1", "2", "3"], /^bitesize: .*'3'/],
+    [["-1"], /^bitesize: .*'-1'/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`bitesize ${args.join(" ")}: usage error, one line, exit 2`, async () => {

@@ -224,7 +224,7 @@ kernelTest(
     try {
       const workload = new PausedWorkload("python3", [WORKLOAD, "slow", target]);
       const tool = new ToolProcess("xfsslower", ["-p", String(workload.pid), "10"]);
-      let measured: { fsync_ms: number; max_read_ms: number };
+      let measured: { fsync_ms: number; max_read_ms: number; reads_over_10ms: number };
       try {
         await tool.waitForOutput(/^TIME /m);
         const done = await workload.run();
@@ -239,12 +239,18 @@ kernelTest(
         /^Tracing xfs operations slower than 10 ms\.\.\. Hit Ctrl-C to end\.$/m.test(r.stdout),
       );
       assert(measured.fsync_ms > 15, `fsync took only ${measured.fsync_ms} ms: the premise fails`);
-      assert(measured.max_read_ms < 5, `a cached read took ${measured.max_read_ms} ms`);
       const ops = parseText(r.stdout);
       for (const o of ops) {
         assert(o.latencyMs > 10, `shown under the threshold: ${JSON.stringify(o)}`);
       }
-      assertDeepEquals(ops.filter((o) => o.type === "R"), [], "cached reads are fast");
+      // Cached reads are fast: none is shown, unless the workload itself saw it take
+      // over 10 ms (a busy machine preempting it), and then at most those.
+      const reads = ops.filter((o) => o.type === "R");
+      assert(
+        reads.length <= measured.reads_over_10ms,
+        `${reads.length} reads shown, the workload saw ${measured.reads_over_10ms} over 10 ms ` +
+          `(slowest ${measured.max_read_ms} ms)`,
+      );
       const fsyncs = ops.filter((o) => o.type === "F");
       assertEquals(fsyncs.length, 1, r.stdout);
       // The syscall's own time, seen from inside: never more than measured around the call,
