@@ -54,6 +54,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpconnect: () => import("./tools/tcpconnect.ts"),
   tcpconnlat: () => import("./tools/tcpconnlat.ts"),
   tcplife: () => import("./tools/tcplife.ts"),
+  tcpretrans: () => import("./tools/tcpretrans.ts"),
   tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   threadsnoop: () => import("./tools/threadsnoop.ts"),
