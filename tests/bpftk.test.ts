@@ -10,20 +10,13 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { TOOLS } from "../bpftk.ts";
+import { run as runProcess } from "./support/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** Runs a command to its end, killed after 30 s (a test never hangs). */
 async function run(cmd: string, args: string[]) {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  return await runProcess(cmd, args, { deadlineMs: 30_000 });
 }
 
 const bpftk = (...args: string[]) => run("deno", ["run", "-A", `${ROOT}bpftk.ts`, ...args]);

@@ -7,6 +7,8 @@ import { equal, match, ok, throws } from "node:assert/strict";
 import { TOOLS } from "../../../bpftk.ts";
 import { UsageError } from "../../../lib/cli/usage.ts";
 import { kernelTest } from "../../support/kernel.ts";
+import { run } from "../../support/process.ts";
+import { ToolProcess } from "../../support/tool_process.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -44,54 +46,21 @@ for (const [name, argv, message] of BAD_VALUES) {
 }
 
 Deno.test("a tool run without -A says so in one line, exit 1", async () => {
-  const out = await new Deno.Command("deno", {
-    args: ["run", `${ROOT}tools/runqlat.ts`, "1", "1"],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
+  const out = await run("deno", ["run", `${ROOT}tools/runqlat.ts`, "1", "1"], {
+    deadlineMs: 30_000,
+  });
   equal(out.code, 1);
-  equal(
-    new TextDecoder().decode(out.stderr),
-    "runqlat: run with deno run -A (the tool needs --allow-all)\n",
-  );
+  equal(out.stderr, "runqlat: run with deno run -A (the tool needs --allow-all)\n");
 });
 
-Deno.test(
-  kernelTest("runqlat 2147484 1: a 25-day interval waits (no timer overflow)"),
-  async () => {
-    const child = new Deno.Command("deno", {
-      args: ["run", "-A", `${ROOT}tools/runqlat.ts`, "2147484", "1"],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-      signal: AbortSignal.timeout(60_000),
-    }).spawn();
-    const decoder = new TextDecoderStream();
-    const reader = child.stdout.pipeThrough(decoder).getReader();
-    let stdout = "";
-    while (!stdout.includes("Hit Ctrl-C")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += value;
-    }
-    // A timer that overflowed would fire at once and the tool would exit now.
-    const exitedEarly = await Promise.race([
-      child.status.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 1500)),
-    ]);
-    equal(exitedEarly, false, "still waiting 1.5 s later");
-    child.kill("SIGINT");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += value;
-    }
-    const status = await child.status;
-    const stderr = await new Response(child.stderr).text();
-    equal(status.code, 0, stderr);
-    equal(stderr, "");
-    match(stdout, /usecs\s+: count\s+distribution/);
-  },
-);
+kernelTest("runqlat 2147484 1: a 25-day interval waits (no timer overflow)", async () => {
+  const child = new ToolProcess("runqlat", ["2147484", "1"]);
+  await child.waitForOutput(/Hit Ctrl-C/);
+  // A timer that overflowed would fire at once and the tool would exit now.
+  await new Promise((r) => setTimeout(r, 1500));
+  equal(child.exited, false, "still waiting 1.5 s later");
+  const out = await child.stop();
+  equal(out.code, 0, out.stderr);
+  equal(out.stderr, "");
+  match(out.stdout, /usecs\s+: count\s+distribution/);
+});
