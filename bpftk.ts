@@ -29,6 +29,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   execsnoop: () => import("./tools/execsnoop.ts"),
   exitsnoop: () => import("./tools/exitsnoop.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
+  filelife: () => import("./tools/filelife.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
   hardirqs: () => import("./tools/hardirqs.ts"),
   killsnoop: () => import("./tools/killsnoop.ts"),
