@@ -88,6 +88,16 @@ const histKey = defineSchema("hist_key", { cmd_flags: "u32", dev: "u32" });
 const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: histKey.size });
 
 const keyedHists = (o: Options) => o.disks || o.flag;
+/** The same with a running sum of the nanoseconds (--prometheus: the exported _sum). */
+const histSum = defineHistMap({ name: "hist", slots: MAX_SLOTS, perCpu: true, sum: true });
+const histsSum = defineHistMap({
+  name: "hists",
+  slots: MAX_SLOTS,
+  keySize: histKey.size,
+  sum: true,
+});
+/** The global and keyed histogram maps these options fill. */
+const histMaps = (o: Options) => o.prometheus ? [histSum, histsSum] : [hist, hists];
 
 /** Records "request started now" on insert or issue, unless filtered out. */
 function startProgram(event: "block_rq_insert" | "block_rq_issue", o: Options): Probe {
@@ -112,18 +122,21 @@ function completeProgram(o: Options): Probe {
   const key = p.stack(8), cleanup = p.label(), out = p.label();
   p.ctx(r7, "rq").store("u64", r10, key, r7);
   p.elapsed(r8, start, key, out, cleanup);
+  const ns = o.prometheus ? p.stack(8) : undefined;
+  if (ns !== undefined) p.store("u64", r10, ns, r8);
   p.div(r8, o.milliseconds ? 1_000_000 : 1000);
   p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
 
   const hkey = p.stack(histKey.size);
+  const [hist, hists] = histMaps(o);
   if (!keyedHists(o)) {
-    p.store("u32", r10, hkey, 0).histAdd(hist, hkey, r9);
+    p.store("u32", r10, hkey, 0).histAdd(hist, hkey, r9, { sum: ns });
   } else {
     if (o.flag) p.field(r1, r7, "request", "cmd_flags");
     p.store("u32", r10, hkey + histKey.offset("cmd_flags"), o.flag ? r1 : 0);
     if (o.disks) requestDiskDev(p, r1, r7, r2);
     p.store("u32", r10, hkey + histKey.offset("dev"), o.disks ? r1 : 0);
-    p.histAdd(hists, hkey, r9, { zeroOff: p.stack(hists.valueSize) });
+    p.histAdd(hists, hkey, r9, { zeroOff: p.stack(hists.valueSize), sum: ns });
   }
   p.bind(cleanup).delete(start, key);
   p.bind(out);
@@ -148,10 +161,18 @@ interface Labels {
 
 function readHistograms(session: Session, o: Options, labels: Labels) {
   const unit = o.milliseconds ? "msecs" : "usecs";
+  const [hist, hists] = histMaps(o);
+  const sumOf = (h: { sum?: number }) => h.sum === undefined ? {} : { sum: h.sum / 1e9 }; // ns -> s
   if (!keyedHists(o)) {
     const [h] = drainHistograms(session.maps.get(hist)!, hist);
     // An empty global histogram prints nothing, as the C tool's empty hash map.
-    return { unit, histograms: h.slots.some((n) => n > 0) ? [{ slots: h.slots }] : [] };
+    return {
+      unit,
+      // (exporting: the series exists from the first scrape, so increase() sees the first I/O)
+      histograms: h.slots.some((n) => n > 0) || o.prometheus
+        ? [{ slots: h.slots, ...sumOf(h) }]
+        : [],
+    };
   }
   const histograms = drainHistograms(session.maps.get(hists)!, hists).map((h) => {
     const { cmd_flags, dev } = histKey.decode(h.key);
@@ -163,7 +184,7 @@ function readHistograms(session: Session, o: Options, labels: Labels) {
       ...(o.disks ? { disk: disk!, dev: devString(dev) } : {}),
       ...(o.flag ? { flags: flags!, cmd_flags } : {}),
     };
-    return { heading, labels: labelsJson, slots: h.slots };
+    return { heading, labels: labelsJson, slots: h.slots, ...sumOf(h) };
   });
   return { unit, histograms };
 }

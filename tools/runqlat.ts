@@ -68,6 +68,20 @@ const start = defineMap({
 const hist = defineHistMap({ name: "hist", slots: MAX_SLOTS, perCpu: true });
 /** Histograms per process/thread/namespace: u32 slots[MAX_SLOTS] then comm[16]. */
 const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, extraBytes: COMM_LEN });
+/** The same with a running sum of the nanoseconds waited (--prometheus: the exported _sum). */
+const histSum = defineHistMap({ name: "hist", slots: MAX_SLOTS, perCpu: true, sum: true });
+const histsSum = defineHistMap({
+  name: "hists",
+  slots: MAX_SLOTS,
+  extraBytes: COMM_LEN,
+  sum: true,
+});
+
+/** The histogram map these options fill. */
+function histMapOf(o: Options) {
+  if (o.prometheus) return o.per === "all" ? histSum : histsSum;
+  return o.per === "all" ? hist : hists;
+}
 
 /** The cgroup for -c, in slot 0 (as libbpf-tools: the current task must be under it). */
 const cgroupMap = defineMap({
@@ -117,6 +131,8 @@ function switchProgram(o: Options, probe: ProbeFactory): Probe {
   const key = p.stack(4), cleanup = p.label(), out = p.label();
   p.ctx(r7, "next").field(r1, r7, "task_struct", "pid").store("u32", r10, key, r1);
   p.elapsed(r8, start, key, out, cleanup);
+  const ns = o.prometheus ? p.stack(8) : undefined;
+  if (ns !== undefined) p.store("u64", r10, ns, r8);
   p.div(r8, o.milliseconds ? 1_000_000 : 1000);
   p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
 
@@ -128,9 +144,10 @@ function switchProgram(o: Options, probe: ProbeFactory): Probe {
     else p.field(r1, r7, "task_struct", "nsproxy->pid_ns_for_children->ns.inum");
     p.store("u32", r10, hkey, r1);
   }
-  const histMap = o.per === "all" ? hist : hists;
+  const histMap = histMapOf(o);
   p.histAdd(histMap, hkey, r9, {
-    zeroOff: o.per === "all" ? undefined : p.stack(hists.valueSize),
+    zeroOff: o.per === "all" ? undefined : p.stack(histMap.valueSize),
+    sum: ns,
     valueReg: r8,
     // comm of the task switched in, once per entry (as libbpf-tools does)
     fillExtra: (value) =>
@@ -162,12 +179,18 @@ function buildPrograms(o: Options) {
 // --- user side --------------------------------------------------------------
 
 function readHistograms(session: Session, o: Options) {
-  const def = o.per === "all" ? hist : hists;
+  const def = histMapOf(o);
   const histograms = drainHistograms(session.maps.get(def)!, def).map((h) => {
-    if (o.per === "all") return { slots: h.slots };
+    const sum = h.sum === undefined ? {} : { sum: h.sum / 1e9 }; // ns -> seconds
+    if (o.per === "all") return { slots: h.slots, ...sum };
     const key = new DataView(h.key.buffer).getUint32(0, true);
     const comm = decodeCString(h.extra);
-    return { heading: `${o.per} = ${key} ${comm}`, labels: { [o.per]: key, comm }, slots: h.slots };
+    return {
+      heading: `${o.per} = ${key} ${comm}`,
+      labels: { [o.per]: key, comm },
+      slots: h.slots,
+      ...sum,
+    };
   });
   return { unit: o.milliseconds ? "msecs" : "usecs", histograms };
 }

@@ -207,6 +207,15 @@ export const tool = intervalTool({
     interval: o.interval,
     ...Object.fromEntries(STATS.map((s, i) => [s, Number(rates[i])])),
   }),
+  // --prometheus: the per-CPU counters are never reset, so they are served as they are
+  metrics: (_rates, _o, _ctx, session) => ({
+    counters: {
+      quantity: "calls",
+      help: "VFS calls counted (read, write, fsync, open, create), by op.",
+      label: "op",
+      totals: Object.fromEntries(readTotals(session).map((t, i) => [STATS[i], Number(t)])),
+    },
+  }),
   // Ctrl-C: a partial interval has no per-second rate (as bcc)
   skipPartial: true,
   ownHeading: true,

@@ -9,6 +9,11 @@
  * - otherwise: a hash from `keySize` bytes to `slots` u32 counters followed
  *   by `extraBytes` (a comm, say). Entries are created on first use; the
  *   increment is an atomic add.
+ *
+ * With `sum: true` the value also keeps a u64 running sum of the values
+ * counted (at `sumOffset`, 8-byte aligned after the counters and extra
+ * bytes), added by `histAdd`'s `sum` option: the exporters' `_sum`
+ * (log2 slots alone lose the values). Tools ask for it only when exporting.
  */
 import type { MapDef } from "./maps.ts";
 import { defineMap } from "./maps.ts";
@@ -21,6 +26,8 @@ export interface HistMapDef extends MapDef {
   readonly slotBytes: 4 | 8;
   /** Bytes after the counters (for a comm or other label). */
   readonly extraBytes: number;
+  /** Offset of the u64 sum of the values counted, within each CPU's or entry's value; absent without `sum`. */
+  readonly sumOffset?: number;
 }
 
 /** Declares a histogram map. */
@@ -31,16 +38,26 @@ export function defineHistMap(opts: {
   keySize?: number;
   extraBytes?: number;
   maxEntries?: number;
+  /** Keep a u64 sum of the values beside the counts (see the module doc). */
+  sum?: boolean;
 }): HistMapDef {
   const perCpu = opts.perCpu ?? false;
   const slotBytes = perCpu ? 8 : 4;
   const extraBytes = opts.extraBytes ?? 0;
+  const end = opts.slots * slotBytes + extraBytes;
+  const sumOffset = opts.sum ? Math.ceil(end / 8) * 8 : undefined;
   const def = defineMap({
     name: opts.name,
     type: perCpu ? "percpu_array" : "hash",
     keySize: perCpu ? 4 : opts.keySize ?? 4,
-    valueSize: opts.slots * slotBytes + extraBytes,
+    valueSize: sumOffset === undefined ? end : sumOffset + 8,
     maxEntries: perCpu ? 1 : opts.maxEntries ?? 10240,
   });
-  return Object.freeze({ ...def, slots: opts.slots, slotBytes, extraBytes });
+  return Object.freeze({
+    ...def,
+    slots: opts.slots,
+    slotBytes,
+    extraBytes,
+    ...(sumOffset === undefined ? {} : { sumOffset }),
+  });
 }

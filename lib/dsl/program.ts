@@ -222,23 +222,40 @@ export class Probe extends ProgramBuilder {
    * For keyed maps, `zeroOff` is a stack area of the value's size used to
    * create the entry; `afterCreate` may fill the value's extra bytes (r0 holds
    * the value pointer, and must hold it again when it returns) — it runs on
-   * every event whose entry has an empty first extra byte.
+   * every event whose entry has an empty first extra byte. A map declared
+   * with `sum` also adds the u64 at r10+`sum` (the value, in the sum's unit)
+   * to its running sum.
    */
   histAdd(
     map: HistMapDef,
     keyOff: number,
     slot: Reg,
-    opts: { zeroOff?: number; fillExtra?: (value: Reg) => void; valueReg?: Reg } = {},
+    opts: {
+      zeroOff?: number;
+      fillExtra?: (value: Reg) => void;
+      valueReg?: Reg;
+      sum?: number;
+    } = {},
   ): this {
     const done = this.label();
+    if ((map.sumOffset === undefined) !== (opts.sum === undefined)) {
+      throw new Error(`histAdd(${map.name}): a map with a sum needs the sum option, and only it`);
+    }
     if (map.slotBytes === 8) {
       this.lookup(map, keyOff).jumpIf(r0, "==", 0, done);
+      if (map.sumOffset !== undefined) {
+        this.load(r1, "u64", r0, map.sumOffset).load(r2, "u64", r10, opts.sum!).add(r1, r2)
+          .store("u64", r0, map.sumOffset, r1);
+      }
       this.lsh(slot, 3).add(r0, slot).load(r1, "u64", r0, 0).add(r1, 1).store("u64", r0, 0, r1);
       return this.bind(done);
     }
     if (opts.zeroOff === undefined) throw new Error(`histAdd(${map.name}) needs zeroOff`);
     const value = opts.valueReg ?? r0;
     this.lookupOrInit(map, keyOff, opts.zeroOff).jumpIf(r0, "==", 0, done);
+    if (map.sumOffset !== undefined) {
+      this.load(r1, "u64", r10, opts.sum!).atomicAdd("u64", r0, map.sumOffset, r1);
+    }
     if (value.n !== 0) this.mov(value, r0);
     if (opts.fillExtra && map.extraBytes > 0) {
       this.load(r1, "u8", value, map.slots * 4).if(r1, "==", 0, () => opts.fillExtra!(value));

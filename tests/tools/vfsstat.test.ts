@@ -165,7 +165,10 @@ kernelTest("vfsstat: bad arguments exit 2 with one line", async () => {
   }
   const help = await runToolOnce("vfsstat", ["-h"]);
   equal(help.code, 0);
-  assert(help.stdout.includes("USAGE: vfsstat [-h] [interval] [count]"), help.stdout);
+  assert(
+    help.stdout.includes("USAGE: vfsstat [-h] [--prometheus ADDR] [interval] [count]"),
+    help.stdout,
+  );
 });
 
 kernelTest("vfsstat: both paths build on any kernel, and our verifier accepts them", () => {

@@ -9,6 +9,13 @@
  * and how to label each histogram; the text (libbpf-tools' log2 tables) and
  * the JSON come from here.
  *
+ * `--prometheus [ADDR]` (every histogram tool, and interval tools that say
+ * how their report exports): instead of printing, serve GET /metrics on ADDR
+ * (default 127.0.0.1:9435) until Ctrl-C. Each scrape drains the maps with the
+ * tool's own `read` and adds the counts into running totals
+ * (lib/export/tool_collector.ts), so counts only go up. The one line saying
+ * where it serves goes to stdout, where the banner would.
+ *
  * @module
  */
 import type { BuiltProgram } from "../../dsl/builder.ts";
@@ -18,18 +25,30 @@ import { formatLog2Hist } from "../../format/log2_hist.ts";
 import { formatTimeOfDay } from "../../format/time.ts";
 import type { BpfMap } from "../../kernel/map.ts";
 import {
+  DEFAULT_LISTEN,
+  type ListenAddress,
+  metricsUrl,
+  parseListen,
+  serveMetrics,
+} from "../../export/prometheus_server.ts";
+import { type ExportedReport, ToolCollector } from "../../export/tool_collector.ts";
+import type { MetricFamily } from "../../export/metrics.ts";
+import {
   count,
   flag,
   type FlagSpec,
   type FlagTable,
+  option,
   positional,
   type PositionalTable,
   seconds,
 } from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { loadAndAttach, type Session } from "../session.ts";
+import { startPrograms } from "../program_cache.ts";
 import { intervals, StopSignal } from "../stop.ts";
 import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
+import { UsageError } from "../usage.ts";
 
 /** Options every interval tool has (from its positionals and -T). */
 export interface IntervalOptions {
@@ -39,6 +58,8 @@ export interface IntervalOptions {
   count?: number;
   /** -T: a time-of-day line before each report. */
   timestamp?: boolean;
+  /** --prometheus (or `bpftk exporter`): the metrics are served there; tools build a sum then. */
+  prometheus?: ListenAddress;
 }
 
 /** What a histogram tool reads from its maps at each interval. */
@@ -57,6 +78,11 @@ export interface LabeledHistogram {
   labels?: Record<string, string | number>;
   /** Counts by slot: slot i holds values in [2^i, 2^(i+1)-1], slot 0 [0, 1]. */
   slots: number[];
+  /**
+   * The sum of the values counted, in base units (seconds, bytes), when the
+   * maps keep one (built with a sum under --prometheus): the exported `_sum`.
+   */
+  sum?: number;
 }
 
 /** How an interval tool runs, beside its declaration. */
@@ -83,6 +109,43 @@ export interface IntervalSpec<O extends IntervalOptions, R, C> {
   skipPartial?: boolean;
   /** No blank line and time line before each report: the tool's text has its own. */
   ownHeading?: boolean;
+  /**
+   * What one report (read and cleared now) adds to the exported metrics;
+   * tools with it get --prometheus. Histogram tools have it by default.
+   */
+  metrics?: (report: R, o: O, ctx: C, session: Session) => ExportedReport;
+}
+
+/** An exporting tool, loaded and attached: `collect()` drains and returns the totals. */
+export interface ExportHandle extends Disposable {
+  readonly name: string;
+  collect(): MetricFamily[];
+}
+
+/** A tool that can export (bpftk.ts exporter serves several from one process). */
+export interface Exportable {
+  /** Loads and attaches the tool as `argv` asks, for exporting (served at `addr`). */
+  startExport(argv: string[], addr: ListenAddress): ExportHandle;
+}
+
+/** True for a tool that can export. */
+export function isExportable(tool: object): tool is Exportable {
+  return "startExport" in tool;
+}
+
+/** --prometheus [ADDR]: the value is optional (see {@link defaultPrometheusAddress}). */
+export const prometheusFlag = option(
+  "ADDR",
+  `serve Prometheus /metrics (ADDR optional: ${DEFAULT_LISTEN})`,
+  (text, flag) => parseListen(text, flag),
+  { long: "prometheus" },
+);
+
+/** `--prometheus` not followed by an address (HOST:PORT, :PORT) takes the default one. */
+export function defaultPrometheusAddress(argv: string[]): string[] {
+  return argv.map((a, i) =>
+    a === "--prometheus" && !/:\d+$/.test(argv[i + 1] ?? "") ? `--prometheus=${DEFAULT_LISTEN}` : a
+  );
 }
 
 /** The positionals of most interval tools: `[interval] [count]`. */
@@ -102,18 +165,73 @@ export function intervalTool<
   R,
   C = undefined,
 >(info: ToolInfo<F, P, O>, spec: IntervalSpec<O, R, C>): Tool<O> {
-  return defineTool(info, {
+  const exporting = spec.metrics !== undefined;
+  const start = (o: O, verbose: boolean) => {
+    const ctx = spec.prepare?.(o) as C;
+    const session = loadAndAttach(spec.build(o), {
+      verbose,
+      initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
+    });
+    return { ctx, session };
+  };
+  // The same through the program cache (lib/cli/program_cache.ts).
+  const startCached = async (o: O, verbose: boolean) => {
+    const ctx = spec.prepare?.(o) as C;
+    const session = await startPrograms({
+      tool: info.name,
+      options: o,
+      build: () => spec.build(o),
+      verbose,
+      initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
+    });
+    return { ctx, session };
+  };
+  const exportHandle = (o: O, verbose: boolean): ExportHandle => {
+    const { ctx, session } = start(o, verbose);
+    try {
+      const started = spec.started?.(session, o, false, ctx) ?? undefined;
+      const collector = new ToolCollector(info.name, info.summary);
+      return {
+        name: info.name,
+        collect() {
+          collector.add(spec.metrics!(spec.read(session, o, ctx), o, ctx, session));
+          return collector.families();
+        },
+        [Symbol.dispose]() {
+          try {
+            started?.[Symbol.dispose]();
+          } finally {
+            session[Symbol.dispose]();
+          }
+        },
+      };
+    } catch (e) {
+      session[Symbol.dispose]();
+      throw e;
+    }
+  };
+  const base = defineTool(exporting ? withPrometheusFlag(info) : info, {
     // "per interval" only where there are intervals (readahead, blkthrot report once)
     jsonHelp: info.positionals && "interval" in info.positionals
       ? "print one JSON object per interval instead of text"
       : "print the report as one JSON object instead of text",
     programs: spec.build,
     async run(o, common) {
-      const ctx = spec.prepare?.(o) as C;
-      const session = loadAndAttach(spec.build(o), {
-        verbose: common.verbose,
-        initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
-      });
+      if (o.prometheus) {
+        if (common.json) throw new UsageError("--prometheus and --json cannot be used together");
+        const stop = new StopSignal();
+        using _stop = stop;
+        using handle = exportHandle(o, common.verbose);
+        await using server = serveMetrics(o.prometheus, () => handle.collect());
+        writeOut(
+          `${info.name}: serving Prometheus metrics on ${
+            metricsUrl(server.addr)
+          } ... Hit Ctrl-C to end.\n`,
+        );
+        await stop.promise;
+        return;
+      }
+      const { ctx, session } = await startCached(o, common.verbose);
       using _session = session;
       const stop = new StopSignal();
       using _stop = stop;
@@ -133,6 +251,36 @@ export function intervalTool<
       }
     },
   });
+  if (!exporting) return base;
+  const fix = defaultPrometheusAddress;
+  const tool: Tool<O> & Exportable = {
+    ...base,
+    parse: (argv) => base.parse(fix(argv)),
+    programs: (argv) => base.programs(fix(argv)),
+    main: (argv = Deno.args, name) => base.main(fix(argv), name),
+    startExport: (argv, addr) => {
+      const { options, common } = base.parse(fix(argv));
+      return exportHandle({ ...options, prometheus: addr }, common.verbose);
+    },
+  };
+  return tool;
+}
+
+/** The declaration with --prometheus added, its value kept in the options, and verified. */
+function withPrometheusFlag<F extends FlagTable, P extends PositionalTable, O>(
+  info: ToolInfo<F, P, O>,
+): ToolInfo<F, P, O> {
+  type V = Parameters<NonNullable<ToolInfo<F, P, O>["options"]>>[0];
+  return {
+    ...info,
+    flags: { ...info.flags, prometheus: prometheusFlag },
+    options: (v: V) => {
+      const o = info.options ? info.options(v) : v as unknown as O;
+      const addr = (v as Record<string, unknown>).prometheus as ListenAddress | undefined;
+      return addr ? { ...o, prometheus: addr } : o;
+    },
+    variants: [...(info.variants ?? []), ["--prometheus"]],
+  };
 }
 
 /** Declares a histogram tool: an interval tool whose reports are log2 histograms. */
@@ -151,6 +299,7 @@ export function histogramTool<
   return intervalTool(info, {
     text: (set) => histogramText(set),
     json: (set) => histogramJson(set),
+    metrics: (set) => ({ histograms: { unit: set.unit, histograms: set.histograms } }),
     ...spec,
   });
 }
