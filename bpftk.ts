@@ -62,6 +62,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   vfsstat: () => import("./tools/vfsstat.ts"),
   wakeuptime: () => import("./tools/wakeuptime.ts"),
   workq: () => import("./tools/workq.ts"),
+  writeback: () => import("./tools/writeback.ts"),
   xfsslower: () => import("./tools/xfsslower.ts"),
   zfsslower: () => import("./tools/zfsslower.ts"),
 };
