@@ -18,7 +18,8 @@ import { eventBufferKind } from "../../kernel/ringbuf.ts";
 import { ringBytesFromEnv, streamEvents } from "../event_loop.ts";
 import { type FlagTable, integer, option, type PositionalTable, type ValueFlag } from "../flags.ts";
 import { writeOut } from "../output.ts";
-import { loadAndAttach, type Session } from "../session.ts";
+import type { Session } from "../session.ts";
+import { startPrograms } from "../program_cache.ts";
 import { StopSignal } from "../stop.ts";
 import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
 import { UsageError } from "../usage.ts";
@@ -84,7 +85,11 @@ export function eventTool<F extends FlagTable, P extends PositionalTable, O, C =
       requireBpfPrivileges(); // before probing the buffer kind, which needs the bpf syscall
       const ctx = spec.prepare?.(o) as C;
       const channel = channelOf(eventBufferKind());
-      using session = loadAndAttach(spec.build(o, channel), {
+      using session = await startPrograms({
+        tool: info.name,
+        options: o,
+        extra: channel,
+        build: () => spec.build(o, channel),
         verbose: common.verbose,
         initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
       });

@@ -6,22 +6,29 @@
  * JSON object with "time", "unit" and "stacks" (a stack the kernel lost is
  * null; a side not shown is absent).
  *
+ * `--pprof FILE` also writes the counts as a gzipped pprof profile
+ * (lib/export/pprof.ts) for `go tool pprof` and pprof stores.
+ *
  * @module
  */
 import type { BuiltProgram } from "../../dsl/builder.ts";
 import type { MapDef } from "../../dsl/maps.ts";
 import { stringifyJson } from "../../format/escape.ts";
+import { type PprofValues, writePprof } from "../../export/pprof.ts";
 import {
   type DefaultedFlag,
   flag,
   type FlagSpec,
   type FlagTable,
   integer,
+  nonEmpty,
+  option,
   optionWithDefault,
   type PositionalTable,
 } from "../flags.ts";
 import { writeOut } from "../output.ts";
-import { loadAndAttach, type Session } from "../session.ts";
+import type { Session } from "../session.ts";
+import { startPrograms } from "../program_cache.ts";
 import { lostStacksWarning, pidsIn, readStackErrors, StackTraces } from "../stack_maps.ts";
 import {
   formatStackReport,
@@ -43,6 +50,8 @@ export interface StackOptions {
   duration?: number;
   /** How the report prints (-U/-K, -d, -a, -f). */
   report: StackReportOptions;
+  /** --pprof FILE: also write a gzipped pprof profile there. */
+  pprof?: string;
 }
 
 /** The maps every stack tool has: counts by stack, the stack traces, lost-stack counters. */
@@ -76,6 +85,10 @@ export interface StackSpec<O extends StackOptions, M extends StackMaps> {
   read: (session: Session, maps: M) => StackCount[];
   /** The report's text, when the tool's layout is not bcc's offcputime one (wakeuptime). */
   text?: (stacks: SymbolizedStack[], o: O) => string;
+  /** The report's JSON "stacks", when `text` groups stacks its own way (offwaketime's pairs). */
+  json?: (stacks: SymbolizedStack[], o: O) => Record<string, unknown>[];
+  /** Nanoseconds between samples, for pprof's cpu/nanoseconds (tools whose unit is "samples"). */
+  samplePeriodNs?: (o: O) => number | undefined;
   /** Warnings after the report (on stderr), and the same facts as JSON fields. */
   after?: (counts: StackCount[], o: O) => { warnings: string[]; json: Record<string, unknown> };
 }
@@ -87,16 +100,24 @@ export function stackTool<
   O extends StackOptions,
   M extends StackMaps,
 >(info: ToolInfo<F, P, O>, spec: StackSpec<O, M>): Tool<O> {
-  return defineTool(info, {
+  return defineTool(withPprofFlag(info), {
     jsonHelp: "print the report as one JSON object",
     programs: (o) => spec.build(o, spec.maps(o)),
     async run(o, common) {
       spec.check?.(o);
       const maps = spec.maps(o);
-      using session = loadAndAttach(spec.build(o, maps), { verbose: common.verbose });
+      using session = await startPrograms({
+        tool: info.name,
+        options: o,
+        extra: maps,
+        build: () => spec.build(o, maps),
+        verbose: common.verbose,
+      });
       const symbols = new StackSymbols();
+      let startMs = Date.now();
       {
         using stop = new StopSignal();
+        startMs = Date.now();
         if (!o.report.folded && !common.json) writeOut(spec.banner(o));
         // Meanwhile, snapshot the address space of each process seen, in case it exits.
         await waitWhileSampling(stop, o.duration, () => {
@@ -106,6 +127,7 @@ export function stackTool<
       }
       // Stop counting before symbolizing, so the report's own work is not counted.
       session.detach();
+      const durationMs = Date.now() - startMs;
 
       const counts = spec.read(session, maps);
       const traces = new StackTraces(session.maps.get(maps.stacks)!);
@@ -117,7 +139,7 @@ export function stackTool<
           stringifyJson({
             time: new Date().toISOString(),
             unit: spec.unit,
-            stacks: stackReportJson(stacks),
+            stacks: spec.json?.(stacks, o) ?? stackReportJson(stacks),
             lostStacks: lost.collisions + lost.full,
             ...extra.json,
           }) + "\n",
@@ -128,11 +150,36 @@ export function stackTool<
             (o.report.folded ? "" : "\n") + formatStackReport(stacks, o.report),
         );
       }
+      if (o.pprof) {
+        const values: PprofValues = spec.unit === "samples"
+          ? { kind: "cpu", periodNs: spec.samplePeriodNs?.(o) }
+          : { kind: "offcpu", unitNs: spec.unit === "us" ? 1000 : 1 };
+        writePprof(o.pprof, { counts, traces, symbols, report: o.report, values, startMs, durationMs });
+      }
       const warning = lostStacksWarning(lost);
       if (warning) console.error(warning);
       for (const w of extra.warnings) console.error(w);
     },
   });
+}
+
+/** The declaration with --pprof FILE added, its value kept in the options. */
+function withPprofFlag<F extends FlagTable, P extends PositionalTable, O>(
+  info: ToolInfo<F, P, O>,
+): ToolInfo<F, P, O> {
+  type V = Parameters<NonNullable<ToolInfo<F, P, O>["options"]>>[0];
+  return {
+    ...info,
+    flags: {
+      ...info.flags,
+      pprof: option("FILE", "also write a gzipped pprof profile to FILE", nonEmpty),
+    },
+    options: (v: V) => {
+      const o = info.options ? info.options(v) : v as unknown as O;
+      const file = (v as Record<string, unknown>).pprof as string | undefined;
+      return file === undefined ? o : { ...o, pprof: file };
+    },
+  };
 }
 
 // --- the flags every stack tool shares -----------------------------------------
