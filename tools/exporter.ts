@@ -83,7 +83,9 @@ export const tool = defineTool({
     const handles: ExportHandle[] = [];
     try {
       for (const { tool, args } of tools) {
-        handles.push(tool.startExport([...args, ...(common.verbose ? ["-v"] : [])], o.listen));
+        handles.push(
+          await tool.startExport([...args, ...(common.verbose ? ["-v"] : [])], o.listen),
+        );
       }
       await using server = serveMetrics(o.listen, () => handles.flatMap((h) => h.collect()));
       writeOut(

@@ -44,7 +44,7 @@ import {
   seconds,
 } from "../flags.ts";
 import { writeOut } from "../output.ts";
-import { loadAndAttach, type Session } from "../session.ts";
+import type { Session } from "../session.ts";
 import { startPrograms } from "../program_cache.ts";
 import { intervals, StopSignal } from "../stop.ts";
 import { defineTool, type Tool, type ToolInfo } from "../tool.ts";
@@ -125,7 +125,7 @@ export interface ExportHandle extends Disposable {
 /** A tool that can export (bpftk.ts exporter serves several from one process). */
 export interface Exportable {
   /** Loads and attaches the tool as `argv` asks, for exporting (served at `addr`). */
-  startExport(argv: string[], addr: ListenAddress): ExportHandle;
+  startExport(argv: string[], addr: ListenAddress): Promise<ExportHandle>;
 }
 
 /** True for a tool that can export. */
@@ -166,16 +166,9 @@ export function intervalTool<
   C = undefined,
 >(info: ToolInfo<F, P, O>, spec: IntervalSpec<O, R, C>): Tool<O> {
   const exporting = spec.metrics !== undefined;
-  const start = (o: O, verbose: boolean) => {
-    const ctx = spec.prepare?.(o) as C;
-    const session = loadAndAttach(spec.build(o), {
-      verbose,
-      initMaps: spec.initMaps && ((maps) => spec.initMaps!(o, maps)),
-    });
-    return { ctx, session };
-  };
-  // The same through the program cache (lib/cli/program_cache.ts).
-  const startCached = async (o: O, verbose: boolean) => {
+  // Through the program cache (lib/cli/program_cache.ts): our verifier is
+  // imported only when a program needs it.
+  const start = async (o: O, verbose: boolean) => {
     const ctx = spec.prepare?.(o) as C;
     const session = await startPrograms({
       tool: info.name,
@@ -186,8 +179,8 @@ export function intervalTool<
     });
     return { ctx, session };
   };
-  const exportHandle = (o: O, verbose: boolean): ExportHandle => {
-    const { ctx, session } = start(o, verbose);
+  const exportHandle = async (o: O, verbose: boolean): Promise<ExportHandle> => {
+    const { ctx, session } = await start(o, verbose);
     try {
       const started = spec.started?.(session, o, false, ctx) ?? undefined;
       const collector = new ToolCollector(info.name, info.summary);
@@ -221,7 +214,7 @@ export function intervalTool<
         if (common.json) throw new UsageError("--prometheus and --json cannot be used together");
         const stop = new StopSignal();
         using _stop = stop;
-        using handle = exportHandle(o, common.verbose);
+        using handle = await exportHandle(o, common.verbose);
         await using server = serveMetrics(o.prometheus, () => handle.collect());
         writeOut(
           `${info.name}: serving Prometheus metrics on ${
@@ -231,7 +224,7 @@ export function intervalTool<
         await stop.promise;
         return;
       }
-      const { ctx, session } = await startCached(o, common.verbose);
+      const { ctx, session } = await start(o, common.verbose);
       using _session = session;
       const stop = new StopSignal();
       using _stop = stop;
