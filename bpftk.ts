@@ -37,6 +37,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
   naptime: () => import("./tools/naptime.ts"),
   offcputime: () => import("./tools/offcputime.ts"),
+  offwaketime: () => import("./tools/offwaketime.ts"),
   oomkill: () => import("./tools/oomkill.ts"),
   opensnoop: () => import("./tools/opensnoop.ts"),
   pidpersec: () => import("./tools/pidpersec.ts"),
