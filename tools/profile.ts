@@ -255,6 +255,8 @@ export const tool = stackTool({
   },
 }, {
   unit: "samples",
+  // --pprof: cpu/nanoseconds per sample (a cpu-clock period counts nanoseconds)
+  samplePeriodNs: (o) => o.frequency !== undefined ? 1e9 / o.frequency : o.period,
   maps: buildMaps,
   build: (o, maps) => [buildProgram(o, maps)],
   check: (o) => {

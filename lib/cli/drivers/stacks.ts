@@ -154,7 +154,15 @@ export function stackTool<
         const values: PprofValues = spec.unit === "samples"
           ? { kind: "cpu", periodNs: spec.samplePeriodNs?.(o) }
           : { kind: "offcpu", unitNs: spec.unit === "us" ? 1000 : 1 };
-        writePprof(o.pprof, { counts, traces, symbols, report: o.report, values, startMs, durationMs });
+        writePprof(o.pprof, {
+          counts,
+          traces,
+          symbols,
+          report: o.report,
+          values,
+          startMs,
+          durationMs,
+        });
       }
       const warning = lostStacksWarning(lost);
       if (warning) console.error(warning);
