@@ -28,6 +28,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   drsnoop: () => import("./tools/drsnoop.ts"),
   execsnoop: () => import("./tools/execsnoop.ts"),
   exitsnoop: () => import("./tools/exitsnoop.ts"),
+  exporter: () => import("./tools/exporter.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
   filelife: () => import("./tools/filelife.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
