@@ -23,6 +23,7 @@
  *             64 -> 127        : 8        |********************                    |
  */
 import { histogramTool, intervalPositionals, timestampFlag } from "../lib/cli/drivers/interval.ts";
+import type { ListenAddress } from "../lib/export/prometheus_server.ts";
 import { nonEmpty, option, wholeDisk } from "../lib/cli/flags.ts";
 import { drainHistograms } from "../lib/cli/hist_maps.ts";
 import type { Session } from "../lib/cli/session.ts";
@@ -43,6 +44,8 @@ interface Options {
   timestamp: boolean;
   interval?: number;
   count?: number;
+  /** For the driver: --prometheus (the map then keeps a sum of the bytes). */
+  prometheus?: ListenAddress;
   /** -c: the bytes a process name must start with (at most 15, as the kernel keeps). */
   comm?: Uint8Array;
   /** -d: the one disk to trace. */
@@ -58,6 +61,9 @@ function commPrefix(text: string, flag: string): Uint8Array {
 
 /** Histograms by process name: comm[16] -> u32 slots[MAX_SLOTS]. */
 const hists = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: COMM_LEN });
+/** The same with a running sum of the bytes (--prometheus: the exported _sum). */
+const histsSum = defineHistMap({ name: "hists", slots: MAX_SLOTS, keySize: COMM_LEN, sum: true });
+const histMap = (o: Options) => o.prometheus ? histsSum : hists;
 
 /**
  * Jumps to `skip` unless the name at r10+keyOff starts with `prefix`: two
@@ -86,9 +92,12 @@ function issueProgram(o: Options): Probe {
   const key = p.stack(COMM_LEN);
   p.stackPtr(r1, key).mov(r2, COMM_LEN).call("get_current_comm");
   if (o.comm) skipUnlessPrefix(p, key, o.comm, done);
-  p.field(r8, r7, "request", "__data_len").div(r8, 1024);
+  p.field(r8, r7, "request", "__data_len");
+  const bytes = o.prometheus ? p.stack(8) : undefined;
+  if (bytes !== undefined) p.store("u64", r10, bytes, r8);
+  p.div(r8, 1024);
   p.log2(r9, r8, r1).clamp(r9, MAX_SLOTS - 1);
-  p.histAdd(hists, key, r9, { zeroOff: p.stack(hists.valueSize) });
+  p.histAdd(histMap(o), key, r9, { zeroOff: p.stack(histMap(o).valueSize), sum: bytes });
   p.bind(done);
   return p.ret(0);
 }
@@ -96,12 +105,14 @@ function issueProgram(o: Options): Probe {
 // --- user side --------------------------------------------------------------
 
 /** Each process name's histogram (the name's raw bytes, up to the NUL). */
-function readHistograms(session: Session) {
-  const histograms = drainHistograms(session.maps.get(hists)!, hists).map((h) => {
+function readHistograms(session: Session, o: Options) {
+  const def = histMap(o);
+  const histograms = drainHistograms(session.maps.get(def)!, def).map((h) => {
     const nul = h.key.indexOf(0);
     const comm = h.key.slice(0, nul < 0 ? COMM_LEN : nul);
     const heading = `Process Name = ${escapeText(comm)}`;
-    return { heading, labels: { comm: decodeCString(comm) }, slots: h.slots };
+    const sum = h.sum === undefined ? {} : { sum: h.sum }; // bytes
+    return { heading, labels: { comm: decodeCString(comm) }, slots: h.slots, ...sum };
   });
   return { unit: "Kbytes", histograms };
 }

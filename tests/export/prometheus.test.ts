@@ -14,6 +14,9 @@
  *   bucket;
  * - increase(_sum) lies between the sums of the buckets' lower and upper
  *   bounds (the sum is real: the BPF side adds each latency in ns);
+ * - bitesize -d LOOP --prometheus, scraped by the same Prometheus: the
+ *   window's increase of bpftk_bitesize_bytes_count is 400 and of _sum
+ *   400 x 4096 bytes, all in the le="8192" bucket (4 KiB is slot 2: 4-7 KiB);
  * - `promtool check metrics` passes on the exposition; OpenMetrics is served
  *   when asked for.
  */
@@ -29,6 +32,7 @@ import { Spawned } from "../support/process.ts";
 const WRITES = 400;
 const SERVING = /serving Prometheus metrics .*on (http:\/\/\S+)/;
 const COUNT = "bpftk_biolatency_seconds_count";
+const SIZES = 'bpftk_bitesize_bytes_count{comm="bioworkload"}';
 
 async function scrape(url: string, accept?: string): Promise<{ type: string; body: string }> {
   const res = await fetch(url, {
@@ -47,9 +51,9 @@ async function promtoolCheck(exposition: string): Promise<void> {
   assertEquals(out.code, 0, `promtool check metrics: ${out.stdout}${out.stderr}`);
 }
 
-/** The time of the newest sample of `COUNT` Prometheus holds (seconds), or 0 (none, or not up yet). */
-async function lastScrape(prom: PrometheusServer): Promise<number> {
-  const r = await prom.query(`timestamp(${COUNT})`).catch(() => []);
+/** The time of the newest sample of `metric` Prometheus holds (seconds), or 0 (none, or not up yet). */
+async function lastScrape(prom: PrometheusServer, metric = COUNT): Promise<number> {
+  const r = await prom.query(`timestamp(${metric})`).catch(() => []);
   return r.length ? r[0].value : 0;
 }
 
@@ -65,13 +69,21 @@ kernelTest(
         deadlineMs: 80_000,
       });
       const text = new ToolProcess("biolatency", d, { deadlineMs: 80_000 });
-      tools.push(exporter, text);
+      const sizePort = freePort();
+      const sizes = new ToolProcess("bitesize", [...d, "--prometheus", `127.0.0.1:${sizePort}`], {
+        deadlineMs: 80_000,
+      });
+      tools.push(exporter, text, sizes);
       await exporter.waitForOutput(SERVING);
+      await sizes.waitForOutput(SERVING);
       await text.waitForOutput(/Tracing block device I\/O/);
       const url = exporter.stdout.match(SERVING)![1];
       assertEquals(url, `http://127.0.0.1:${port}/metrics`);
 
-      await using prom = await PrometheusServer.start(`127.0.0.1:${port}`, 80_000);
+      await using prom = await PrometheusServer.start(
+        [`127.0.0.1:${port}`, `127.0.0.1:${sizePort}`],
+        80_000,
+      );
       tools.push(prom.process);
       // Wait for a scrape that began after now: it saw no I/O yet (count 0).
       const t0 = Date.now() / 1000;
@@ -81,6 +93,7 @@ kernelTest(
       await runBlockWorkload(loop, [{ op: "write", bytes: 4096, count: WRITES }]);
       const done = Date.now() / 1000;
       await waitFor(async () => (await lastScrape(prom)) > done, 10_000, "a scrape after the I/O");
+      await waitFor(async () => (await lastScrape(prom, SIZES)) > done, 10_000, "bitesize scraped");
       const t1 = await lastScrape(prom); // the window ends on that sample
       const window = `${Math.ceil((t1 - t0) * 1000)}ms`;
 
@@ -121,6 +134,28 @@ kernelTest(
       const sum = await prom.value(`increase(bpftk_biolatency_seconds_sum[${window}])`, t1);
       console.log(`increase(_sum) = ${sum} s (buckets allow ${below} .. ${above})`);
       assert(sum >= below && sum <= above && sum > 0, `sum ${sum} outside [${below}, ${above}]`);
+
+      // bitesize: a series per comm is born with the process's first request, so
+      // increase() would start from its first sample; its values since the tool
+      // started (before the workload) are the window's
+      const t2 = await lastScrape(prom, SIZES);
+      const sizesAt = async (m: string, le?: string) =>
+        await prom.value(
+          `bpftk_bitesize_bytes_${m}{comm="bioworkload"${le ? `,le="${le}"` : ""}}`,
+          t2,
+        );
+      const sizeCount = await sizesAt("count");
+      const sizeSum = await sizesAt("sum");
+      const in8k = await sizesAt("bucket", "8192");
+      const in4k = await sizesAt("bucket", "4096");
+      console.log(
+        `bitesize: count ${sizeCount}, sum ${sizeSum} bytes, le=4096 ${in4k}, le=8192 ${in8k}`,
+      );
+      assertEquals(sizeCount, WRITES);
+      assertEquals(sizeSum, WRITES * 4096);
+      assertEquals(in4k, 0);
+      assertEquals(in8k, WRITES);
+      assertEquals((await sizes.stop()).code, 0);
 
       const plain = await scrape(url);
       assert(plain.type.startsWith("text/plain; version=0.0.4"), plain.type);

@@ -22,7 +22,7 @@ export interface VectorSample {
   time: number;
 }
 
-/** A Prometheus server scraping `target` (HOST:PORT) every second. */
+/** A Prometheus server scraping `targets` (HOST:PORT) every second. */
 export class PrometheusServer implements AsyncDisposable {
   private constructor(
     readonly dir: string,
@@ -30,7 +30,7 @@ export class PrometheusServer implements AsyncDisposable {
     readonly port: number,
   ) {}
 
-  static async start(target: string, deadlineMs: number): Promise<PrometheusServer> {
+  static async start(targets: string[], deadlineMs: number): Promise<PrometheusServer> {
     const dir = await Deno.makeTempDir({ prefix: "bpftk-prometheus-" });
     await Deno.writeTextFile(
       `${dir}/prometheus.yml`,
@@ -41,7 +41,7 @@ export class PrometheusServer implements AsyncDisposable {
         "scrape_configs:",
         "  - job_name: bpftk",
         "    static_configs:",
-        `      - targets: ["${target}"]`,
+        `      - targets: ${JSON.stringify(targets)}`,
         "",
       ].join("\n"),
     );
