@@ -56,6 +56,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpaccept: () => import("./tools/tcpaccept.ts"),
   tcpconnect: () => import("./tools/tcpconnect.ts"),
   tcpconnlat: () => import("./tools/tcpconnlat.ts"),
+  tcpdrop: () => import("./tools/tcpdrop.ts"),
   tcplife: () => import("./tools/tcplife.ts"),
   tcpretrans: () => import("./tools/tcpretrans.ts"),
   tcpstates: () => import("./tools/tcpstates.ts"),
