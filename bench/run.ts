@@ -4,7 +4,8 @@
  *
  * 1. Start to ready and peak RSS: each tool started and timed by
  *    bench/startup.ts, rounds interleaved (order rotated every round), after
- *    one unrecorded warm-up start per tool.
+ *    one unrecorded warm-up start per tool; warm (page cache as the previous
+ *    start left it), then cold (page cache dropped before every start).
  * 2. In-kernel cost per event: one tool at a time under the same
  *    `stress-ng --switch 2 -t 3` load, run time / run count of its wakeup and
  *    switch programs from bpf_stats, plus their translated instruction counts.
@@ -28,7 +29,7 @@ import { keepResult } from "./results.ts";
 const USAGE = `usage: deno task bench [--rounds N] [--cost-rounds N] [--stress-seconds S]
 
   --rounds N          start-to-ready rounds per tool (default 9, at least 7 recommended)
-  --cost-rounds N     loaded runs per tool for ns/event (default 3)
+  --cost-rounds N     loaded runs per tool for ns/event (default 3; 0: start-up only)
   --stress-seconds S  length of each stress-ng --switch load (default 3)`;
 
 /** A sample tagged with the round it was taken in. */
@@ -76,21 +77,25 @@ async function startupRounds(
   subjects: Subject[],
   rounds: number,
   repoRoot: string,
+  cold: boolean,
 ): Promise<{ samples: Map<SubjectKey, Round<StartupSample>[]>; problem?: string }> {
   const samples = new Map<SubjectKey, Round<StartupSample>[]>(subjects.map((s) => [s.key, []]));
   const runnable = subjects.filter((s) => !s.missing);
-  for (const subject of runnable) {
-    log(`warm-up start of ${subject.label}`);
-    await measureStartup(subject, repoRoot);
+  const how = cold ? "cold" : "warm";
+  if (!cold) {
+    for (const subject of runnable) {
+      log(`warm-up start of ${subject.label}`);
+      await measureStartup(subject, repoRoot);
+    }
   }
   for (let round = 1; round <= rounds; round++) {
     const line: string[] = [];
     for (const subject of rotate(runnable, round - 1)) {
-      const sample = await measureStartup(subject, repoRoot);
+      const sample = await measureStartup(subject, repoRoot, cold);
       samples.get(subject.key)!.push({ round, ...sample });
       line.push(`${subject.key} ${sample.readyMs?.toFixed(1) ?? "failed"} ms`);
     }
-    log(`start-to-ready round ${round}/${rounds}: ${line.join(", ")}`);
+    log(`${how} start-to-ready round ${round}/${rounds}: ${line.join(", ")}`);
   }
   return { samples };
 }
@@ -102,6 +107,7 @@ async function eventCostRounds(
   repoRoot: string,
 ): Promise<{ samples: Map<SubjectKey, Round<EventCostSample>[]>; problem?: string }> {
   const samples = new Map<SubjectKey, Round<EventCostSample>[]>(subjects.map((s) => [s.key, []]));
+  if (rounds === 0) return { samples, problem: "skipped (--cost-rounds 0)" };
   const bpftool = (await which("bpftool")) ??
     ((await exists("/usr/sbin/bpftool")) ? "/usr/sbin/bpftool" : null);
   if (!bpftool) return { samples, problem: "bpftool not found" };
@@ -174,7 +180,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const rounds = positiveInt(values.rounds, "--rounds");
-  const costRounds = positiveInt(values["cost-rounds"], "--cost-rounds");
+  const costRounds = values["cost-rounds"] === "0"
+    ? 0
+    : positiveInt(values["cost-rounds"], "--cost-rounds");
   const stressSeconds = positiveInt(values["stress-seconds"], "--stress-seconds");
   if (Deno.uid() !== 0) {
     log("needs root: the tools load BPF programs and the bench reads bpf_stats");
@@ -186,8 +194,11 @@ async function main(): Promise<number> {
   const subjects = await findSubjects(repoRoot);
   for (const s of subjects) if (s.missing) log(`${s.label}: ${s.missing}`);
 
-  const startup = await startupRounds(subjects, rounds, repoRoot);
+  const startup = await startupRounds(subjects, rounds, repoRoot, false);
   if (startup.problem) log(`start to ready not measured: ${startup.problem}`);
+  const coldStartup = await startupRounds(subjects, rounds, repoRoot, true);
+  const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  log(`load average after the starts: ${load}`);
 
   const oldStats = readStatsEnabled();
   let cost;
@@ -201,14 +212,29 @@ async function main(): Promise<number> {
   const stressVersion = await firstLine(["stress-ng", "--version"]);
   const measures: Measure[] = [
     {
-      title: `Start to "Tracing" line (ms, median of ${rounds} starts)`,
+      title: `Start to "Tracing" line, warm (ms, median of ${rounds} starts)`,
       digits: 1,
       results: collect(subjects, startup.samples, startup.problem, (s) => s.readyMs),
     },
     {
-      title: `Peak RSS (MiB, VmHWM, median of ${rounds} starts)`,
+      title: `Start to "Tracing" line, cold: page cache dropped (ms, median of ${rounds} starts)`,
+      digits: 1,
+      results: collect(subjects, coldStartup.samples, coldStartup.problem, (s) => s.readyMs),
+    },
+    {
+      title: `Peak RSS, warm (MiB, VmHWM, median of ${rounds} starts)`,
       digits: 1,
       results: collect(subjects, startup.samples, startup.problem, (s) => s.peakRssKb / 1024),
+    },
+    {
+      title: `Peak RSS, cold (MiB, VmHWM, median of ${rounds} starts)`,
+      digits: 1,
+      results: collect(
+        subjects,
+        coldStartup.samples,
+        coldStartup.problem,
+        (s) => s.peakRssKb / 1024,
+      ),
     },
   ];
   for (const [tracepoint, what] of [["sched_wakeup", "wakeup"], ["sched_switch", "switch"]]) {
@@ -252,6 +278,8 @@ async function main(): Promise<number> {
     config: { rounds, costRounds, stressSeconds },
     tools: Object.fromEntries(subjects.map((s) => [s.key, s.label])),
     startup: Object.fromEntries(startup.samples),
+    startupCold: Object.fromEntries(coldStartup.samples),
+    loadAverage: load,
     eventCost: Object.fromEntries(cost.samples),
   });
   return 0;
@@ -270,7 +298,9 @@ function notes(
     `timed by bench/startup.ts from the bench's own process; peak RSS is the spawned ` +
     `process's VmHWM, polled every 5 ms. ` +
     `${rounds} rounds, tool order rotated each round, after one unrecorded warm-up start ` +
-    `per tool. libbpf-tools runqlat runs under \`stdbuf -oL\` (it block-buffers a pipe).`,
+    `per tool (warm); cold starts drop the page cache before each start (the program cache ` +
+    `of lib/cli/program_cache.ts stays, filled by the warm-up start). ` +
+    `libbpf-tools runqlat runs under \`stdbuf -oL\` (it block-buffers a pipe).`,
     `- ns per event: \`kernel.bpf_stats_enabled=1\`, one tool at a time, ` +
     `run_time_ns / run_cnt of its programs (\`bpftool -j prog show\`) over ` +
     `\`stress-ng --switch 2 -t ${stressSeconds}\`, counters read after attach and after the ` +

@@ -3,7 +3,9 @@
  * and its peak RSS. Timed here, from outside the tool: the bench's own
  * process spawns it, reads its stdout and stderr as they come, and polls
  * its VmHWM every few milliseconds; 300 ms after the ready line it sends
- * SIGINT, as an operator would.
+ * SIGINT, as an operator would. A cold start drops the page cache first
+ * (`echo 3 > /proc/sys/vm/drop_caches`); the program cache (lib/cli/program_cache.ts)
+ * stays, as it does across a reboot.
  */
 import { childrenOf, killGroup, spawnTracked } from "./children.ts";
 import type { Subject } from "./subjects.ts";
@@ -45,8 +47,25 @@ function vmHwmKb(pid: number): number {
   }
 }
 
-/** Runs `subject` once and times it; never throws for a failing tool. */
-export async function measureStartup(subject: Subject, cwd: string): Promise<StartupSample> {
+/**
+ * Empties the page cache (dirty pages written first), so the next start reads
+ * its executable, libraries, sources and caches from disk: a cold start.
+ */
+export function dropCaches(): void {
+  new Deno.Command("sync").outputSync();
+  Deno.writeTextFileSync("/proc/sys/vm/drop_caches", "3\n");
+}
+
+/**
+ * Runs `subject` once and times it; never throws for a failing tool. `cold`
+ * drops the page cache just before the start.
+ */
+export async function measureStartup(
+  subject: Subject,
+  cwd: string,
+  cold = false,
+): Promise<StartupSample> {
+  if (cold) dropCaches();
   const t0 = performance.now();
   const child = spawnTracked(subject.argv, { cwd, env: subject.env, output: "piped" });
   let readyMs: number | null = null, interruptedAt: number | null = null;

@@ -7,8 +7,8 @@
  * An entry is found by a hash of everything that decides the programs: the
  * tool (declared and invoked name), its parsed options, what the driver adds
  * (the event buffer kind), the `BPFTK_*` environment, the kernel (release,
- * version string, GNU build id from /sys/kernel/notes), vmlinux BTF (size and
- * header) and the possible CPUs. Inside, the entry lists our code's version:
+ * version string, GNU build id from /sys/kernel/notes: vmlinux BTF is part of
+ * the image it names), the size of vmlinux BTF, and the possible CPUs. Inside, the entry lists our code's version:
  * every source file of the module graph (from the main module, static and
  * literal dynamic imports) with its size, mtime, ctime and inode, all checked
  * before use, so editing any of them misses. A program holding a kernel
@@ -150,22 +150,15 @@ export function cacheIdentity(
 
 let kernelIdentityMemo: unknown;
 
-/** The running kernel and its BTF: release, version string, build id, BTF size and header. */
+/** The running kernel and its BTF: release, version string, build id, BTF size. */
 export function kernelIdentity(): unknown {
   if (kernelIdentityMemo) return kernelIdentityMemo;
-  const btfPath = "/sys/kernel/btf/vmlinux";
-  const header = new Uint8Array(24);
-  let btfSize = 0;
-  {
-    using f = Deno.openSync(btfPath);
-    btfSize = f.statSync().size;
-    f.readSync(header);
-  }
   kernelIdentityMemo = {
     release: Deno.osRelease(),
     version: readOr("/proc/sys/kernel/version"),
+    // the kernel image's GNU build id; vmlinux BTF is part of that image
     notes: toHex(readBytesOr("/sys/kernel/notes")),
-    btf: [btfSize, toHex(header)],
+    btf: Deno.statSync("/sys/kernel/btf/vmlinux").size,
     cpus: readOr("/sys/devices/system/cpu/possible"),
   };
   return kernelIdentityMemo;
@@ -303,8 +296,8 @@ interface Entry {
 }
 
 /** The file of the entry for `identity`. */
-export async function entryPath(dir: string, identity: string): Promise<string> {
-  return `${dir}/${(await sha256(utf8.encode(identity))).slice(0, 40)}.json`;
+export function entryPath(dir: string, identity: string): string {
+  return `${dir}/${nameHash(identity)}.json`;
 }
 
 /**
@@ -317,7 +310,7 @@ export async function readEntry(
   identity: string,
 ): Promise<CachedPrograms | undefined> {
   try {
-    const path = await entryPath(dir, identity);
+    const path = entryPath(dir, identity);
     const info = Deno.lstatSync(path);
     if (!info.isFile || info.isSymlink || !ownedByUs(info) || (info.mode! & 0o077) !== 0) {
       return undefined;
@@ -325,12 +318,15 @@ export async function readEntry(
     const text = Deno.readTextFileSync(path);
     const newline = text.indexOf("\n");
     const body = text.slice(newline + 1);
-    if (newline !== 64 || text.slice(0, 64) !== await sha256(utf8.encode(body))) return undefined;
+    if (newline !== 64) return undefined;
+    // Parsed before its checksum is known (parsing is harmless), so that
+    // the checksum and the verdicts' hashes are computed together.
     const entry = JSON.parse(body) as Entry;
     if (entry.identity !== identity) return undefined;
     if (entry.boot !== null && entry.boot !== bootId()) return undefined;
     if (!codeUnchanged(entry.code)) return undefined;
-    return await programsOf(entry);
+    const [sum, hit] = await Promise.all([sha256(utf8.encode(body)), programsOf(entry)]);
+    return sum === text.slice(0, 64) ? hit : undefined;
   } catch {
     return undefined;
   }
@@ -357,6 +353,7 @@ async function programsOf(entry: Entry): Promise<CachedPrograms> {
   };
   const programs: BuiltProgram[] = [];
   const verified = new Set<BuiltProgram>();
+  const verdicts: Promise<unknown>[] = [];
   for (const s of entry.programs) {
     const bytes = Uint8Array.fromBase64(s.code);
     const p = {
@@ -372,9 +369,12 @@ async function programsOf(entry: Entry): Promise<CachedPrograms> {
       );
       p.attach = { ...a, id };
     }
-    if (s.verdict !== null && s.verdict === await sha256(bytes)) verified.add(p);
     programs.push(p);
+    if (s.verdict !== null) {
+      verdicts.push(sha256(bytes).then((sum) => sum === s.verdict && verified.add(p)));
+    }
   }
+  await Promise.all(verdicts);
   return { programs, verified };
 }
 
@@ -434,7 +434,7 @@ export async function writeEntry(
     programs: stored,
   };
   const body = JSON.stringify(entry);
-  const path = await entryPath(dir, identity);
+  const path = entryPath(dir, identity);
   const tmp = `${dir}/.${crypto.randomUUID()}.tmp`;
   try {
     Deno.writeTextFileSync(tmp, `${await sha256(utf8.encode(body))}\n${body}`, {
@@ -456,7 +456,7 @@ export async function writeEntry(
 function prune(dir: string): void {
   const entries: [string, number][] = [];
   for (const e of Deno.readDirSync(dir)) {
-    if (!e.isFile || !/^[0-9a-f]{40}\.json$/.test(e.name)) continue;
+    if (!e.isFile || !/^[0-9a-f]{16,64}\.json$/.test(e.name)) continue;
     try {
       entries.push([e.name, Deno.statSync(`${dir}/${e.name}`).mtime?.getTime() ?? 0]);
     } catch { /* removed meanwhile */ }
@@ -525,8 +525,24 @@ export function moduleGraphFiles(): string[] {
   return [...seen].sort();
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
+/** SHA-256 (hex) of `bytes`, by WebCrypto. */
+export async function sha256(bytes: Uint8Array): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource)));
+}
+
+/**
+ * A 64-bit hash (hex) naming an entry's file: not a check (the entry holds
+ * its identity in full, compared on every read), just a spread of names.
+ */
+function nameHash(text: string): string {
+  let a = 0x811c9dc5, b = 0x9747b28c ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
 }
 
 function toHex(bytes: Uint8Array): string {

@@ -11,6 +11,7 @@ import {
   cacheIdentity,
   entryPath,
   readEntry,
+  sha256,
   stableJson,
   startPrograms,
   usableCacheDir,
@@ -65,7 +66,7 @@ async function stored(argv: string[], s: ReturnType<typeof scratch>, accept = tr
   const dir = usableCacheDir(s.dir)!;
   ok(dir, "a fresh directory is usable");
   await writeEntry(dir, identity, programs, new Set(accept ? programs : []), s.files);
-  return { programs, identity, dir, path: await entryPath(dir, identity) };
+  return { programs, identity, dir, path: entryPath(dir, identity) };
 }
 
 /** Rewrites an entry's body (keeping a valid checksum) to pretend it was tampered with. */
@@ -74,10 +75,7 @@ async function rewrite(path: string, change: (entry: Record<string, unknown>) =>
   const entry = JSON.parse(text.slice(text.indexOf("\n") + 1));
   change(entry);
   const body = JSON.stringify(entry);
-  const sum = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)),
-  ).toHex();
-  Deno.writeTextFileSync(path, `${sum}\n${body}`);
+  Deno.writeTextFileSync(path, `${await sha256(new TextEncoder().encode(body))}\n${body}`);
 }
 
 Deno.test("a hit gives back the programs of a fresh build, byte for byte, verified", async () => {
@@ -246,6 +244,14 @@ Deno.test("a verdict counts only for the bytes our verifier accepted", async (t)
   });
 });
 
+Deno.test("sha256 is SHA-256", async () => {
+  for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 9999]) {
+    const bytes = new Uint8Array(length).map((_, i) => (i * 131 + length) & 0xff);
+    const expected = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)).toHex();
+    equal(await sha256(bytes), expected, `${length} bytes`);
+  }
+});
+
 Deno.test("options that cannot be written down exactly are not cached", () => {
   equal(cacheIdentity({ tool: "t", options: { f: () => 1 } }, () => KERNEL), undefined);
   equal(cacheIdentity({ tool: "t", options: { m: new Map() } }, () => KERNEL), undefined);
@@ -278,7 +284,7 @@ Deno.test(
     equal(reports[0].verifiedNow.length, 3);
     deepEqual(reports[1].verifiedNow, []);
     // bytes changed under a valid checksum: our verifier runs again for that program
-    const path = await entryPath(s.dir, cacheIdentity({ tool: "runqlat", options })!);
+    const path = entryPath(s.dir, cacheIdentity({ tool: "runqlat", options })!);
     await rewrite(path, (entry) => {
       (entry.programs as { verdict: string }[])[2].verdict = "0".repeat(64);
     });
