@@ -18,6 +18,7 @@ import type { Tool } from "./lib/cli/tool.ts";
 /** Every tool, by name, loaded on demand (literal imports, so `deno compile` embeds them). */
 export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   bashreadline: () => import("./tools/bashreadline.ts"),
+  bindsnoop: () => import("./tools/bindsnoop.ts"),
   biolatency: () => import("./tools/biolatency.ts"),
   biolateness: () => import("./tools/biolateness.ts"),
   biosnoop: () => import("./tools/biosnoop.ts"),
