@@ -89,6 +89,8 @@ export interface LabeledHistogram {
 export interface IntervalSpec<O extends IntervalOptions, R, C> {
   /** First line in text mode ("Tracing run queue latency... Hit Ctrl-C to end."). */
   banner?: (o: O) => string;
+  /** Last line in text mode, after the last report ("Exiting trace of FUNC"). */
+  footer?: (o: O) => string;
   /** The programs for these options. */
   build: (o: O) => BuiltProgram[];
   /** What the tool needs before loading (symbols, disk names); computed once, not for --dump. */
@@ -242,6 +244,7 @@ export function intervalTool<
         const heading = spec.ownHeading ? "" : "\n" + (o.timestamp ? timeLine() : "");
         writeOut(heading + spec.text(report, o, ctx));
       }
+      if (!common.json && spec.footer) writeOut(spec.footer(o) + "\n");
     },
   });
   if (!exporting) return base;
@@ -272,7 +275,11 @@ function withPrometheusFlag<F extends FlagTable, P extends PositionalTable, O>(
       const addr = (v as Record<string, unknown>).prometheus as ListenAddress | undefined;
       return addr ? { ...o, prometheus: addr } : o;
     },
-    variants: [...(info.variants ?? []), ["--prometheus"]],
+    // A tool that needs arguments (funclatency FUNC) exports with its first variant's.
+    variants: [
+      ...(info.variants ?? []),
+      ["--prometheus", ...(info.needsArguments ? info.variants?.[0] ?? [] : [])],
+    ],
   };
 }
 
