@@ -139,9 +139,66 @@ export async function bpftoolJson<T>(...args: string[]): Promise<T> {
   return JSON.parse((await runOk("bpftool", ["-j", ...args], { deadlineMs: 15_000 })) || "[]");
 }
 
-/** Names of the BPF programs loaded in the kernel right now (bpftool prog show). */
+/**
+ * Names of the BPF programs loaded in the kernel right now (bpftool prog
+ * show), less those only other processes hold: on a shared machine others
+ * run the same tools, and their programs are not this test's to count.
+ */
 export async function loadedProgramNames(): Promise<string[]> {
-  return (await bpftoolJson<{ name?: string }[]>("prog", "show")).map((p) => p.name ?? "");
+  const progs = await bpftoolJson<{ id: number; name?: string }[]>("prog", "show");
+  const foreign = foreignProgramIds();
+  return progs.filter((p) => !foreign.has(p.id)).map((p) => p.name ?? "");
+}
+
+/**
+ * IDs of programs held (by a program or link fd, /proc/PID/fdinfo) only by
+ * processes outside this test process's tree.
+ */
+function foreignProgramIds(): Set<number> {
+  const parent = new Map<number, number>();
+  const held = new Map<number, number[]>();
+  for (const e of readDirOrEmpty("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      parent.set(pid, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      const ids: number[] = [];
+      for (const fd of readDirOrEmpty(`/proc/${pid}/fd`)) {
+        try {
+          // Only BPF program and link fds name a program (readlink is cheaper than fdinfo).
+          if (!/^anon_inode:bpf[-_](prog|link)/.test(Deno.readLinkSync(`/proc/${pid}/fd/${fd}`))) {
+            continue;
+          }
+          const m = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd}`).match(/^prog_id:\s+(\d+)/m);
+          if (m) ids.push(Number(m[1]));
+        } catch {
+          // closed meanwhile
+        }
+      }
+      if (ids.length) held.set(pid, ids);
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  const ours = (pid: number) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) {
+      if (p === Deno.pid) return true;
+    }
+    return false;
+  };
+  const mine = new Set<number>(), theirs = new Set<number>();
+  for (const [pid, ids] of held) for (const id of ids) (ours(pid) ? mine : theirs).add(id);
+  for (const id of mine) theirs.delete(id);
+  return theirs;
+}
+
+function readDirOrEmpty(path: string): string[] {
+  try {
+    return [...Deno.readDirSync(path)].map((e) => e.name);
+  } catch {
+    return [];
+  }
 }
 
 /** Waits until `check()` is true, polling, or throws after `ms`. */

@@ -5,7 +5,8 @@
  *
  * - busy: `main -> known_parent_function -> hot_leaf_function` spinning on
  *   the main thread and on N-1 more threads, for a given time; then it prints
- *   the CPU time it used and waits (blocked) until stdin closes.
+ *   the CPU time it used (its main thread's, then the whole process's) and
+ *   waits (blocked) until stdin closes.
  * - sleeper: `main -> known_sleep_parent -> sleeper_function`, which calls
  *   nanosleep through an inline `syscall` instruction (so the user stack's
  *   innermost frame is ours, not libc's), K times M ms, at real-time priority
@@ -59,7 +60,9 @@ int main(int argc, char **argv) {
   pthread_t t[64];
   for (int i = 1; i < threads && i < 64; i++) pthread_create(&t[i], NULL, thread_main, NULL);
   known_parent_function(spin_seconds);
+  double main_cpu = seconds(CLOCK_THREAD_CPUTIME_ID);
   for (int i = 1; i < threads && i < 64; i++) pthread_join(t[i], NULL);
+  printf("main_cpu %.6f\\n", main_cpu);
   printf("cpu %.6f\\n", seconds(CLOCK_PROCESS_CPUTIME_ID));
   fflush(stdout);
   while (fgets(line, sizeof line, stdin)) {}
