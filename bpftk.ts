@@ -53,6 +53,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   setuids: () => import("./tools/setuids.ts"),
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
+  solisten: () => import("./tools/solisten.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
   syncsnoop: () => import("./tools/syncsnoop.ts"),
   syscount: () => import("./tools/syscount.ts"),
