@@ -61,6 +61,8 @@ export const GEN_MAPS: MapInfo[] = [
   { type: "stack_trace", keySize: 4, valueSize: 1016, maxEntries: 16 },
   { type: "lru_hash", keySize: 4, valueSize: 24, maxEntries: 64 },
   { type: "array", keySize: 4, valueSize: 32, maxEntries: 1 },
+  { type: "array", keySize: 4, valueSize: 16, maxEntries: 2, flags: 0x80 }, // BPF_F_RDONLY_PROG
+  { type: "hash", keySize: 4, valueSize: 16, maxEntries: 8, flags: 0x100 }, // BPF_F_WRONLY_PROG
 ];
 
 /** A memory offset as the assembler wants it: "+8", "-16". */
@@ -69,6 +71,7 @@ function at(off: number): string {
 }
 
 const HASH = 0, ARRAY = 1, PERCPU = 2, RINGBUF = 3, PERF = 4, STACKS = 5, LRU = 6, GLOBALS = 7;
+const RDONLY = 8, WRONLY = 9;
 
 /** tp_btf targets: name, offsets of task_struct pointer args, offsets of number args. */
 const TP_BTF: [string, number[], number[]][] = [
@@ -632,6 +635,26 @@ class Gen {
     this.scalars.push(d);
   }
 
+  /** Maps programs may only read (or only write): loads, stores, atomics, updates. */
+  flaggedMap() {
+    const m = this.r.pick([RDONLY, WRONLY]);
+    const out = this.fresh();
+    this.emit(`*(u32 *)(r10 -4) = ${this.r.int(0, 1)}`, "r2 = r10", "r2 += -4");
+    if (this.r.chance(0.15)) {
+      // Updating is a write: refused for BPF_F_RDONLY_PROG maps.
+      this.fill(-24, 16);
+      this.emit(`r1 = map[${m}] ll`, "r3 = r10", "r3 += -24", "r4 = 0", "call bpf_map_update_elem");
+      return;
+    }
+    this.emit(`r1 = map[${m}] ll`, "call bpf_map_lookup_elem", `if r0 == 0 goto ${out}`);
+    const write = this.r.chance(m === WRONLY ? 0.85 : 0.15);
+    const off = 8 * this.r.int(0, 1);
+    if (this.r.chance(0.1)) this.emit("r1 = 1", `lock *(u64 *)(r0 +${off}) += r1`);
+    else if (write) this.emit(`*(u64 *)(r0 +${off}) = 3`);
+    else this.emit(`r1 = *(u64 *)(r0 +${off})`);
+    this.emit(`${out}:`);
+  }
+
   /** Stack accesses at a bounded variable offset. */
   varStack() {
     const s = this.someScalar();
@@ -821,6 +844,7 @@ export function generate(seed: number, n: number, task?: TaskFields): GeneratedC
       ["acqrel", () => g.acquireRelease(), 0.5],
       ["subprog", () => g.subprogram(), 1],
       ["nested", () => g.nestedLoops(), 0.5],
+      ["flags", () => g.flaggedMap(), 0.5],
       ["varstack", () => g.varStack(), 1],
       ["jmp32", () => g.jmp32Index(), 1],
       ["globals", () => g.globals(), 0.7],

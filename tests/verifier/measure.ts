@@ -8,7 +8,7 @@
  *   process) and warm (after three passes), for the verifier module given.
  *
  * ```
- * deno run -A tests/verifier/measure.ts agreement --seeds 1,2,3,4,5 --programs 20000
+ * deno run -A tests/verifier/measure.ts agreement [other/lib/verifier/mod.ts] --seeds 1,2,3,4,5 --programs 20000
  * deno run -A tests/verifier/measure.ts cost [path/to/lib/verifier/mod.ts] --programs 2000
  * ```
  *
@@ -16,7 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { generate, type TaskFields } from "./generator.ts";
+import { generate, type GeneratedCase, type TaskFields } from "./generator.ts";
 import { closeHarnessMaps, kernel, optionsFor, ours, vmlinux } from "./harness.ts";
 import type { VerifyOptions, VerifyResult } from "../../lib/verifier/mod.ts";
 import type { ProgramInput } from "../../lib/verifier/types.ts";
@@ -42,7 +42,24 @@ interface Row {
   byCode: Record<string, number>;
 }
 
-function agreement(seeds: number[], programs: number): void {
+async function agreement(seeds: number[], programs: number, modPath?: string): Promise<void> {
+  // Another verifier (an older checkout's lib/verifier/mod.ts) may be judged instead of ours.
+  const other = modPath
+    ? (await import(new URL(modPath, `file://${Deno.cwd()}/`).href)).verify as VerifyFn
+    : undefined;
+  const judge = (c: GeneratedCase): VerifyResult => {
+    if (!other) return ours(c);
+    try {
+      return other(c.insns, optionsFor(c));
+    } catch (e) {
+      const message = (e as Error).message;
+      return {
+        ok: false,
+        processed: 0,
+        diagnostics: [{ code: "invalid-opcode", index: 0, insn: "", message }],
+      };
+    }
+  };
   const task = taskFields();
   const rows = new Map<string, Row>();
   const examples: string[] = [];
@@ -50,7 +67,7 @@ function agreement(seeds: number[], programs: number): void {
     for (const seed of seeds) {
       for (let n = 0; n < programs; n++) {
         const c = generate(seed, n, task);
-        const o = ours(c), k = kernel(c);
+        const o = judge(c), k = kernel(c);
         let row = rows.get(c.progType);
         if (!row) {
           row = {
@@ -182,7 +199,7 @@ if (import.meta.main) {
   });
   const seeds = values.seeds.split(",").map(Number);
   const programs = Number(values.programs);
-  if (positionals[0] === "agreement") agreement(seeds, programs);
+  if (positionals[0] === "agreement") await agreement(seeds, programs, positionals[1]);
   else if (positionals[0] === "cost") await cost(positionals[1], programs, seeds);
   else console.error("usage: measure.ts agreement|cost [mod.ts] [--seeds 1,2] [--programs N]");
 }
