@@ -28,8 +28,10 @@
  * differs. Uprobe programs (offsets into files that change without the
  * kernel changing) are never stored.
  *
- * `BPFTK_NO_CACHE=1` bypasses the cache; `-v` builds afresh (it prints our
- * verifier's verdicts) and stores the result.
+ * Everything is read, verified and written before anything attaches, so a
+ * tool never traces its own cache files. `BPFTK_NO_CACHE=1` bypasses the
+ * cache; `-v` builds afresh (it prints our verifier's verdicts) and stores
+ * nothing.
  *
  * @module
  */
@@ -97,28 +99,33 @@ export async function startPrograms(req: StartRequest, cache: CacheOptions = {})
   }
   const programs = hit?.programs ?? req.build();
   const verified = hit?.verified ?? new Set<BuiltProgram>();
-  const accepted = new Set<BuiltProgram>();
   let ours: ((p: BuiltProgram, verbose: boolean) => OurVerdict) | undefined;
   if (programs.some((p) => !verified.has(p))) {
     ours = (await import("./session.ts")).verifyBeforeLoad;
   }
-  const verifiedNow: string[] = [];
-  const session = loadPrograms(programs, req, (p, verbose) => {
-    if (verified.has(p)) return undefined;
-    verifiedNow.push(p.name);
-    const verdict = ours!(p, verbose);
-    if (verdict.ok) accepted.add(p);
-    return verdict;
-  });
+  const verifiedNow = programs.filter((p) => !verified.has(p)).map((p) => p.name);
   cache.report?.({ hit: hit !== undefined, verifiedNow });
+  if (req.verbose) {
+    // Ours just before each load, its verdicts between the kernel's logs; nothing stored.
+    return loadPrograms(
+      programs,
+      req,
+      (p, verbose) => verified.has(p) ? undefined : ours!(p, verbose),
+    );
+  }
+  // Ours on every program first, and the entry written, before anything is
+  // attached: a tool never sees its own cache files (opensnoop, statsnoop).
+  const verdicts = new Map<BuiltProgram, OurVerdict>();
+  for (const p of programs) if (!verified.has(p)) verdicts.set(p, ours!(p, false));
   if (!hit && identity && dir) {
+    const accepted = new Set(programs.filter((p) => verdicts.get(p)?.ok));
     try {
       await writeEntry(dir, identity, programs, accepted, cache.codeFiles);
-    } catch (e) {
-      if (req.verbose) console.error(`program cache: not stored (${(e as Error).message})`);
+    } catch {
+      // not stored: built afresh next time too
     }
   }
-  return session;
+  return loadPrograms(programs, req, (p) => verdicts.get(p));
 }
 
 // --- identity ------------------------------------------------------------------------------
