@@ -63,6 +63,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpdrop: () => import("./tools/tcpdrop.ts"),
   tcplife: () => import("./tools/tcplife.ts"),
   tcpretrans: () => import("./tools/tcpretrans.ts"),
+  tcprtt: () => import("./tools/tcprtt.ts"),
   tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   threadsnoop: () => import("./tools/threadsnoop.ts"),
