@@ -33,6 +33,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   ext4slower: () => import("./tools/ext4slower.ts"),
   filelife: () => import("./tools/filelife.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
+  funccount: () => import("./tools/funccount.ts"),
   funclatency: () => import("./tools/funclatency.ts"),
   gethostlatency: () => import("./tools/gethostlatency.ts"),
   hardirqs: () => import("./tools/hardirqs.ts"),

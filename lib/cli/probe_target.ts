@@ -19,7 +19,7 @@
  * @module
  */
 import { ProbeTargetError } from "../dsl/pt_regs.ts";
-import { ElfFile, ElfFormatError, type ElfSymbol } from "../symbols/elf.ts";
+import { ElfFile, ElfFormatError, type ElfSymbol, type UsdtProbe } from "../symbols/elf.ts";
 import { findBinary } from "../symbols/library_path.ts";
 import { UsageError } from "./usage.ts";
 
@@ -35,11 +35,21 @@ export interface TargetRules {
   tracepoints?: boolean;
   usdt?: boolean;
   wildcards?: boolean;
+  /** Names are regular expressions (bcc's -r), matched from their start. */
+  regexp?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_.$@*?]+$/;
 
 function checkName(name: string, what: string, text: string, rules: TargetRules): string {
+  if (rules.regexp) {
+    try {
+      new RegExp(name);
+    } catch {
+      throw new UsageError(`invalid regular expression '${name}' in '${text}'`);
+    }
+    return name;
+  }
   if (!NAME.test(name)) throw new UsageError(`invalid ${what} '${name}' in '${text}'`);
   if (!rules.wildcards && /[*?]/.test(name)) {
     throw new UsageError(`'${text}': this tool takes one ${what}, not a pattern`);
@@ -98,6 +108,16 @@ export function parseTarget(text: string, rules: TargetRules = {}, pid?: number)
   };
 }
 
+/** A name pattern: a glob (`*`, `?`), or with `regexp` a regular expression matched from the start. */
+export function namePattern(pattern: string, regexp = false): RegExp {
+  return regexp ? new RegExp(`^(?:${pattern})`) : globRegExp(pattern);
+}
+
+/** Whether `name` is a pattern rather than one name. */
+export function isPattern(name: string, regexp = false): boolean {
+  return regexp || /[*?]/.test(name);
+}
+
 /** A glob (`*`, `?`) as an anchored regular expression. */
 export function globRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
@@ -122,16 +142,17 @@ function openElf(path: string): ElfFile {
 export function expandUprobe(
   t: Extract<ProbeTarget, { kind: "uprobe" }>,
   max = 1000,
+  regexp = false,
 ): ElfSymbol[] {
   const elf = openElf(t.binary);
-  if (!/[*?]/.test(t.func)) {
+  if (!isPattern(t.func, regexp)) {
     const s = elf.symbol(t.func);
     if (!s || !["FUNC", "IFUNC", "NOTYPE"].includes(s.type)) {
       throw new ProbeTargetError(`${t.binary} has no function '${t.func}'`);
     }
     return [s];
   }
-  const re = globRegExp(t.func);
+  const re = namePattern(t.func, regexp);
   const byAddress = new Map<number, ElfSymbol>();
   for (const s of elf.symbols) {
     if (s.sectionIndex === 0 || (s.type !== "FUNC" && s.type !== "IFUNC") || s.value === 0) {
@@ -159,10 +180,11 @@ export function expandUprobe(
 export function expandTracepoints(
   t: Extract<ProbeTarget, { kind: "tracepoint" }>,
   max = 1000,
+  regexp = false,
   root = "/sys/kernel/tracing/events",
 ): { category: string; event: string }[] {
   const out: { category: string; event: string }[] = [];
-  const cat = globRegExp(t.category), ev = globRegExp(t.event);
+  const cat = namePattern(t.category, regexp), ev = namePattern(t.event, regexp);
   let categories: string[];
   try {
     categories = [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name);
@@ -183,4 +205,25 @@ export function expandTracepoints(
     throw new ProbeTargetError(`'${t.text}' matches ${out.length} tracepoints, more than ${max}`);
   }
   return out;
+}
+
+/** The USDT probes of a (possibly wildcarded) `u:LIB[:PROVIDER]:PROBE`, in note order. */
+export function expandUsdt(
+  t: Extract<ProbeTarget, { kind: "usdt" }>,
+  max = 1000,
+  regexp = false,
+): UsdtProbe[] {
+  const elf = openElf(t.binary);
+  const name = namePattern(t.probe, regexp);
+  const provider = t.provider === undefined ? undefined : namePattern(t.provider, regexp);
+  const found = elf.usdtProbes.filter((p) =>
+    name.test(p.name) && (provider === undefined || provider.test(p.provider))
+  );
+  if (found.length === 0) {
+    throw new ProbeTargetError(`${t.binary} has no USDT probe matching '${t.text}'`);
+  }
+  if (found.length > max) {
+    throw new ProbeTargetError(`'${t.text}' matches ${found.length} USDT probes, more than ${max}`);
+  }
+  return found;
 }
