@@ -67,6 +67,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcprtt: () => import("./tools/tcprtt.ts"),
   tcpstates: () => import("./tools/tcpstates.ts"),
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
+  tcptop: () => import("./tools/tcptop.ts"),
   threadsnoop: () => import("./tools/threadsnoop.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),
   wakeuptime: () => import("./tools/wakeuptime.ts"),
