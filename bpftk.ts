@@ -55,6 +55,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
   solisten: () => import("./tools/solisten.ts"),
+  stackcount: () => import("./tools/stackcount.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
   syncsnoop: () => import("./tools/syncsnoop.ts"),
   syscount: () => import("./tools/syscount.ts"),

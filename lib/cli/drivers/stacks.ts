@@ -151,7 +151,8 @@ export function stackTool<
         );
       }
       if (o.pprof) {
-        const values: PprofValues = spec.unit === "samples"
+        // Event counts (stackcount) export as samples/count, as profile's samples without a period.
+        const values: PprofValues = spec.unit === "samples" || spec.unit === "count"
           ? { kind: "cpu", periodNs: spec.samplePeriodNs?.(o) }
           : { kind: "offcpu", unitNs: spec.unit === "us" ? 1000 : 1 };
         writePprof(o.pprof, {
