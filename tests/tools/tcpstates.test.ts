@@ -112,10 +112,25 @@ interface Flow {
   client: number;
 }
 
-/** The three sockets of a flow in `lines`, each with its transitions in order. */
+/**
+ * The three sockets of a flow in `lines`, each with its transitions in order.
+ * A socket's lines are those of its address up to its change to CLOSE (the
+ * kernel may reuse the address for a later socket).
+ */
 function socketsOf(lines: Line[], flow: Flow) {
-  const ofSocket = (skaddr: string | undefined) => lines.filter((l) => l.skaddr === skaddr);
-  const find = (pred: (l: Line) => boolean) => ofSocket(lines.find(pred)?.skaddr);
+  const lives: Line[][] = [];
+  const open = new Map<string, Line[]>();
+  for (const l of lines) {
+    let life = open.get(l.skaddr);
+    if (!life) {
+      life = [];
+      lives.push(life);
+      open.set(l.skaddr, life);
+    }
+    life.push(l);
+    if (l.new === "CLOSE") open.delete(l.skaddr);
+  }
+  const find = (pred: (l: Line) => boolean) => lives.find((life) => life.some(pred)) ?? [];
   return {
     listener: find((l) => l.new === "LISTEN" && l.lport === flow.port),
     client: find((l) => l.lport === flow.client && l.rport === flow.port),
@@ -146,7 +161,11 @@ function checkFlow(lines: Line[], flow: Flow, what: string) {
   const s = socketsOf(lines, flow);
   for (const [name, expected] of Object.entries(TRANSITIONS)) {
     const got = s[name as keyof typeof s];
-    deepEqual(got.map((l) => `${l.old} -> ${l.new}`), expected, `${what}: ${name}`);
+    deepEqual(
+      got.map((l) => `${l.old} -> ${l.new}`),
+      expected,
+      `${what}: ${name}\n${JSON.stringify(got, null, 1)}`,
+    );
   }
   const host = flow.ip === 4 ? "127.0.0.1" : "::1";
   const any = flow.ip === 4 ? "0.0.0.0" : "::";
