@@ -241,7 +241,7 @@ function countTable(o: Options, state: State) {
 
 export const tool = eventTool({
   name: "tcpconnect",
-  summary: "Count/Trace active tcp connections",
+  summary: "Count/trace active TCP connections.",
   examples: [
     ["tcpconnect", "trace all TCP connect()s"],
     ["tcpconnect -t", "include timestamps"],

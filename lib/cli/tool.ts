@@ -240,7 +240,7 @@ function parseErrorMessage(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const unknown = msg.match(/Unknown option '([^']+)'/);
   if (unknown && /^-\d/.test(unknown[1])) {
-    return `invalid argument '${unknown[1]}': negative (a count or interval is at least 1)`;
+    return `invalid argument '${unknown[1]}': negative`;
   }
   if (unknown) return `unknown option '${unknown[1]}'`;
   const missing = msg.match(/Option '([^']+) <value>' argument missing/);
