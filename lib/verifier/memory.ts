@@ -659,7 +659,21 @@ export function helperMem(
   }
   const pc = env.pc;
   const maxSize = umaxNum(size);
-  if (maxSize === 0) return;
+  if (maxSize === 0) {
+    // Even an empty buffer on the stack must start inside the frame: the
+    // kernel checks the lowest offset against [-512, -1] whatever the size.
+    if (reg.kind === "stack") {
+      const { lo, hi } = offsetRange(reg, 0);
+      if (lo < -STACK_SIZE || lo > -1 || hi > 0) {
+        fail(
+          "stack-out-of-bounds",
+          pc,
+          `${argLabel(helper, regNo)}: an empty buffer at fp${fmtOff(lo)} is outside the frame`,
+        );
+      }
+    }
+    return;
+  }
   switch (reg.kind) {
     case "stack": {
       const { lo, hi, known: isKnown } = offsetRange(reg, 0);
