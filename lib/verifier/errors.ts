@@ -20,6 +20,7 @@ export function fail(code: DiagnosticCode, pc: number, message: string): never {
  * a program would guess its context and return values, so it refuses.
  */
 export class UnsupportedProgramTypeError extends Error {
+  /** `progType` is the type asked for; `supported` the types the verifier has rules for. */
   constructor(readonly progType: string, supported: readonly string[]) {
     super(
       `the verifier does not support program type ${JSON.stringify(progType)} (it checks ${
