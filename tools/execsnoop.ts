@@ -18,8 +18,17 @@
 // Direct imports, not ../mod.ts: the tool starts faster when it loads only
 // the modules it uses.
 import { eventTool } from "../lib/cli/drivers/events.ts";
-import { flag, integer, nonEmpty, option, optionWithDefault } from "../lib/cli/flags.ts";
+import {
+  cgroupPath,
+  cgroupV2Root,
+  flag,
+  integer,
+  nonEmpty,
+  option,
+  optionWithDefault,
+} from "../lib/cli/flags.ts";
 import { UsageError } from "../lib/cli/usage.ts";
+import { cgroupMap, skipUnlessInCgroup } from "../lib/dsl/cgroup.ts";
 import { countLost, type EventsDef, output } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
@@ -27,6 +36,7 @@ import { r0, r1, r10, r2, r3, r4, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { bytes, char, defineSchema } from "../lib/dsl/schema.ts";
 import { decodeBytes, escapeText } from "../lib/format/escape.ts";
 import { formatSecondsColumn, formatTimeOfDay } from "../lib/format/time.ts";
+import { setCgroup } from "../lib/kernel/map.ts";
 
 /** Bytes read per argument, and the most arguments a record holds (as libbpf-tools). */
 const ARG_SIZE = 128;
@@ -40,6 +50,8 @@ interface Options {
   fails: boolean;
   uid?: number;
   ppid?: number;
+  /** -c: a cgroup v2 directory; only execs by its tasks. */
+  cgroup?: string;
   maxArgs: number;
   name?: string;
   line?: string;
@@ -105,6 +117,7 @@ const blank = defineMap({
 function enterProgram(event: string, name: string, o: Options, ch: EventsDef): Probe {
   const p = tracepoint("syscalls", event, { name });
   const key = p.stack(4), zero = p.stack(4), argp = p.stack(8), done = p.label();
+  if (o.cgroup !== undefined) skipUnlessInCgroup(p, done);
   if (o.uid !== undefined) {
     p.call("get_current_uid_gid").mov32(r0, r0).returnIf(r0, "!=", o.uid);
   }
@@ -261,7 +274,6 @@ const ARGS_COUNT_AT = execEvent.offset("args_count");
 const ARGS_SIZE_AT = execEvent.offset("args_size");
 const COMM_AT = execEvent.offset("comm");
 const COMM_SIZE = 16;
-const BACKSLASH = 0x5c;
 const DOUBLE_QUOTE = 0x22;
 
 let lastBuffer: ArrayBufferLike | undefined;
@@ -276,9 +288,9 @@ function viewOf(data: Uint8Array): DataView {
   return lastView!;
 }
 
-/** Whether `b` prints as itself: printable ASCII other than `\` (and `"` when quoting). */
+/** Whether `b` prints as itself: printable ASCII other than `"` when quoting. */
 function isPlain(b: number, quote: boolean): boolean {
-  return b >= 0x20 && b <= 0x7e && b !== BACKSLASH && !(quote && b === DOUBLE_QUOTE);
+  return b >= 0x20 && b <= 0x7e && !(quote && b === DOUBLE_QUOTE);
 }
 
 /** bytes[from, to) as a string; the caller checked they are ASCII. */
@@ -332,9 +344,20 @@ function plainLine(data: Uint8Array, o: Options, start: number): string | undefi
     String(view.getInt32(at + RETVAL_AT, true)).padStart(3) + " " + args + "\n";
 }
 
+/**
+ * Text as libbpf-tools prints it, but safe on a terminal: control characters,
+ * invalid bytes and bidi controls escaped (escapeText), a backslash printed
+ * once, as the C tool prints it (it is not doubled: only what must be escaped is).
+ */
+function shown(text: string): string {
+  return text.includes("\\")
+    ? text.split("\\").map((t) => escapeText(t)).join("\\")
+    : escapeText(text);
+}
+
 function formatArgs(x: Exec, quote: boolean): string {
   const parts = x.args.map((a) => {
-    const text = escapeText(a);
+    const text = shown(a);
     return quote ? `"${text.replaceAll('"', '\\"')}" ` : `${text} `;
   });
   return parts.join("") + (x.truncated ? " ..." : "");
@@ -380,7 +403,7 @@ function textLine(data: Uint8Array, o: Options, clock: Clock): string | undefine
   return (o.time ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
     (o.timestamp ? formatSecondsColumn(elapsed) + " " : "") +
     (o.printUid ? String(x.uid).padEnd(6) + " " : "") +
-    `${escapeText(x.comm).padEnd(16)} ${String(x.pid).padEnd(6)} ` +
+    `${shown(x.comm).padEnd(16)} ${String(x.pid).padEnd(6)} ` +
     `${String(x.ppid).padEnd(6)} ${String(x.ret).padStart(3)} ${formatArgs(x, o.quote)}\n`;
 }
 
@@ -398,6 +421,7 @@ export const tool = eventTool({
     ["execsnoop -q", 'add "quotemarks" around arguments'],
     ["execsnoop -n main", 'only print command lines containing "main"'],
     ["execsnoop -l tpkg", "only print commands whose arguments contain tpkg"],
+    ["execsnoop -c CG", "trace processes under cgroup v2 path CG"],
     ["execsnoop -P 181", "only trace new processes whose parent PID is 181"],
     ["execsnoop --max-args 40", "show up to 40 arguments"],
   ],
@@ -414,6 +438,7 @@ export const tool = eventTool({
       short: "l",
     }),
     printUid: flag("print UID column", "U", "print-uid"),
+    cgroup: option("CG", "trace processes in this cgroup v2 path only", cgroupPath, { short: "c" }),
     ppid: option("PPID", "trace this parent PID only", integer(1, 4194304, "PPID"), {
       short: "P",
     }),
@@ -425,10 +450,18 @@ export const tool = eventTool({
       { long: "max-args" },
     ),
   },
-  variants: [["-x"], ["-u", "0"], ["-n", "sh"], ["-P", "1"], ["--max-args", "5"]],
+  variants: [
+    ["-x"],
+    ["-u", "0"],
+    ["-n", "sh"],
+    ["-P", "1"],
+    ["--max-args", "5"],
+    ["-c", cgroupV2Root()],
+  ],
 }, {
   recordSize: execEvent.size,
   build: buildPrograms,
+  initMaps: (o, maps) => o.cgroup !== undefined && setCgroup(maps.get(cgroupMap)!, o.cgroup),
   prepare: (): Clock => ({ start: performance.now() }),
   started: (_session, _o, clock) => void (clock.start = performance.now()),
   header,
