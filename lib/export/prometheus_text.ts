@@ -42,11 +42,15 @@ function escapeHelp(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
-function labelText(labels: Labels, extra?: [string, string]): string {
-  const pairs = Object.entries(labels);
-  if (extra) pairs.push(extra);
-  if (pairs.length === 0) return "";
-  return `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+/** `k="v",k2="v2"` (no braces), escaped once per series. */
+function labelPairs(labels: Labels): string {
+  let out = "";
+  for (const k in labels) out += `${out ? "," : ""}${k}="${escapeLabel(labels[k])}"`;
+  return out;
+}
+
+function braces(pairs: string): string {
+  return pairs ? `{${pairs}}` : "";
 }
 
 /** The exposition of `families` in `format`. */
@@ -58,21 +62,25 @@ export function formatExposition(families: MetricFamily[], format: ExpositionFor
       const head = om ? f.name : `${f.name}_total`;
       out.push(`# HELP ${head} ${escapeHelp(f.help)}`, `# TYPE ${head} counter`);
       for (const s of f.series) {
-        out.push(`${f.name}_total${labelText(s.labels)} ${formatValue(s.value)}`);
+        out.push(`${f.name}_total${braces(labelPairs(s.labels))} ${formatValue(s.value)}`);
       }
       continue;
     }
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} histogram`);
     if (om && f.unit && f.name.endsWith(`_${f.unit}`)) out.push(`# UNIT ${f.name} ${f.unit}`);
+    // the bounds' text once per family (every series has the same bounds)
+    const les = new Map<number, string>();
     for (const s of f.series) {
+      const pairs = labelPairs(s.labels);
+      const bucket = `${f.name}_bucket{${pairs}${pairs ? "," : ""}le="`;
       for (const b of s.buckets) {
-        out.push(`${f.name}_bucket${labelText(s.labels, ["le", formatValue(b.le)])} ${b.count}`);
+        let le = les.get(b.le);
+        if (le === undefined) les.set(b.le, le = formatValue(b.le));
+        out.push(`${bucket}${le}"} ${b.count}`);
       }
-      out.push(`${f.name}_bucket${labelText(s.labels, ["le", "+Inf"])} ${s.count}`);
-      if (s.sum !== undefined) {
-        out.push(`${f.name}_sum${labelText(s.labels)} ${formatValue(s.sum)}`);
-      }
-      out.push(`${f.name}_count${labelText(s.labels)} ${s.count}`);
+      out.push(`${bucket}+Inf"} ${s.count}`);
+      if (s.sum !== undefined) out.push(`${f.name}_sum${braces(pairs)} ${formatValue(s.sum)}`);
+      out.push(`${f.name}_count${braces(pairs)} ${s.count}`);
     }
   }
   if (om) out.push("# EOF");
