@@ -42,7 +42,12 @@ import { kernelLayouts } from "../lib/dsl/layouts.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { Probe } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
-import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
+import {
+  defineStackErrorMap,
+  defineStackMap,
+  PERF_MAX_STACK_DEPTH,
+  stackId,
+} from "../lib/dsl/stacks.ts";
 import { decodeCString } from "../lib/format/escape.ts";
 
 /** What the operator asked for. */
@@ -57,6 +62,8 @@ interface Options extends StackOptions {
   cpu?: number;
   hashSize: number;
   stackSize: number;
+  /** --perf-max-stack-depth: frames kept of each stack, kernel and user. */
+  maxDepth: number;
 }
 
 /** The most PIDs/TIDs -p and -L take (each is one compare in the program). */
@@ -106,7 +113,11 @@ function buildMaps(o: Options) {
       valueSize: 8,
       maxEntries: o.hashSize,
     }),
-    stacks: defineStackMap({ name: "stack_traces", storageSize: o.stackSize }),
+    stacks: defineStackMap({
+      name: "stack_traces",
+      storageSize: o.stackSize,
+      maxDepth: o.maxDepth,
+    }),
     errors: defineStackErrorMap(),
   };
 }
@@ -229,9 +240,19 @@ export const tool = stackTool({
     ),
     ...stackFlags(16384),
     cpu: option("CPU", "cpu number to run profile on", integer(0, 4095, "CPU"), { short: "C" }),
+    perfMaxStackDepth: optionWithDefault(
+      "N",
+      `the limit for both kernel and user stacks (${PERF_MAX_STACK_DEPTH})`,
+      integer(1, PERF_MAX_STACK_DEPTH, "stack depth"),
+      PERF_MAX_STACK_DEPTH,
+      { long: "perf-max-stack-depth" },
+    ),
   },
   positionals: { duration: positional("duration", "duration of trace, in seconds", seconds) },
-  variants: [["-p", "1"], ["-L", "1,2"], ["-U"], ["-K"], ["-I"], ["-c", "1000000"], ["-C", "0"]],
+  variants: [["-p", "1"], ["-L", "1,2"], ["-U"], ["-K"], ["-I"], ["-c", "1000000"], ["-C", "0"], [
+    "--perf-max-stack-depth",
+    "5",
+  ]],
   options: (v): Options => {
     if (v.pid && v.tid) throw new UsageError("-p and -L cannot be used together");
     if (v.frequency !== undefined && v.count !== undefined) {
@@ -249,6 +270,7 @@ export const tool = stackTool({
       cpu: v.cpu,
       hashSize: v.hashStorageSize,
       stackSize: v.stackStorageSize,
+      maxDepth: v.perfMaxStackDepth,
       duration: v.duration,
       report,
     };

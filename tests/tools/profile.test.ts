@@ -24,8 +24,8 @@ async function ourPrograms(): Promise<number> {
 }
 
 /** Waits until profile's program is loaded (folded output prints no header). */
-async function attached(before: number): Promise<void> {
-  await waitFor(async () => (await ourPrograms()) > before, 15000, "profile to attach");
+async function attached(before: number, n = 1): Promise<void> {
+  await waitFor(async () => (await ourPrograms()) >= before + n, 15000, "profile to attach");
   await new Promise((r) => setTimeout(r, 100)); // the perf events attach right after the load
 }
 
@@ -70,20 +70,27 @@ kernelTest(
   async () => {
     const w = await buildWorkloads();
     const busy = new Workload(w.busy, [String(SPIN_S), String(THREADS)]);
-    let tool: ToolProcess | undefined;
+    let tool: ToolProcess | undefined, cut: ToolProcess | undefined;
     try {
       const pid = Number(await busy.value("pid"));
       const before = await ourPrograms();
       tool = new ToolProcess("profile", ["-f", "-F", String(FREQ), "-p", String(pid)]);
-      await attached(before);
+      // --perf-max-stack-depth 2, -U: the innermost two user frames of the same samples.
+      cut = new ToolProcess("profile", [
+        ...["-f", "-U", "-F", String(FREQ), "-p", `${pid},1`, "--perf-max-stack-depth", "2"],
+      ]);
+      await attached(before, 2);
       await busy.send("go");
       const cpu = Number(await busy.value("cpu"));
       // The workload exits before the report: its stacks are still named (the
       // tool snapshots the maps of the processes it samples while sampling).
       await busy.close();
       tool.kill("SIGINT");
+      cut.kill("SIGINT");
       const { code, stdout, stderr } = await tool.finish();
       assertEquals(code, 0, stderr);
+      const short = await cut.finish();
+      assertEquals(short.code, 0, short.stderr);
 
       const stacks = assertFolded(stdout);
       const mine = stacks.filter((s) => s.frames[0] === "profbusy");
@@ -110,8 +117,21 @@ kernelTest(
         Math.abs(total - expected) <= tolerance(expected),
         `${total} samples, expected ${expected.toFixed(0)} +-${tolerance(expected).toFixed(0)}`,
       );
+
+      // --perf-max-stack-depth 2: no stack longer than two frames; the spin's is
+      // exactly known_parent_function;hot_leaf_function, with the samples of the spin.
+      const cutMine = assertFolded(short.stdout).filter((s) => s.frames[0] === "profbusy");
+      for (const s of cutMine) assert(s.frames.length <= 3, s.frames.join(";"));
+      const cutTotal = cutMine.reduce((n, s) => n + s.count, 0);
+      const cutKnown = cutMine.find((s) =>
+        s.frames.join(";") === "profbusy;known_parent_function;hot_leaf_function"
+      );
+      assert(cutKnown, short.stdout);
+      assert(cutKnown.count / cutTotal >= 0.9, `${cutKnown.count} of ${cutTotal} samples`);
+      assert(Math.abs(cutTotal - expected) <= tolerance(expected), `${cutTotal} samples cut`);
     } finally {
       killQuietly(tool);
+      killQuietly(cut);
       await busy.close();
       await Deno.remove(w.dir, { recursive: true });
     }
@@ -317,6 +337,8 @@ for (
     [["-C", "x"], /^profile: invalid CPU 'x': not an integer/],
     [["--stack-storage-size", "999999999"], /^profile: invalid stack storage size .*too large/],
     [["1", "2"], /^profile: unrecognized positional argument: '2'/],
+    [["--perf-max-stack-depth", "0"], /^profile: invalid stack depth '0': must be at least 1/],
+    [["--perf-max-stack-depth", "128"], /^profile: invalid stack depth '128': too large/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`profile ${args.join(" ")}: usage error, one line, exit 2`, async () => {
