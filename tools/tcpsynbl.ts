@@ -66,6 +66,7 @@ import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
 import { AF_INET, AF_INET6 } from "../lib/format/inet.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
 import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
+import { log2FromHistSlots } from "../lib/export/log2_totals.ts";
 
 /** bpftrace hist() slots for a u32: (..., 0), [0], [1], [2, 4), ..., [2G, 4G). */
 const HIST_SLOTS = 34;
@@ -280,6 +281,16 @@ export const tool = intervalTool({
   }),
   text: formatText,
   json: formatJson,
+  // --prometheus: bpftk_tcpsynbl_backlog{limit} (the drops are per interval: not exported)
+  metrics: (r) => ({
+    histograms: {
+      unit: "backlog",
+      histograms: r.hists.map((h) => ({
+        labels: { limit: h.limit },
+        slots: log2FromHistSlots(h.slots),
+      })),
+    },
+  }),
   ownHeading: true,
 });
 

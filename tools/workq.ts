@@ -43,6 +43,7 @@ import { r0, r1, r10, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { defineSchema } from "../lib/dsl/schema.ts";
 import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
 import { type Kallsyms, kernelSymbols } from "../lib/symbols/kallsyms.ts";
+import { log2FromHistSlots } from "../lib/export/log2_totals.ts";
 
 /**
  * bpftrace hist() buckets: 0 negative, 1 the value 0, 2 the value 1, i >= 3
@@ -164,6 +165,16 @@ export const tool = intervalTool({
   prepare: () => kernelSymbols(),
   read: (session, _o, ksyms) => readHistograms(session, ksyms),
   text: formatText,
+  // --prometheus: bpftk_workq_seconds{function}
+  metrics: (hs) => ({
+    histograms: {
+      unit: "usecs",
+      histograms: hs.map((h) => ({
+        labels: { function: h.function },
+        slots: log2FromHistSlots(h.counts),
+      })),
+    },
+  }),
   json: formatJson,
 });
 

@@ -154,3 +154,13 @@ function labelsOf(h: DrainedHistogram): Labels {
   } else if (h.heading !== undefined) labels.histogram = h.heading.trim();
   return labels;
 }
+
+/**
+ * bpftrace hist() slots (1: the value 0, 2: the value 1, i >= 3: [2^(i-2),
+ * 2^(i-1)-1]; slot 0, negatives, unused) as log2 slots: 0 and 1 share log2
+ * slot 0 ([0, 1]), every other slot keeps its bounds. Nothing is lost but the
+ * split of the first bucket.
+ */
+export function log2FromHistSlots(slots: number[]): number[] {
+  return [(slots[1] ?? 0) + (slots[2] ?? 0), ...slots.slice(3)];
+}

@@ -1,6 +1,6 @@
 /** Running totals of drained log2 histograms, their Prometheus form and the series cap. */
 import { deepEqual as assertDeepEqual, equal as assertEquals } from "node:assert/strict";
-import { baseUnit, Log2Totals } from "../../lib/export/log2_totals.ts";
+import { baseUnit, log2FromHistSlots, Log2Totals } from "../../lib/export/log2_totals.ts";
 import { formatExposition } from "../../lib/export/prometheus_text.ts";
 
 const name = (u: { name: string }) => `bpftk_t_${u.name}`;
@@ -65,4 +65,9 @@ Deno.test("base units: usecs, msecs -> seconds, Kbytes -> bytes, others kept", (
   assertDeepEqual(baseUnit("msecs"), { name: "seconds", mul: 1, div: 1e3 });
   assertDeepEqual(baseUnit("Kbytes"), { name: "bytes", mul: 1024, div: 1 });
   assertDeepEqual(baseUnit("backlog"), { name: "backlog", mul: 1, div: 1 });
+});
+
+Deno.test("bpftrace hist() slots as log2 slots: 0 and 1 share slot 0, the rest keep their bounds", () => {
+  // hist(): [unused, 0, 1, 2-3, 4-7] -> log2: [0-1, 2-3, 4-7]
+  assertDeepEqual(log2FromHistSlots([0, 3, 4, 5, 6]), [7, 5, 6]);
 });
