@@ -40,6 +40,7 @@ import {
   flag,
   integer,
   option,
+  optionWithDefault,
   pidValue,
   positional,
   seconds,
@@ -50,7 +51,12 @@ import { UsageError } from "../lib/cli/usage.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r7, r8, r9 } from "../lib/dsl/registers.ts";
-import { defineStackErrorMap, defineStackMap, stackId } from "../lib/dsl/stacks.ts";
+import {
+  defineStackErrorMap,
+  defineStackMap,
+  PERF_MAX_STACK_DEPTH,
+  stackId,
+} from "../lib/dsl/stacks.ts";
 import { decodeCString } from "../lib/format/escape.ts";
 
 /** What the operator asked for. */
@@ -58,8 +64,8 @@ interface Options extends StackOptions {
   /** Whose blocking counts. */
   threads:
     | { kind: "all" }
-    | { kind: "pid"; pid: number }
-    | { kind: "tid"; tid: number }
+    | { kind: "pid"; pids: number[] }
+    | { kind: "tid"; tids: number[] }
     | { kind: "user" }
     | { kind: "kernel" };
   userStacks: boolean;
@@ -68,6 +74,20 @@ interface Options extends StackOptions {
   maxUs?: number;
   state?: number;
   stackSize: number;
+  /** --perf-max-stack-depth: frames kept of each stack, kernel and user. */
+  maxDepth: number;
+}
+
+/** The most PIDs/TIDs -p and -t take (each is one compare in the program). */
+const MAX_IDS = 16;
+
+/** "185" or "185,186": process or thread IDs, each checked as `one` checks it. */
+function idList(one: (text: string, name: string) => number, what: string) {
+  return (text: string, name: string): number[] => {
+    const ids = text.split(",").map((s) => one(s.trim(), name));
+    if (ids.length > MAX_IDS) throw new UsageError(`at most ${MAX_IDS} ${what}s`);
+    return ids;
+  };
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -97,18 +117,30 @@ function buildMaps(o: Options) {
       valueSize: VALUE.size,
       maxEntries: 10240,
     }),
-    stacks: defineStackMap({ name: "stack_traces", storageSize: o.stackSize }),
+    stacks: defineStackMap({
+      name: "stack_traces",
+      storageSize: o.stackSize,
+      maxDepth: o.maxDepth,
+    }),
     errors: defineStackErrorMap(),
   };
 }
 
 type Maps = ReturnType<typeof buildMaps>;
 
+/** Jumps to `skip` unless r1 equals one of `ids`. */
+function allowOnly(p: Probe, ids: number[], skip: ReturnType<Probe["label"]>): void {
+  const keep = p.label();
+  for (const id of ids) p.jumpIf(r1, "==", id, keep);
+  p.goto(skip);
+  p.bind(keep);
+}
+
 /** Jumps to `skip` unless the thread leaving the CPU (in r7) is one we trace. */
 function threadFilter(p: Probe, o: Options, skip: ReturnType<Probe["label"]>): void {
   const t = o.threads;
-  if (t.kind === "pid") p.field(r1, r7, "task_struct", "tgid").jumpIf(r1, "!=", t.pid, skip);
-  if (t.kind === "tid") p.field(r1, r7, "task_struct", "pid").jumpIf(r1, "!=", t.tid, skip);
+  if (t.kind === "pid") allowOnly(p.field(r1, r7, "task_struct", "tgid"), t.pids, skip);
+  if (t.kind === "tid") allowOnly(p.field(r1, r7, "task_struct", "pid"), t.tids, skip);
   if (t.kind === "user") p.field(r1, r7, "task_struct", "flags").jumpIf(r1, "&", PF_KTHREAD, skip);
   if (t.kind === "kernel") {
     p.field(r1, r7, "task_struct", "flags").and(r1, PF_KTHREAD).jumpIf(r1, "==", 0, skip);
@@ -186,9 +218,9 @@ function buildProgram(o: Options, maps: Maps) {
 function banner(o: Options): string {
   const t = o.threads;
   const who = t.kind === "pid"
-    ? `PID ${t.pid}`
+    ? `PID ${t.pids.join(",")}`
     : t.kind === "tid"
-    ? `TID ${t.tid}`
+    ? `TID ${t.tids.join(",")}`
     : t.kind === "all"
     ? "all threads"
     : `${t.kind} threads`;
@@ -214,7 +246,7 @@ function readCounts(session: Session, maps: Maps) {
 
 /** Whose blocking counts, from -p, -t, -u, -k (one at most). */
 function threadsOf(
-  v: { pid?: number; tid?: number; userThreadsOnly: boolean; kernelThreadsOnly: boolean },
+  v: { pid?: number[]; tid?: number[]; userThreadsOnly: boolean; kernelThreadsOnly: boolean },
 ): Options["threads"] {
   const given = [
     v.pid !== undefined && "-p",
@@ -223,8 +255,8 @@ function threadsOf(
     v.kernelThreadsOnly && "-k",
   ].filter(Boolean);
   if (given.length > 1) throw new UsageError(`${given.join(" and ")} cannot be used together`);
-  if (v.pid !== undefined) return { kind: "pid", pid: v.pid };
-  if (v.tid !== undefined) return { kind: "tid", tid: v.tid };
+  if (v.pid !== undefined) return { kind: "pid", pids: v.pid };
+  if (v.tid !== undefined) return { kind: "tid", tids: v.tid };
   return { kind: v.userThreadsOnly ? "user" : v.kernelThreadsOnly ? "kernel" : "all" };
 }
 
@@ -238,6 +270,7 @@ export const tool = stackTool({
     ["offcputime -m 1000", "trace only events that last more than 1000 usec"],
     ["offcputime -M 10000", "trace only events that last less than 10000 usec"],
     ["offcputime -p 185", "only trace threads for PID 185"],
+    ["offcputime -p 185,186", "only trace threads of PIDs 185 and 186"],
     ["offcputime -t 188", "only trace thread 188"],
     ["offcputime -u", "only trace user threads (no kernel)"],
     ["offcputime -k", "only trace kernel threads (no user)"],
@@ -245,8 +278,12 @@ export const tool = stackTool({
     ["offcputime -K", "only show kernel space stacks (no user)"],
   ],
   flags: {
-    pid: option("PID", "trace this PID only", pidValue, { short: "p" }),
-    tid: option("TID", "trace this TID only", tidValue, { short: "t" }),
+    pid: option("PID", "trace these PIDs only (comma separated)", idList(pidValue, "PID"), {
+      short: "p",
+    }),
+    tid: option("TID", "trace these TIDs only (comma separated)", idList(tidValue, "TID"), {
+      short: "t",
+    }),
     userThreadsOnly: flag("user threads only (no kernel threads)", "u", "user-threads-only"),
     kernelThreadsOnly: flag("kernel threads only (no user threads)", "k", "kernel-threads-only"),
     ...stackFlags(1024),
@@ -269,12 +306,29 @@ export const tool = stackTool({
       },
     ),
     state: option("STATE", "only this thread state bitmask (2: D state)", integer(0, 2 ** 32 - 1)),
+    perfMaxStackDepth: optionWithDefault(
+      "N",
+      `the limit for both kernel and user stacks (${PERF_MAX_STACK_DEPTH})`,
+      integer(1, PERF_MAX_STACK_DEPTH, "stack depth"),
+      PERF_MAX_STACK_DEPTH,
+      { long: "perf-max-stack-depth" },
+    ),
   },
   positionals: { duration: positional("duration", "duration of trace, in seconds", seconds) },
-  variants: [["-p", "1"], ["-t", "1"], ["-u"], ["-k"], ["-U"], ["-K"], ["-M", "5000000000"], [
-    "--state",
-    "2",
-  ]],
+  variants: [
+    ["-p", "1"],
+    ["-t", "1,2"],
+    ["--perf-max-stack-depth", "5"],
+    ["-u"],
+    ["-k"],
+    ["-U"],
+    ["-K"],
+    ["-M", "5000000000"],
+    [
+      "--state",
+      "2",
+    ],
+  ],
   options: (v): Options => {
     const threads = threadsOf(v);
     const report = stackReportOptions(v, {
@@ -297,6 +351,7 @@ export const tool = stackTool({
       maxUs: v.maxBlockTime,
       state: v.state,
       stackSize: v.stackStorageSize,
+      maxDepth: v.perfMaxStackDepth,
       duration: v.duration,
       report,
     };

@@ -47,6 +47,11 @@ kernelTest(
         tooShort: ["-f", "-p", pid, "-m", String(MS * 2000)],
         text: ["-d", "-p", pid],
         json: ["--json", "-p", pid],
+        // comma lists (as profile's) and --perf-max-stack-depth
+        pids: ["-f", "-p", `1,${pid}`],
+        tids: ["-f", "-t", `${pid},1`],
+        userCut: ["-f", "-U", "-p", pid, "--perf-max-stack-depth", "3"],
+        kernelCut: ["-f", "-K", "-p", pid, "--perf-max-stack-depth", "6"],
       };
       for (const args of Object.values(variants)) tools.push(new ToolProcess("offcputime", args));
       await waitFor(
@@ -60,7 +65,7 @@ kernelTest(
       for (const t of tools) t.kill("SIGINT");
       const results = await Promise.all(tools.map((t) => t.finish()));
       for (const r of results) assertEquals(r.code, 0, r.stderr);
-      const [all, user, within, tooShort, text, json] = results;
+      const [all, user, within, tooShort, text, json, pids, tids, userCut, kernelCut] = results;
 
       // Folded lines: exact format, one per stack, round trip.
       const lines = all.stdout.trimEnd().split("\n");
@@ -79,6 +84,26 @@ kernelTest(
       assert(kernel.includes("do_nanosleep"), kernel.join(";"));
       assertEquals(kernel.at(-1), "__schedule");
       assert(!kernel.some((f) => /^bpf_|__traceiter_/.test(f)), kernel.join(";"));
+
+      // -p and -t with comma lists: the same time under the known stack.
+      for (const r of [pids, tids]) {
+        assert(Math.abs(usUnder(r.stdout, KNOWN) - slept) <= 0.1 * slept, r.stdout);
+      }
+
+      // --perf-max-stack-depth: the innermost N frames of each stack, all the time.
+      const cut = parseFolded(userCut.stdout);
+      for (const s of cut) assert(s.frames.length <= 4, s.frames.join(";"));
+      const cutLine = cut.find((s) =>
+        s.frames.join(";") === "offsleeper;main;known_sleep_parent;sleeper_function"
+      );
+      assert(cutLine, userCut.stdout);
+      assert(Math.abs(cutLine.count - slept) <= 0.1 * slept, `${cutLine.count} us cut to 3`);
+      const kcut = parseFolded(kernelCut.stdout);
+      for (const s of kcut) assert(s.frames.length <= 7, s.frames.join(";"));
+      const kernelSuffix = kcut.filter((s) =>
+        s.frames.length > 1 && kernel.join(";").endsWith(s.frames.slice(1).join(";"))
+      ).reduce((n, s) => n + s.count, 0);
+      assert(Math.abs(kernelSuffix - slept) <= 0.1 * slept, kernelCut.stdout);
 
       // -U: user frames only, root first: exactly this line.
       const userLine = parseFolded(user.stdout).find((s) => s.frames.at(-1) === "sleeper_function");
@@ -158,6 +183,9 @@ for (
     [["-k", "-U"], /^offcputime: displaying user stacks for kernel threads/],
     [["-m", "10", "-M", "5"], /^offcputime: the max block time is below the min block time/],
     [["-m", "0"], /^offcputime: invalid min block time '0': must be at least 1/],
+    [["-p", "1,x"], /^offcputime: invalid PID 'x': not an integer/],
+    [["-t", "0,1"], /^offcputime: invalid TID '0'/],
+    [["--perf-max-stack-depth", "128"], /^offcputime: invalid stack depth '128': too large/],
     [["--stack-storage-size", "4294967296"], /^offcputime: invalid stack storage size .*too large/],
   ] as [string[], RegExp][]
 ) {
