@@ -56,8 +56,8 @@ export const tool = defineTool({
   name: "exporter",
   summary: "Serve several tools' Prometheus metrics from one process.",
   examples: [
-    ["exporter runqlat biolatency vfsstat", "three tools on 127.0.0.1:9435/metrics"],
-    ["exporter runqlat 'biolatency -D' --listen :9435", "per-disk I/O latency, every interface"],
+    ["exporter runqlat biolatency vfsstat", "three tools, one /metrics"],
+    ["exporter runqlat 'biolatency -D' --listen :9435", "per disk, all interfaces"],
   ],
   flags: { listen: listenFlag },
   // the programs are the tools' own, verified under their names
