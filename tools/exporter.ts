@@ -56,8 +56,8 @@ export const tool = defineTool({
   name: "exporter",
   summary: "Serve several tools' Prometheus metrics from one process.",
   examples: [
-    ["exporter runqlat biolatency vfsstat", "three tools, one /metrics"],
-    ["exporter runqlat 'biolatency -D' --listen :9435", "per disk, all interfaces"],
+    ["exporter runqlat biolatency vfsstat", "three tools on one port"],
+    ["exporter 'biolatency -D' --listen :9435", "per disk, all interfaces"],
   ],
   flags: { listen: listenFlag },
   // the programs are the tools' own, verified under their names
