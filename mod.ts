@@ -316,3 +316,8 @@ export { runTool } from "./lib/cli/run.ts";
 export { loadAndAttach, type LoadOptions, type Session } from "./lib/cli/session.ts";
 export { intervals, StopSignal } from "./lib/cli/stop.ts";
 export { type FlagHelp, formatHelp, type ToolHelp, UsageError } from "./lib/cli/usage.ts";
+
+// fleet formats: Prometheus exposition (--prometheus) and pprof (--pprof)
+export { type ListenAddress, metricsUrl, parseListen } from "./lib/export/prometheus_server.ts";
+export type { ExportedReport } from "./lib/export/tool_collector.ts";
+export type { DrainedHistogram } from "./lib/export/log2_totals.ts";

@@ -57,9 +57,11 @@ export function baseUnit(unit: string): BaseUnit {
 
 /** One drained histogram, as a tool reads it. */
 export interface DrainedHistogram {
+  /** What tells this histogram apart (pid, disk...): Prometheus labels. */
   labels?: Record<string, string | number>;
   /** A heading alone still tells histograms apart (exported as label `histogram`). */
   heading?: string;
+  /** Counts by log2 slot, in the report's unit. */
   slots: number[];
   /** Sum of the values counted, already in base units; absent when the tool keeps none. */
   sum?: number;

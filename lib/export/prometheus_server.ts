@@ -15,7 +15,9 @@ export const DEFAULT_LISTEN = "127.0.0.1:9435";
 
 /** A listen address, parsed. */
 export interface ListenAddress {
+  /** Address to bind ("127.0.0.1", "0.0.0.0" for every interface). */
   hostname: string;
+  /** TCP port. */
   port: number;
 }
 

@@ -118,6 +118,9 @@ export class BpfMap extends OwnedFd {
     for (const key of this.keys()) this.delete(key);
   }
 
+  #batchKeys?: Uint8Array<ArrayBuffer>;
+  #batchValues?: Uint8Array<ArrayBuffer>;
+
   #lookupBatch(): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>][] | undefined {
     const { keySize } = this.spec;
     const chunk = Math.max(1, Math.min(this.spec.maxEntries, 4096));
@@ -127,9 +130,13 @@ export class BpfMap extends OwnedFd {
     const opts = new Uint8Array(24);
     new DataView(opts.buffer).setBigUint64(0, 24n, true);
     let first = true;
+    // One pair of chunk buffers per map, reused by every read: an exporter
+    // reads on each scrape, and fresh half-megabyte buffers each time made its
+    // resident memory climb (the entries returned are copies).
+    this.#batchKeys ??= new Uint8Array(chunk * keySize);
+    this.#batchValues ??= new Uint8Array(chunk * this.valueBytes);
+    const keys = this.#batchKeys, values = this.#batchValues;
     for (;;) {
-      const keys = new Uint8Array(chunk * keySize);
-      const values = new Uint8Array(chunk * this.valueBytes);
       const count = new Uint32Array([chunk]);
       const ret = bpf().bpf_map_lookup_batch(
         this.fd,
