@@ -22,7 +22,8 @@
  * connect that has no local port yet at SYN_SENT still counts.
  *
  * Output as bcc tcplife (TX_KB/RX_KB in whole KiB, MS with two decimals);
- * -w wide, -s CSV; --json one object per session with the same numbers (and
+ * -w wide (addresses in 39 columns, as libbpf-tools -w), -s CSV; --json one
+ * object per session with the same numbers (and
  * the exact bytes).
  *
  *     # deno run -A tools/tcplife.ts
@@ -217,12 +218,15 @@ function timeStyle(o: Options): tcp.TimeStyle {
   return { digits: 6, gap: " ", csv: o.csv };
 }
 
+/** -w: address columns as wide as libbpf-tools' (the longest IPv6 text, 39 characters). */
+const WIDE_ADDR = 39;
+
 function header(o: Options): string {
   const time = tcp.timeHeader(o, timeStyle(o));
   if (o.csv) return `${time}PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS\n`;
   if (o.wide) {
-    return `${time}${"PID".padEnd(5)} ${"COMM".padEnd(16)} IP ${"LADDR".padEnd(26)} ` +
-      `LPORT ${"RADDR".padEnd(26)} RPORT  TX_KB  RX_KB MS\n`;
+    return `${time}${"PID".padEnd(5)} ${"COMM".padEnd(16)} IP ${"LADDR".padEnd(WIDE_ADDR)} ` +
+      `LPORT ${"RADDR".padEnd(WIDE_ADDR)} RPORT  TX_KB  RX_KB MS\n`;
   }
   return `${time}${"PID".padEnd(5)} ${"COMM".padEnd(10)} ${"LADDR".padEnd(15)} LPORT ` +
     `${"RADDR".padEnd(15)} RPORT TX_KB RX_KB MS\n`;
@@ -240,8 +244,8 @@ function formatLine(data: Uint8Array, o: Options, clock: tcp.SinceFirst): string
   }
   if (o.wide) {
     return prefix + `${String(s.pid).padEnd(5)} ${escapeText(s.comm.slice(0, 16)).padEnd(16)} ` +
-      `${String(s.ip).padEnd(2)} ${s.laddr.padEnd(26)} ${String(s.lport).padEnd(5)} ` +
-      `${s.raddr.padEnd(26)} ${String(s.rport).padEnd(5)} ${String(tx).padStart(6)} ` +
+      `${String(s.ip).padEnd(2)} ${s.laddr.padEnd(WIDE_ADDR)} ${String(s.lport).padEnd(5)} ` +
+      `${s.raddr.padEnd(WIDE_ADDR)} ${String(s.rport).padEnd(5)} ${String(tx).padStart(6)} ` +
       `${String(rx).padStart(6)} ${ms}\n`;
   }
   return prefix + `${String(s.pid).padEnd(5)} ${escapeText(s.comm.slice(0, 10)).padEnd(10)} ` +

@@ -78,8 +78,8 @@ function parseWide(stdout: string): Line[] {
   const lines = stdout.trim().split("\n");
   assertEquals(
     lines[0],
-    "TIME     PID   COMM             IP LADDR                      LPORT " +
-      "RADDR                      RPORT  TX_KB  RX_KB MS",
+    `TIME     PID   COMM             IP ${"LADDR".padEnd(39)} LPORT ` +
+      `${"RADDR".padEnd(39)} RPORT  TX_KB  RX_KB MS`,
   );
   return lines.slice(1).map((l) => {
     const f = l.trim().split(/\s+/);
@@ -254,6 +254,7 @@ kernelTest(
     const { port4, port6 } = listenerPorts();
     const workload = new TcpWorkload(port4, port6, PER_FAMILY, HOLD_MS);
     const ref = new ReferenceTool("/usr/sbin/tcplife", []);
+    const refWide = new ReferenceTool("/usr/sbin/tcplife", ["-w"]);
     const tools = await startTools([[], ["--json"], ["-w", "-T"], ["-s", "-t"], []], [
       undefined,
       undefined,
@@ -262,12 +263,14 @@ kernelTest(
       PERF,
     ]);
     await ref.waitForOutput(/^PID/m);
+    await refWide.waitForOutput(/^PID/m);
     const truth = await workload.run();
     const [text, json, wide, csv, perf] = await stopWhenSeen(
       tools,
       (t) => shows(t.stdout, truth.endpoints),
     );
     const refOut = await ref.stop();
+    const refWideOut = await refWide.stop();
 
     const textLines = checkSessions(parseText(text.stdout), truth, "text");
     const jsonLines = checkSessions(parseJson(json.stdout), truth, "--json");
@@ -279,6 +282,25 @@ kernelTest(
       assert(Math.abs(j.ms - t.ms) <= 0.5, `text ${t.ms} ms, --json ${j.ms} ms`);
     }
     for (const l of parseWide(wide.stdout)) assert(/^\d\d:\d\d:\d\d$/.test(l.time!), l.time);
+    // -w: LADDR and RADDR each 39 columns wide (the longest IPv6 text), as upstream
+    // libbpf-tools -w prints them; Debian's older build here still prints 26, so its
+    // widths are only checked to be one width on every line.
+    assertEquals(refWideOut.code, 0, refWideOut.stderr);
+    const addressWidths = (stdout: string, laddrAt: number) =>
+      stdout.trim().split("\n").map((l) => {
+        const rest = l.slice(laddrAt);
+        const lport = rest.search(/ \S/) + 1; // LPORT, after LADDR's padding
+        const raddrAt = lport + rest.slice(lport).search(/ \S/) + 1;
+        const rport = raddrAt + rest.slice(raddrAt).search(/ \S/) + 1;
+        return [lport - 1, rport - raddrAt - 1];
+      });
+    const ourWidths = addressWidths(wide.stdout, "TIME     PID   COMM             IP ".length);
+    const refWidths = addressWidths(refWideOut.stdout, "PID     COMM             ".length);
+    assert(ourWidths.length > truth.endpoints.length, wide.stdout);
+    assert(refWidths.length > truth.endpoints.length, refWideOut.stdout);
+    for (const w of ourWidths) deepEqual(w, [39, 39]);
+    for (const w of refWidths) deepEqual(w, refWidths[0]);
+    console.log(`tcplife -w: ours 39 columns, installed libbpf-tools ${refWidths[0][0]}`);
     const csvLines = parseCsv(csv.stdout);
     assertEquals(csvLines[0].elapsed, 0, "-t counts from the first session shown");
     assert(csvLines.every((l) => l.elapsed! >= 0 && l.elapsed! < 60), csv.stdout);
