@@ -13,10 +13,10 @@
  * bcc ext4slower, CSV and op letters libbpf-tools fsslower.
  *
  *     # deno run -A tools/ext4slower.ts 1
- *     Tracing ext4 operations slower than 1 ms... Hit Ctrl-C to end.
+ *     Tracing ext4 operations slower than 1 ms
  *     TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME
  *     10:15:02 dd             4121   W 1048576 2048        3.27 big.out
- *     10:15:02 dd             4121   F LL_MAX  0          51.84 big.out
+ *     10:15:02 dd             4121   F 0       0          51.84 big.out
  */
 import { fsSlowerTool } from "../lib/fsslower/main.ts";
 

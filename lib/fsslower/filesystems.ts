@@ -9,6 +9,8 @@
 export interface FileSystem {
   /** The name in /proc/filesystems and in the tool's name ("xfs" -> xfsslower). */
   name: string;
+  /** As bcc's banner spells it ("Tracing XFS operations"). */
+  title: string;
   /** super_block.s_magic of its mounts. */
   magic: number;
   /** Other types in /proc/mounts with the same magic (ext2 and ext3 mounted by ext4). */
@@ -17,11 +19,11 @@ export interface FileSystem {
 
 /** The file systems with an fsslower tool (bcc: xfsslower, ext4slower, btrfsslower, zfsslower). */
 export const FILESYSTEMS = {
-  xfs: { name: "xfs", magic: 0x58465342 }, // XFS_SUPER_MAGIC "XFSB"
+  xfs: { name: "xfs", title: "XFS", magic: 0x58465342 }, // XFS_SUPER_MAGIC "XFSB"
   // EXT4_SUPER_MAGIC, shared with ext2/ext3 (which the ext4 driver also mounts)
-  ext4: { name: "ext4", magic: 0xef53, alsoMountedAs: ["ext3", "ext2"] },
-  btrfs: { name: "btrfs", magic: 0x9123683e }, // BTRFS_SUPER_MAGIC
-  zfs: { name: "zfs", magic: 0x2fc12fc1 }, // ZFS_SUPER_MAGIC (OpenZFS)
+  ext4: { name: "ext4", title: "ext4", magic: 0xef53, alsoMountedAs: ["ext3", "ext2"] },
+  btrfs: { name: "btrfs", title: "btrfs", magic: 0x9123683e }, // BTRFS_SUPER_MAGIC
+  zfs: { name: "zfs", title: "ZFS", magic: 0x2fc12fc1 }, // ZFS_SUPER_MAGIC (OpenZFS)
 } as const satisfies Record<string, FileSystem>;
 
 /** A file system with an fsslower tool. */

@@ -71,7 +71,7 @@ export function fsSlowerTool(fsName: FsName): Tool<Options> {
         console.error(`${tool}: tracing raw_syscalls:sys_enter/sys_exit (no kprobes needed)`);
       }
     },
-    header: (o) => o.csv ? CSV_HEADER : textHeader(fs.name, o.minMs, o.duration),
+    header: (o) => o.csv ? CSV_HEADER : textHeader(fs.title, o.minMs, o.duration),
     text: (data, o) =>
       o.csv ? formatCsv(fsEvent.decode(data)) : formatText(fsEvent.decode(data), new Date()),
     json: (data) => jsonFields(fsEvent.decode(data)),

@@ -44,8 +44,6 @@ export const FsOp = { read: 0, write: 1, open: 2, fsync: 3 } as const;
 /** One of {@link FsOp}. */
 export type FsOpCode = (typeof FsOp)[keyof typeof FsOp];
 
-/** What an fsync reports as its size: the range it covers, 0..LLONG_MAX (libbpf-tools). */
-export const WHOLE_FILE = 0x7fffffffffffffffn;
 /** libbpf-tools' FILE_NAME_LEN (bcc: DNAME_INLINE_LEN). */
 export const FILE_NAME_LEN = 32;
 
@@ -222,10 +220,9 @@ function exitProgram(cfg: FsSlowerConfig, ch: EventsDef): Probe {
   fsEvent.store(p, r7, "offset", r1);
   pending.load(p, r9, r8, "op");
   fsEvent.store(p, r7, "op", r9);
-  // size: bytes transferred (the return value), 0 for opens, the whole file for fsyncs
+  // size: the return value (bytes transferred; an fsync's 0, as bcc shows it), 0 for opens
   p.mov(r1, 0);
-  p.if(r9, "<=", FsOp.write, () => p.ctx(r1, "ret"));
-  p.if(r9, "==", FsOp.fsync, () => p.mov64(r1, WHOLE_FILE));
+  p.if(r9, "!=", FsOp.open, () => p.ctx(r1, "ret"));
   fsEvent.store(p, r7, "size", r1);
   p.call("get_current_pid_tgid").rsh(r0, 32);
   fsEvent.store(p, r7, "pid", r0);

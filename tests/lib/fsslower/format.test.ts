@@ -1,6 +1,6 @@
 /**
  * The fsslower tools' output: bcc xfsslower's columns, printf-exact numbers
- * (%7.2f rounds exact ties to even as glibc does), libbpf-tools' CSV, JSON
+ * (%7.2f rounds exact ties to even as glibc does), bcc's banner and CSV, JSON
  * with the numbers the text shows, and /proc/filesystems parsing.
  */
 import { deepEqual, equal } from "node:assert/strict";
@@ -13,7 +13,7 @@ import {
   opLetter,
   textHeader,
 } from "../../../lib/fsslower/format.ts";
-import { FsOp, WHOLE_FILE } from "../../../lib/fsslower/programs.ts";
+import { FsOp } from "../../../lib/fsslower/programs.ts";
 import { FILESYSTEMS, fsRegistered, unmountedReason } from "../../../lib/fsslower/filesystems.ts";
 
 const NOW = new Date(2024, 0, 2, 21, 20, 46);
@@ -34,11 +34,14 @@ function op(overrides: Partial<FsOperation>): FsOperation {
 
 Deno.test("fsslower text: the seed's xfsslower layout", () => {
   equal(
-    textHeader("xfs", 50),
-    "Tracing xfs operations slower than 50 ms... Hit Ctrl-C to end.\n" +
+    textHeader(FILESYSTEMS.xfs.title, 50),
+    "Tracing XFS operations slower than 50 ms\n" +
       "TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME\n",
   );
   equal(textHeader("ext4", 0, 5).split("\n")[0], "Tracing ext4 operations for 5 secs.");
+  equal(textHeader("ext4", 0).split("\n")[0], "Tracing ext4 operations");
+  // bcc's spellings: xfsslower "XFS", ext4slower "ext4", btrfsslower "btrfs", zfsslower "ZFS"
+  deepEqual(Object.values(FILESYSTEMS).map((f) => f.title), ["XFS", "ext4", "btrfs", "ZFS"]);
   equal(
     formatText(op({}), NOW),
     "21:20:46 java           112789 R 8012    13925      60.16 file.out\n",
@@ -52,8 +55,9 @@ Deno.test("fsslower text: the seed's xfsslower layout", () => {
     "21:20:46 tokio-runtime- 112789 W 123456789 13925    123456.79 file.out\n",
   );
   equal(
-    formatText(op({ op: FsOp.fsync, size: WHOLE_FILE, offset: 0n, deltaUs: 1125n }), NOW),
-    "21:20:46 java           112789 F LL_MAX  0           1.12 file.out\n",
+    // an fsync's BYTES is its return value, as bcc shows it
+    formatText(op({ op: FsOp.fsync, size: 0n, offset: 0n, deltaUs: 1125n }), NOW),
+    "21:20:46 java           112789 F 0       0           1.12 file.out\n",
   );
 });
 
@@ -83,10 +87,10 @@ Deno.test("fsslower text: control characters in names are escaped, JSON keeps th
 });
 
 Deno.test("fsslower CSV and JSON carry the text's numbers", () => {
-  equal(CSV_HEADER, "ENDTIME_ns,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE\n");
+  equal(CSV_HEADER, "ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE\n");
   const e = op({});
-  equal(formatCsv(e), "123456789012,java,112789,R,8012,14259277,60160,file.out\n");
-  equal(formatCsv(op({ op: FsOp.fsync, size: WHOLE_FILE })).split(",")[4], "LL_MAX");
+  equal(formatCsv(e), "123456789,java,112789,R,8012,14259277,60160,file.out\n");
+  equal(formatCsv(op({ op: FsOp.fsync, size: 0n })).split(",")[4], "0");
   deepEqual(
     jsonFields(e),
     {
@@ -100,7 +104,7 @@ Deno.test("fsslower CSV and JSON carry the text's numbers", () => {
       file: "file.out",
     },
   );
-  equal(jsonFields(op({ op: FsOp.fsync, size: WHOLE_FILE })).bytes, null);
+  equal(jsonFields(op({ op: FsOp.fsync, size: 0n })).bytes, 0);
   deepEqual([0, 1, 2, 3, 9].map(opLetter), ["R", "W", "O", "F", "?"]);
 });
 
