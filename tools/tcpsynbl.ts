@@ -25,13 +25,25 @@
  *
  * Flags (libbpf-tools tcpsynbl): -T, -4/-6 (the listener's address family;
  * IPv4 connections to a dual-stack IPv6 listener count as IPv6), interval,
- * count. Output: bpftrace's @backlog[limit] hist() layout, as tcpsynbl.bt,
- * and its "HH:MM:SS dropping a SYN." lines (polled every 200 ms). --json:
+ * count. Output: libbpf-tools' "backlog_max = N" and a log2 table per limit
+ * (0 and 1 share its first row, "0 -> 1"; a handshake dropped on a full queue
+ * counts at the limit + 1, as there). --bpftrace: tcpsynbl.bt's layout
+ * instead, bpftrace's @backlog[limit] hist() rows and its
+ * "HH:MM:SS dropping a SYN." lines (polled every 200 ms). --json:
  * one object per interval, {time, backlog: [{limit, buckets: [{low, high,
  * count}]}], dropped}, buckets as the text rows (high inclusive), `dropped`
  * only where overflows are traced.
  *
  *     # deno run -A tools/tcpsynbl.ts
+ *     Tracing SYN backlog size. Ctrl-C to end.
+ *     ^C
+ *     backlog_max = 4
+ *          backlog             : count    distribution
+ *              0 -> 1          : 2        |****************************************|
+ *              2 -> 3          : 2        |****************************************|
+ *              4 -> 7          : 1        |********************                    |
+ *
+ *     # deno run -A tools/tcpsynbl.ts --bpftrace
  *     Tracing SYN backlog size. Ctrl-C to end.
  *     ^C
  *     @backlog[backlog limit]: histogram of backlog size
@@ -64,6 +76,7 @@ import { type Probe, tpBtf } from "../lib/dsl/program.ts";
 import { r1, r10, r7, r8, r9, type Reg } from "../lib/dsl/registers.ts";
 import { formatBpftraceHistMap } from "../lib/format/bpftrace_hist.ts";
 import { AF_INET, AF_INET6 } from "../lib/format/inet.ts";
+import { formatLog2Hist } from "../lib/format/log2_hist.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
 import { requireVmlinuxBtf } from "../lib/kernel/features.ts";
 import { log2FromHistSlots } from "../lib/export/log2_totals.ts";
@@ -77,6 +90,8 @@ const TCP_STATE = { SYN_RECV: 3, LISTEN: 10 } as const;
 interface Options extends IntervalOptions {
   /** Only listeners of this address family (AF_INET / AF_INET6). */
   family?: number;
+  /** --bpftrace: tcpsynbl.bt's layout instead of libbpf-tools'. */
+  bpftrace: boolean;
 }
 
 // --- BPF side ---------------------------------------------------------------
@@ -178,6 +193,13 @@ function readDrops(session: Session): number | undefined {
 }
 
 function formatText(r: Report, o: Options): string {
+  if (!o.bpftrace) {
+    // libbpf-tools: per limit, "backlog_max = N" and print_log2_hist
+    return "\n" + (o.timestamp ? timeLine() : "") +
+      r.hists.map((h) =>
+        `backlog_max = ${h.limit}\n` + formatLog2Hist(log2FromHistSlots(h.slots), "backlog")
+      ).join("");
+  }
   // tcpsynbl.bt's END block, then bpftrace's map printing at exit
   const end = o.interval === undefined
     ? "\n@backlog[backlog limit]: histogram of backlog size\n\n"
@@ -258,11 +280,13 @@ export const tool = intervalTool({
     ["tcpsynbl -T 1 10", "1s summaries with timestamps, 10 times"],
     ["tcpsynbl -4", "IPv4 listeners only"],
     ["tcpsynbl -6", "IPv6 listeners only"],
+    ["tcpsynbl --bpftrace", "tcpsynbl.bt's output (bpftrace hist(), drops)"],
   ],
   flags: {
     timestamp: timestampFlag,
     ipv4: flag("trace IPv4 listeners only", "4"),
     ipv6: flag("trace IPv6 listeners only", "6"),
+    bpftrace: flag("tcpsynbl.bt's layout: @backlog[limit] hist(), drop lines"),
   },
   positionals: intervalPositionals,
   variants: [["-4"], ["-6"]],
@@ -274,7 +298,7 @@ export const tool = intervalTool({
   banner: () => "Tracing SYN backlog size. Ctrl-C to end.",
   build: buildPrograms,
   prepare: (): { drops?: DropWatcher } => ({}),
-  started: (session, _o, json, ctx) => (ctx.drops = new DropWatcher(session, !json)),
+  started: (session, o, json, ctx) => (ctx.drops = new DropWatcher(session, !json && o.bpftrace)),
   read: (session, _o, ctx) => ({
     dropped: ctx.drops!.takeInterval(),
     hists: readHistograms(session),

@@ -7,7 +7,9 @@
  * namespace. The reference tools do not run here (libbpf-tools tcpsynbl and
  * tcpsynbl.bt need kprobes or fentry), so the cross-check is bpftrace running
  * tcpsynbl.bt's own logic on the same two tracepoints we use (BPF_TRACE_REF):
- * its output must be byte for byte ours.
+ * its output must be byte for byte ours with --bpftrace. By default ours is
+ * libbpf-tools' layout ("backlog_max = N" and a log2 table): the same counts,
+ * 0 and 1 in one row.
  */
 import {
   deepEqual as assertDeepEqual,
@@ -145,6 +147,31 @@ function parseText(stdout: string): Hists {
   return hists;
 }
 
+/** libbpf-tools' layout: "backlog_max = N", then print_log2_hist rows ("lo -> hi : count"). */
+function parseLibbpf(stdout: string): Hists {
+  const hists: Hists = new Map();
+  let current: Map<string, number> | undefined;
+  for (const line of stdout.split("\n")) {
+    const header = line.match(/^backlog_max = (\d+)$/);
+    if (header) hists.set(Number(header[1]), current = new Map());
+    if (/^\s+backlog\s+: count\s+distribution$/.test(line)) continue;
+    const row = line.match(/^\s+(\d+) -> (\d+)\s+: (\d+)\s+\|\**\s*\|$/);
+    if (row && current && Number(row[3]) > 0) current.set(`${row[1]} -> ${row[2]}`, Number(row[3]));
+  }
+  return hists;
+}
+
+/** bpftrace hist() rows as libbpf-tools' log2 rows: [0] and [1] make "0 -> 1". */
+function asLibbpf(rows: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [label, n] of rows) {
+    const m = label.match(/^\[(\d+)(?:, (\d+)\))?\]?$/)!;
+    const key = Number(m[1]) <= 1 ? "0 -> 1" : `${m[1]} -> ${Number(m[2]) - 1}`;
+    out.set(key, (out.get(key) ?? 0) + n);
+  }
+  return out;
+}
+
 /** The same shape from --json buckets (low/high inclusive, as text's [low, high+1)). */
 function parseJson(line: string): { hists: Hists; dropped?: number } {
   const obj = JSON.parse(line) as {
@@ -175,14 +202,16 @@ async function assertNoneLoaded(): Promise<void> {
   await waitFor(async () => (await ourPrograms()).length === 0, 3000, "tcpsynbl to unload");
 }
 
-/** Starts the tool (text and --json side by side) and waits until both trace. */
-async function startTools(args: string[]): Promise<[ToolProcess, ToolProcess]> {
+/** Starts the tool (default text, --json and --bpftrace side by side) and waits until all trace. */
+async function startTools(args: string[]): Promise<ToolProcess[]> {
   const text = new ToolProcess("tcpsynbl", args);
   const json = new ToolProcess("tcpsynbl", [...args, "--json"]);
+  const bt = new ToolProcess("tcpsynbl", [...args, "--bpftrace"]);
   await text.waitForOutput(/Tracing SYN backlog size/);
+  await bt.waitForOutput(/Tracing SYN backlog size/);
   // --json prints nothing until the end: wait for its programs instead.
-  await waitFor(async () => (await ourPrograms()).length >= 4, 15000, "both tools to attach");
-  return [text, json];
+  await waitFor(async () => (await ourPrograms()).length >= 6, 15000, "the tools to attach");
+  return [text, json, bt];
 }
 
 async function stopTools(tools: ToolProcess[]) {
@@ -202,15 +231,31 @@ kernelTest(
     const BACKLOG = 6, CLIENTS = 10;
     const tools = await startTools(["-4"]);
     const truth = await runWorkload(4, BACKLOG, CLIENTS, 0);
-    const [text, json] = await stopTools(tools);
+    const [text, json, bt] = await stopTools(tools);
 
     assertEquals(truth.acceptQueue, BACKLOG + 1, "the kernel's accept queue is full");
     const expected = new Map([["[0]", 1], ["[1]", 1], ["[2, 4)", 2], ["[4, 8)", 3]]);
-    const hists = parseText(text.stdout);
-    assertDeepEqual(hists.get(BACKLOG), expected, text.stdout);
+    const hists = parseText(bt.stdout);
+    assertDeepEqual(hists.get(BACKLOG), expected, bt.stdout);
     const total = [...hists.get(BACKLOG)!.values()].reduce((a, b) => a + b, 0);
     assertEquals(total, truth.acceptQueue, "one event per queued connection");
-    assert(text.stdout.includes("@backlog[backlog limit]: histogram of backlog size\n"));
+    assert(bt.stdout.includes("@backlog[backlog limit]: histogram of backlog size\n"));
+
+    // Default: libbpf-tools' layout, exactly these lines for the limit.
+    assertDeepEqual(parseLibbpf(text.stdout).get(BACKLOG), asLibbpf(expected), text.stdout);
+    const at = text.stdout.indexOf(`backlog_max = ${BACKLOG}\n`);
+    assert(at > 0, text.stdout);
+    assertEquals(
+      text.stdout.slice(at).split("\n").slice(0, 5).join("\n"),
+      [
+        `backlog_max = ${BACKLOG}`,
+        "     backlog             : count    distribution",
+        "         0 -> 1          : 2        |**************************              |",
+        "         2 -> 3          : 2        |**************************              |",
+        "         4 -> 7          : 3        |****************************************|",
+      ].join("\n"),
+    );
+    assert(!text.stdout.includes("@backlog"), text.stdout);
 
     const lines = json.stdout.trim().split("\n");
     assertEquals(lines.length, 1, json.stdout);
@@ -230,13 +275,16 @@ kernelTest(
     const tools = await startTools(["-6"]);
     await runWorkload(4, BACKLOG, 2, 4);
     const truth = await runWorkload(6, BACKLOG, 2, 4);
-    const [text, json] = await stopTools(tools);
+    const [text, json, bt] = await stopTools(tools);
 
     assertEquals(truth.acceptQueue, BACKLOG + 1, "the kernel's accept queue is full");
     assert(truth.overflows >= 2, `the kernel counted ${truth.overflows} overflows`);
     const expected = new Map([["[0]", 1], ["[1]", 1], ["[2, 4)", 2], ["[4, 8)", truth.overflows]]);
-    assertDeepEqual(parseText(text.stdout).get(BACKLOG), expected, text.stdout);
-    assertEquals(dropLines(text.stdout), truth.overflows, text.stdout);
+    assertDeepEqual(parseText(bt.stdout).get(BACKLOG), expected, bt.stdout);
+    assertEquals(dropLines(bt.stdout), truth.overflows, bt.stdout);
+    // Default: the overflows at the limit + 1 in the log2 table, no drop lines (as libbpf-tools).
+    assertDeepEqual(parseLibbpf(text.stdout).get(BACKLOG), asLibbpf(expected), text.stdout);
+    assertEquals(dropLines(text.stdout), 0, text.stdout);
 
     const { hists, dropped } = parseJson(json.stdout.trim());
     assertDeepEqual(hists.get(BACKLOG), expected, "--json: same numbers");
@@ -245,13 +293,13 @@ kernelTest(
   },
 );
 
-kernelTest("tcpsynbl: byte for byte what bpftrace prints for tcpsynbl.bt's logic", async () => {
+kernelTest("tcpsynbl --bpftrace: byte for byte what bpftrace prints for tcpsynbl.bt", async () => {
   const reason = Btf.vmlinux().enumValue(
     "skb_drop_reason",
     "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW",
   );
   const ref = new Spawned("bpftrace", ["-e", bpftraceReference(Number(reason))]);
-  const ours = new ToolProcess("tcpsynbl", []);
+  const ours = new ToolProcess("tcpsynbl", ["--bpftrace"]);
   try {
     await ours.waitForOutput(/Tracing SYN backlog size/);
     await ref.waitForOutput(/Tracing SYN backlog size/);
