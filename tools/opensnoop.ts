@@ -7,7 +7,11 @@
  * flags per thread; the matching sys_exit_* reads the path and sends the
  * record through a ring buffer (a perf buffer on kernels before 5.8).
  * Dropped events are counted and reported. Output and flags follow
- * libbpf-tools opensnoop (-f from bcc).
+ * libbpf-tools opensnoop (-f from bcc). -F/--full-path: a relative path is
+ * shown after the caller's working directory, whose names the exit side
+ * reads walking task->fs->pwd up to the root (crossing mount points, at most
+ * 24 components of 64 bytes; a deeper one starts with "..."); a path
+ * relative to a directory fd other than AT_FDCWD is shown as given.
  *
  *     # deno run -A tools/opensnoop.ts
  *     PID    COMM              FD ERR PATH
@@ -25,7 +29,7 @@ import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
 import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
-import { escapeText } from "../lib/format/escape.ts";
+import { decodeCString, escapeText } from "../lib/format/escape.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
 
 const PATH_SIZE = 256;
@@ -71,6 +75,8 @@ interface Options {
   extended: boolean;
   /** -f: only calls whose flags have one of these bits. */
   flagMask?: number;
+  /** -F: relative paths after the working directory. */
+  fullPath: boolean;
 }
 
 /** -f: open flag names, comma-separated, as the bits they stand for. */
@@ -87,7 +93,7 @@ function openFlags(text: string): number {
 // --- BPF side ---------------------------------------------------------------
 
 /** One open, as sent to user space. */
-const openEvent = defineSchema("open_event", {
+const plainEvent = defineSchema("open_event", {
   pid: "u32",
   tid: "u32",
   uid: "u32",
@@ -98,10 +104,38 @@ const openEvent = defineSchema("open_event", {
   path: char(PATH_SIZE),
 });
 
-const PATH_OFFSET = openEvent.offset("path");
+const PLAIN_PATH_OFFSET = plainEvent.offset("path");
+
+/** -F: the working directory's names, innermost first, one slot each (empty: a mount hop). */
+const CWD_DEPTH = 24;
+const CWD_NAME = 64;
+const AT_FDCWD = -100;
+/** -F's record: the same header, the working directory, then the path. */
+const fullEvent = defineSchema("open_event_full", {
+  pid: "u32",
+  tid: "u32",
+  uid: "u32",
+  ret: "s32",
+  flags: "u32",
+  mode: "u32",
+  comm: char(16),
+  /** Slots of cwd used; complete: 1 when the walk reached the root (0: cut, or not relative). */
+  cwd_slots: "u32",
+  complete: "u32",
+  cwd: char(CWD_DEPTH * CWD_NAME),
+  path: char(PATH_SIZE),
+});
+const FULL_PATH_OFFSET = fullEvent.offset("path");
+const CWD_OFFSET = fullEvent.offset("cwd");
 
 /** What the enter side saves for the exit side, per thread. */
-const openArgs = defineSchema("open_args", { path: "u64", flags: "u32", mode: "u32" });
+const openArgs = defineSchema("open_args", {
+  path: "u64",
+  flags: "u32",
+  mode: "u32",
+  /** The directory fd the path is relative to (AT_FDCWD for open(2)), as the u64 argument. */
+  dfd: "u64",
+});
 const start = defineMap({
   name: "start",
   type: "hash",
@@ -121,6 +155,9 @@ function enterProgram(event: string, name: string, o: Options): Probe {
   p.stackPtr(r9, args);
   p.ctx(r1, "filename");
   openArgs.store(p, r9, "path", r1);
+  if (p.hasCtx("dfd")) p.ctx(r1, "dfd");
+  else p.mov(r1, AT_FDCWD);
+  openArgs.store(p, r9, "dfd", r1);
   if (p.hasCtx("how")) {
     // openat2: flags and mode are the first two u64 of struct open_how, in user memory.
     p.ctx(r8, "how");
@@ -152,6 +189,8 @@ function enterProgram(event: string, name: string, o: Options): Probe {
  */
 function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Probe {
   const p = tracepoint("syscalls", event, { name });
+  const openEvent = o.fullPath ? fullEvent : plainEvent;
+  const PATH_OFFSET = o.fullPath ? FULL_PATH_OFFSET : PLAIN_PATH_OFFSET;
   const key = p.stack(4), cleanup = p.label();
   p.call("get_current_pid_tgid").mov(r7, r0).store("u32", r10, key, r7);
   p.lookup(start, key).returnIf(r0, "==", 0).mov(r9, r0);
@@ -169,6 +208,7 @@ function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Pr
   openArgs.load(p, r1, r9, "mode");
   openEvent.store(p, r8, "mode", r1);
   openEvent.currentComm(p, r8, "comm");
+  if (o.fullPath) readCwd(p, r8, r9);
   openArgs.load(p, r3, r9, "path");
   openEvent.readString(p, r8, "path", r3);
   p.if(r0, "s<", 1, () => {
@@ -178,6 +218,65 @@ function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Pr
   output(p, ch, r8, r9);
   p.bind(cleanup).delete(start, key);
   return p.ret(0);
+}
+
+/**
+ * -F: the working directory's names into the record, when the path is
+ * relative to it (dfd AT_FDCWD; the path's first byte is checked in user
+ * space). Walks dentry -> d_parent from task->fs->pwd; at the root of a mount
+ * it goes on from the mountpoint in the parent mount (that hop leaves its
+ * slot empty). `rec` is the record, `args` the saved arguments (kept).
+ */
+function readCwd(p: Probe, rec: typeof r8, args: typeof r9): void {
+  const dentryAt = p.stack(8), mountAt = p.stack(8), tmp = p.stack(8);
+  const done = p.label(), cut = p.label();
+  /** dst = the pointer at struct.path of `base` (one stack slot for every read). */
+  const read = (dst: typeof r1, base: typeof r1, struct: string, path: string) => {
+    const off = p.layouts.structField(struct, path).offset;
+    p.store("u64", r10, tmp, 0).mov(r3, base).add(r3, off).stackPtr(r1, tmp).mov(r2, 8);
+    p.call("probe_read_kernel").load(dst, "u64", r10, tmp);
+  };
+  const mntInMount = p.layouts.structField("mount", "mnt").offset;
+  fullEvent.store(p, rec, "cwd_slots", 0);
+  fullEvent.store(p, rec, "complete", 0);
+  openArgs.load(p, r1, args, "dfd");
+  // the low 32 bits (the argument is an int, read as 4 or 8 bytes)
+  p.mov32(r1, r1).mov64(r2, BigInt(AT_FDCWD >>> 0)).jumpIf(r1, "!=", r2, cut);
+  p.call("get_current_task").mov(r7, r0);
+  read(r7, r7, "task_struct", "fs");
+  read(r1, r7, "fs_struct", "pwd.dentry");
+  p.store("u64", r10, dentryAt, r1);
+  read(r1, r7, "fs_struct", "pwd.mnt");
+  p.sub(r1, mntInMount).store("u64", r10, mountAt, r1);
+  for (let i = 0; i < CWD_DEPTH; i++) {
+    const next = p.label(), notMountRoot = p.label();
+    p.load(r1, "u64", r10, mountAt);
+    read(r1, r1, "mount", "mnt.mnt_root");
+    p.load(r7, "u64", r10, dentryAt).jumpIf(r7, "!=", r1, notMountRoot);
+    // The root of a mount: go on from its mountpoint, in the parent mount.
+    p.load(r7, "u64", r10, mountAt);
+    read(r1, r7, "mount", "mnt_parent");
+    p.jumpIf(r1, "==", r7, done); // the root mount's root: "/"
+    p.store("u64", r10, mountAt, r1);
+    read(r1, r7, "mount", "mnt_mountpoint");
+    p.store("u64", r10, dentryAt, r1);
+    p.store("u8", rec, CWD_OFFSET + i * CWD_NAME, 0);
+    fullEvent.store(p, rec, "cwd_slots", i + 1);
+    p.goto(next);
+    p.bind(notMountRoot);
+    read(r1, r7, "dentry", "d_parent");
+    p.jumpIf(r1, "==", r7, done); // a root without a mount above (a detached tree)
+    p.store("u64", r10, dentryAt, r1);
+    read(r3, r7, "dentry", "d_name.name");
+    p.mov(r1, rec).add(r1, CWD_OFFSET + i * CWD_NAME).mov(r2, CWD_NAME);
+    p.call("probe_read_kernel_str");
+    fullEvent.store(p, rec, "cwd_slots", i + 1);
+    p.bind(next);
+  }
+  p.goto(cut); // deeper than CWD_DEPTH: not complete
+  p.bind(done);
+  fullEvent.store(p, rec, "complete", 1);
+  p.bind(cut);
 }
 
 /** The syscalls this kernel has, with their program names (15 characters at most). */
@@ -217,8 +316,24 @@ function formatFlagsMode(flags: number, mode: number): string {
   return `${octal(flags, 8)} ${hasMode ? octal(mode, 4) + " " : "n/a  "}`;
 }
 
+/** The record's fields, the path with the working directory before it under -F. */
+function decodeOpen(data: Uint8Array, o: Options) {
+  if (!o.fullPath) return plainEvent.decode(data);
+  const e = fullEvent.decode(data);
+  if (e.path.startsWith("/") || (e.cwd_slots === 0 && e.complete === 0)) return e;
+  const names: string[] = [];
+  for (let i = Math.min(e.cwd_slots, CWD_DEPTH) - 1; i >= 0; i--) {
+    const name = decodeCString(
+      data.subarray(CWD_OFFSET + i * CWD_NAME, CWD_OFFSET + (i + 1) * CWD_NAME),
+    );
+    if (name !== "") names.push(name);
+  }
+  const cwd = (e.complete ? "" : "...") + names.map((n) => "/" + n).join("");
+  return { ...e, path: `${cwd}/${e.path}` };
+}
+
 function textLine(data: Uint8Array, o: Options): string | undefined {
-  const e = openEvent.decode(data);
+  const e = decodeOpen(data, o);
   if (o.name !== undefined && !e.comm.includes(o.name)) return;
   const fd = e.ret >= 0 ? e.ret : -1, err = e.ret >= 0 ? 0 : -e.ret;
   return (o.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
@@ -229,7 +344,7 @@ function textLine(data: Uint8Array, o: Options): string | undefined {
 }
 
 function jsonFields(data: Uint8Array, o: Options) {
-  const { pid, tid, uid, comm, ret, flags, mode, path } = openEvent.decode(data);
+  const { pid, tid, uid, comm, ret, flags, mode, path } = decodeOpen(data, o);
   if (o.name !== undefined && !comm.includes(o.name)) return;
   const fd = ret >= 0 ? ret : -1, err = ret >= 0 ? 0 : -ret;
   return { pid, tid, uid, comm, fd, err, flags, mode, path };
@@ -248,6 +363,7 @@ export const tool = eventTool({
     ["opensnoop -u 1000", "only trace UID 1000"],
     ["opensnoop -d 10", "trace for 10 seconds only"],
     ["opensnoop -n main", 'only print process names containing "main"'],
+    ["opensnoop -F", "show full paths (relative ones after the cwd)"],
     ["opensnoop -e", "show extended fields"],
     ["opensnoop -f O_WRONLY", "only print calls for writing"],
   ],
@@ -265,6 +381,7 @@ export const tool = eventTool({
       short: "f",
       long: "flag-filter",
     }),
+    fullPath: flag("show full path (relative ones after the cwd)", "F", "full-path"),
   },
   variants: [
     ["-x"],
@@ -275,9 +392,10 @@ export const tool = eventTool({
     ["-n", "sh"],
     ["-e"],
     ["-f", "O_WRONLY"],
+    ["-F"],
   ],
 }, {
-  recordSize: openEvent.size,
+  recordSize: fullEvent.size,
   ringBytes: RING_BYTES,
   scratch: true,
   build: buildPrograms,

@@ -289,6 +289,107 @@ kernelTest(
   },
 );
 
+/**
+ * -F: waits for "go", changes to argv[1] (a directory under a tmpfs mounted
+ * inside a temporary directory: the walk up crosses a mount point), then
+ * opens relative names with open(2), openat(2) at AT_FDCWD and openat2(2),
+ * one through "..", one relative to a directory fd (shown as given), and an
+ * absolute one; prints each name and its result.
+ */
+const FULL_PATH_WORKLOAD = String.raw`
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+AT_FDCWD = -100
+class OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+sys.stdin.readline()
+os.chdir(sys.argv[1])
+dfd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+calls = [("open", AT_FDCWD, "fp-marker-one"), ("openat", AT_FDCWD, "sub/fp-marker-two"),
+         ("openat2", AT_FDCWD, "sub/../fp-marker-three"), ("openat", dfd, "fp-marker-dfd"),
+         ("openat", AT_FDCWD, "/nonexistent/fp-marker-abs")]
+for kind, d, path in calls:
+    p = path.encode()
+    if kind == "open":
+        r = libc.syscall(2, p, os.O_RDONLY, 0)
+    elif kind == "openat":
+        r = libc.syscall(257, d, p, os.O_RDONLY, 0)
+    else:
+        how = OpenHow(os.O_RDONLY, 0, 0)
+        r = libc.syscall(437, d, p, ctypes.byref(how), ctypes.sizeof(how))
+    print(json.dumps({"path": path, "fd": r if r >= 0 else -1}), flush=True)
+    if r >= 0: os.close(r)
+`;
+
+kernelTest("opensnoop -F: relative paths after the working directory, across a mount", async () => {
+  const top = await Deno.makeTempDir({ prefix: "bpftk-opensnoop-F-" });
+  const mnt = `${top}/mnt`;
+  const cwd = `${mnt}/deep/er`;
+  Deno.mkdirSync(mnt);
+  const mount = new Deno.Command("mount", { args: ["-t", "tmpfs", "fptest", mnt] });
+  assertEquals((await mount.output()).code, 0, "mount tmpfs");
+  const runs: Record<string, ToolProcess | ReferenceTool> = {};
+  try {
+    Deno.mkdirSync(`${cwd}/sub`, { recursive: true });
+    Deno.writeTextFileSync(`${cwd}/sub/fp-marker-two`, "x");
+    const work = new PausedWorkload(PYTHON, ["-c", FULL_PATH_WORKLOAD, cwd]);
+    const P = String(work.pid);
+    runs.full = new ToolProcess("opensnoop", ["-F", "-p", P]);
+    runs.fullJson = new ToolProcess("opensnoop", ["-F", "--json", "-p", P]);
+    runs.plain = new ToolProcess("opensnoop", ["-p", P]);
+    runs.ref = new ReferenceTool("/usr/sbin/opensnoop", ["-p", P]);
+    for (const name of ["full", "plain", "ref"]) await runs[name].waitForOutput(/PATH/);
+    await waitForPrograms("opensnoop_atout", 3);
+    const done = await work.run();
+    assertEquals(done.code, 0, done.stderr);
+    const truth = done.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(truth.length, 5);
+    const shown = (p: { stdout: string }) =>
+      p.stdout.split("\n").filter((l) => l.includes("fp-marker-"));
+    await waitFor(
+      () =>
+        shown(runs.full).length >= 5 && shown(runs.plain).length >= 5 &&
+        shown(runs.ref).length >= 3,
+      10_000,
+      "the workload's opens shown",
+    ).catch(() => {});
+    const out: Record<string, string> = {};
+    for (const [name, r] of Object.entries(runs)) {
+      const o = await r.stop();
+      assertEquals(o.code, 0, `${name}: ${o.stderr}`);
+      out[name] = o.stdout;
+    }
+    const paths = (stdout: string) =>
+      stdout.split("\n").filter((l) => l.includes("fp-marker-")).map((l) => l.split(/ +/).pop());
+    // The real cwd, as the kernel resolves it (the temp dir may sit behind a symlink).
+    const real = Deno.realPathSync(cwd);
+    deepEqual(paths(out.full), [
+      `${real}/fp-marker-one`,
+      `${real}/sub/fp-marker-two`,
+      `${real}/sub/../fp-marker-three`,
+      "fp-marker-dfd", // relative to a directory fd: as given
+      "/nonexistent/fp-marker-abs",
+    ]);
+    // FD and ERR as the workload saw them; without -F, and libbpf-tools, the names as given.
+    const fds = (stdout: string) =>
+      stdout.split("\n").filter((l) => l.includes("fp-marker-")).map((l) =>
+        Number(l.split(/ +/)[2])
+      );
+    deepEqual(fds(out.full), truth.map((t) => t.fd));
+    deepEqual(paths(out.plain), truth.map((t) => t.path));
+    // Debian's libbpf-tools opensnoop here traces openat(2) only: calls 2, 4 and 5.
+    deepEqual(paths(out.ref), [truth[1], truth[3], truth[4]].map((t) => t.path));
+    const json = out.fullJson.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((e) => e.path.includes("fp-marker-"));
+    deepEqual(json.map((e) => e.path), paths(out.full));
+  } finally {
+    for (const r of Object.values(runs)) r.killTree();
+    await new Deno.Command("umount", { args: [mnt] }).output();
+    await Deno.remove(top, { recursive: true });
+  }
+});
+
 kernelTest("opensnoop: Ctrl-C in the middle of an open flood exits promptly", async () => {
   const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(50_000_000)]);
   const tool = new ToolProcess("opensnoop", ["-p", String(storm.pid)]);
