@@ -38,6 +38,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   gethostlatency: () => import("./tools/gethostlatency.ts"),
   hardirqs: () => import("./tools/hardirqs.ts"),
   killsnoop: () => import("./tools/killsnoop.ts"),
+  memleak: () => import("./tools/memleak.ts"),
   mountsnoop: () => import("./tools/mountsnoop.ts"),
   mysqld_qslower: () => import("./tools/mysqld_qslower.ts"),
   naptime: () => import("./tools/naptime.ts"),

@@ -25,6 +25,7 @@ const LIBC_SYMBOLS = {
   /** poll(NULL, 0, ms): a plain sleep, on a worker thread. */
   poll: { parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -84,4 +85,13 @@ export function mmap(
 /** Undoes an mmap. */
 export function munmap(m: Mapping): void {
   libc().munmap(m.ptr, BigInt(m.bytes));
+}
+
+const CLOCK_MONOTONIC = 1;
+
+/** CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns(), to age what a program stamped. */
+export function monotonicNs(): bigint {
+  const ts = new BigInt64Array(2);
+  libc().clock_gettime(CLOCK_MONOTONIC, new Uint8Array(ts.buffer));
+  return ts[0] * 1_000_000_000n + ts[1];
 }
