@@ -151,7 +151,7 @@ kernelTest("gethostlatency: SIGINT exits 0 and leaves nothing loaded", async () 
   await assertNoneLoaded();
 });
 
-Deno.test("gethostlatency -l FILE without the functions: one line, exit 1", async () => {
+kernelTest("gethostlatency -l FILE without the functions: one line, exit 1", async () => {
   const { code, stderr } = await runToolOnce("gethostlatency", ["-l", "/etc/passwd"]);
   assertEquals(code, 1, stderr);
   assertEquals(stderr.trim(), "gethostlatency: /etc/passwd: not an ELF file");

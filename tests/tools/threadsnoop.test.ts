@@ -121,7 +121,7 @@ kernelTest("threadsnoop: SIGINT exits 0 and leaves nothing loaded", async () => 
   await assertNoneLoaded();
 });
 
-Deno.test("threadsnoop -l FILE without pthread_create: one line, exit 1", async () => {
+kernelTest("threadsnoop -l FILE without pthread_create: one line, exit 1", async () => {
   const { code, stderr } = await runToolOnce("threadsnoop", ["-l", "/etc/passwd"]);
   assertEquals(code, 1, stderr);
   assertEquals(stderr.trim(), "threadsnoop: /etc/passwd: not an ELF file");
