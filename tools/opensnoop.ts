@@ -12,6 +12,11 @@
  * reads walking task->fs->pwd up to the root (crossing mount points, at most
  * 24 components of 64 bytes; a deeper one starts with "..."); a path
  * relative to a directory fd other than AT_FDCWD is shown as given.
+ * -c/--callers: the two innermost user frames at the syscall (the enter side
+ * takes them with bpf_get_stack), each on a line of its own under PATH, named
+ * from the process's mappings when the line is printed ("[unknown]" once
+ * the process is gone); with frame pointers the second frame is the caller's
+ * caller when the first (a libc wrapper) keeps none, as in libbpf-tools.
  *
  *     # deno run -A tools/opensnoop.ts
  *     PID    COMM              FD ERR PATH
@@ -27,10 +32,11 @@ import { UsageError } from "../lib/cli/usage.ts";
 import { type EventsDef, output, scratch } from "../lib/dsl/events.ts";
 import { defineMap } from "../lib/dsl/maps.ts";
 import { type Probe, tracepoint } from "../lib/dsl/program.ts";
-import { r0, r1, r10, r2, r3, r7, r8, r9 } from "../lib/dsl/registers.ts";
+import { CTX, r0, r1, r10, r2, r3, r4, r7, r8, r9 } from "../lib/dsl/registers.ts";
 import { char, defineSchema } from "../lib/dsl/schema.ts";
 import { decodeCString, escapeText } from "../lib/format/escape.ts";
 import { formatTimeOfDay } from "../lib/format/time.ts";
+import { FileSymbolCache, ProcessSymbols } from "../lib/symbols/user.ts";
 
 const PATH_SIZE = 256;
 /**
@@ -77,6 +83,8 @@ interface Options {
   flagMask?: number;
   /** -F: relative paths after the working directory. */
   fullPath: boolean;
+  /** -c: the calling functions (two user frames). */
+  callers: boolean;
 }
 
 /** -f: open flag names, comma-separated, as the bits they stand for. */
@@ -100,6 +108,9 @@ const plainEvent = defineSchema("open_event", {
   ret: "s32",
   flags: "u32",
   mode: "u32",
+  /** -c: the two innermost user return addresses (zero without -c). */
+  caller0: "u64",
+  caller1: "u64",
   comm: char(16),
   path: char(PATH_SIZE),
 });
@@ -118,6 +129,8 @@ const fullEvent = defineSchema("open_event_full", {
   ret: "s32",
   flags: "u32",
   mode: "u32",
+  caller0: "u64",
+  caller1: "u64",
   comm: char(16),
   /** Slots of cwd used; complete: 1 when the walk reached the root (0: cut, or not relative). */
   cwd_slots: "u32",
@@ -135,7 +148,11 @@ const openArgs = defineSchema("open_args", {
   mode: "u32",
   /** The directory fd the path is relative to (AT_FDCWD for open(2)), as the u64 argument. */
   dfd: "u64",
+  /** -c: bpf_get_stack's two user frames. */
+  caller0: "u64",
+  caller1: "u64",
 });
+const BPF_F_USER_STACK = 1 << 8;
 const start = defineMap({
   name: "start",
   type: "hash",
@@ -177,6 +194,12 @@ function enterProgram(event: string, name: string, o: Options): Probe {
     openArgs.load(p, r1, r9, "flags");
     p.and(r1, o.flagMask).returnIf(r1, "==", 0);
   }
+  const callersAt = args + openArgs.offset("caller0");
+  p.store("u64", r10, callersAt, 0).store("u64", r10, callersAt + 8, 0);
+  if (o.callers) {
+    p.mov(r1, CTX).stackPtr(r2, callersAt).mov(r3, 16).mov(r4, BPF_F_USER_STACK);
+    p.call("get_stack");
+  }
   p.store("u32", r10, key, r7).update(start, key, args);
   return p.ret(0);
 }
@@ -207,6 +230,10 @@ function exitProgram(event: string, name: string, o: Options, ch: EventsDef): Pr
   openEvent.store(p, r8, "flags", r1);
   openArgs.load(p, r1, r9, "mode");
   openEvent.store(p, r8, "mode", r1);
+  openArgs.load(p, r1, r9, "caller0");
+  openEvent.store(p, r8, "caller0", r1);
+  openArgs.load(p, r1, r9, "caller1");
+  openEvent.store(p, r8, "caller1", r1);
   openEvent.currentComm(p, r8, "comm");
   if (o.fullPath) readCwd(p, r8, r9);
   openArgs.load(p, r3, r9, "path");
@@ -306,7 +333,8 @@ const O_TMPFILE = OPEN_FLAGS.O_TMPFILE;
 function header(o: Options): string {
   return (o.timestamp ? "TIME".padEnd(8) + " " : "") + (o.printUid ? "UID".padEnd(7) + " " : "") +
     `${"PID".padEnd(6)} ${"COMM".padEnd(16)}  FD ERR ` +
-    (o.extended ? `${"FLAGS".padEnd(8)} ${"MODE".padEnd(5)} ` : "") + "PATH\n";
+    (o.extended ? `${"FLAGS".padEnd(8)} ${"MODE".padEnd(5)} ` : "") +
+    (o.callers ? "PATH/CALLER\n" : "PATH\n");
 }
 
 /** libbpf-tools prints the mode only when it means something (O_CREAT, O_TMPFILE). */
@@ -332,22 +360,39 @@ function decodeOpen(data: Uint8Array, o: Options) {
   return { ...e, path: `${cwd}/${e.path}` };
 }
 
+const symbolFiles = new FileSymbolCache();
+
+/** -c: the callers' names, from the process's mappings now (read afresh: a PID may exec). */
+function callerNames(pid: number, addresses: bigint[]): string[] {
+  const present = addresses.filter((a) => a !== 0n);
+  if (present.length === 0) return [];
+  const process = new ProcessSymbols(pid, symbolFiles);
+  return present.map((a) => process.nameOf(a));
+}
+
 function textLine(data: Uint8Array, o: Options): string | undefined {
   const e = decodeOpen(data, o);
   if (o.name !== undefined && !e.comm.includes(o.name)) return;
   const fd = e.ret >= 0 ? e.ret : -1, err = e.ret >= 0 ? 0 : -e.ret;
-  return (o.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
+  const before = (o.timestamp ? formatTimeOfDay(new Date()).padEnd(8) + " " : "") +
     (o.printUid ? String(e.uid).padEnd(7) + " " : "") +
     `${String(e.pid).padEnd(6)} ${escapeText(e.comm).padEnd(16)} ` +
     `${String(fd).padStart(3)} ${String(err).padStart(3)} ` +
-    (o.extended ? formatFlagsMode(e.flags, e.mode) : "") + escapeText(e.path) + "\n";
+    (o.extended ? formatFlagsMode(e.flags, e.mode) : "");
+  const line = before + escapeText(e.path) + "\n";
+  if (!o.callers) return line;
+  // Each caller on its own line, under PATH.
+  return line + callerNames(e.pid, [e.caller0, e.caller1])
+    .map((name) => " ".repeat(before.length) + escapeText(name) + "\n").join("");
 }
 
 function jsonFields(data: Uint8Array, o: Options) {
-  const { pid, tid, uid, comm, ret, flags, mode, path } = decodeOpen(data, o);
+  const e = decodeOpen(data, o);
+  const { pid, tid, uid, comm, ret, flags, mode, path } = e;
   if (o.name !== undefined && !comm.includes(o.name)) return;
   const fd = ret >= 0 ? ret : -1, err = ret >= 0 ? 0 : -ret;
-  return { pid, tid, uid, comm, fd, err, flags, mode, path };
+  const callers = o.callers ? { callers: callerNames(pid, [e.caller0, e.caller1]) } : {};
+  return { pid, tid, uid, comm, fd, err, flags, mode, path, ...callers };
 }
 
 export const tool = eventTool({
@@ -364,6 +409,7 @@ export const tool = eventTool({
     ["opensnoop -d 10", "trace for 10 seconds only"],
     ["opensnoop -n main", 'only print process names containing "main"'],
     ["opensnoop -F", "show full paths (relative ones after the cwd)"],
+    ["opensnoop -c", "show the calling functions"],
     ["opensnoop -e", "show extended fields"],
     ["opensnoop -f O_WRONLY", "only print calls for writing"],
   ],
@@ -382,6 +428,7 @@ export const tool = eventTool({
       long: "flag-filter",
     }),
     fullPath: flag("show full path (relative ones after the cwd)", "F", "full-path"),
+    callers: flag("show calling functions", "c"),
   },
   variants: [
     ["-x"],
@@ -393,6 +440,7 @@ export const tool = eventTool({
     ["-e"],
     ["-f", "O_WRONLY"],
     ["-F"],
+    ["-c"],
   ],
 }, {
   recordSize: fullEvent.size,

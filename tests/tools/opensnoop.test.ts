@@ -390,6 +390,84 @@ kernelTest("opensnoop -F: relative paths after the working directory, across a m
   }
 });
 
+/**
+ * -c: a C program built here (-O0 -fno-omit-frame-pointer) opens a missing
+ * file 3 times from known_open_parent -> known_open_function, whose inline
+ * `syscall` instruction makes the open (so the innermost user frame is ours,
+ * and the frame pointer walk finds its caller). It stays alive until told,
+ * so its mappings can be read when the lines are printed.
+ */
+const OPENER_C = String.raw`
+#include <stdio.h>
+#include <sys/syscall.h>
+long known_open_function(const char *path) {
+  long ret;
+  __asm__ volatile ("syscall" : "=a"(ret) : "0"((long)SYS_openat), "D"(-100L), "S"(path), "d"(0L)
+                    : "rcx", "r11", "r10", "memory");
+  return ret;
+}
+long known_open_parent(const char *path) { return known_open_function(path); }
+int main(void) {
+  char line[16];
+  if (!fgets(line, sizeof line, stdin)) return 1;
+  for (int i = 0; i < 3; i++) printf("%ld\n", known_open_parent("/nonexistent/caller-marker"));
+  fflush(stdout);
+  while (fgets(line, sizeof line, stdin)) {}
+  return 0;
+}
+`;
+
+kernelTest("opensnoop -c: each open's two calling functions under PATH", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpftk-opensnoop-c-" });
+  const runs: ToolProcess[] = [];
+  let opener: Spawned | undefined;
+  try {
+    Deno.writeTextFileSync(`${dir}/opener.c`, OPENER_C);
+    const cc = await new Deno.Command("gcc", {
+      args: ["-O0", "-fno-omit-frame-pointer", "-o", `${dir}/opener`, `${dir}/opener.c`],
+    }).output();
+    assertEquals(cc.code, 0, new TextDecoder().decode(cc.stderr));
+    opener = new PausedWorkload(`${dir}/opener`, []);
+    const P = String(opener.pid);
+    const text = new ToolProcess("opensnoop", ["-c", "-p", P]);
+    const json = new ToolProcess("opensnoop", ["-c", "--json", "-p", P]);
+    runs.push(text, json);
+    await text.waitForOutput(/PATH\/CALLER/);
+    await waitForPrograms("opensnoop_atout", 2);
+    await opener.write("go\n");
+    await opener.waitForOutput(/(-2\n){3}/);
+    await text.waitForOutput(/(caller-marker\n.*\n.*\n[^]*){3}/, 10_000).catch(() => {});
+    await waitFor(() => json.stdout.split("caller-marker").length > 3, 10_000, "JSON lines")
+      .catch(() => {});
+    const [t, j] = [await text.stop(), await json.stop()];
+    assertEquals(t.code, 0, t.stderr);
+    assertEquals(j.code, 0, j.stderr);
+    assertEquals(t.stdout.split("\n")[0], "PID    COMM              FD ERR PATH/CALLER");
+    const lines = t.stdout.split("\n");
+    const at = lines.flatMap((l, i) => l.endsWith(" /nonexistent/caller-marker") ? [i] : []);
+    assertEquals(at.length, 3, t.stdout);
+    const pathColumn = lines[at[0]].indexOf("/nonexistent");
+    for (const i of at) {
+      assert(lines[i].startsWith(`${P.padEnd(6)} opener            -1   2 `), lines[i]);
+      deepEqual(lines.slice(i + 1, i + 3), [
+        " ".repeat(pathColumn) + "known_open_function",
+        " ".repeat(pathColumn) + "known_open_parent",
+      ]);
+    }
+    const events = j.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((e) => e.path === "/nonexistent/caller-marker");
+    deepEqual(
+      events.map((e) => e.callers),
+      Array(3).fill(["known_open_function", "known_open_parent"]),
+    );
+  } finally {
+    for (const r of runs) r.killTree();
+    await opener?.closeStdin().catch(() => {});
+    await opener?.wait().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 kernelTest("opensnoop: Ctrl-C in the middle of an open flood exits promptly", async () => {
   const storm = new PausedWorkload(PYTHON, ["-c", STORM, String(50_000_000)]);
   const tool = new ToolProcess("opensnoop", ["-p", String(storm.pid)]);
