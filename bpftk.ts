@@ -56,6 +56,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
   solisten: () => import("./tools/solisten.ts"),
+  sslsnoop: () => import("./tools/sslsnoop.ts"),
   stackcount: () => import("./tools/stackcount.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
   syncsnoop: () => import("./tools/syncsnoop.ts"),
