@@ -21,6 +21,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   bindsnoop: () => import("./tools/bindsnoop.ts"),
   biolatency: () => import("./tools/biolatency.ts"),
   biolateness: () => import("./tools/biolateness.ts"),
+  biopattern: () => import("./tools/biopattern.ts"),
   biosnoop: () => import("./tools/biosnoop.ts"),
   bitesize: () => import("./tools/bitesize.ts"),
   blkthrot: () => import("./tools/blkthrot.ts"),
