@@ -57,6 +57,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   sigsnoop: () => import("./tools/sigsnoop.ts"),
   softirqs: () => import("./tools/softirqs.ts"),
   solisten: () => import("./tools/solisten.ts"),
+  ssllatency: () => import("./tools/ssllatency.ts"),
   sslsnoop: () => import("./tools/sslsnoop.ts"),
   stackcount: () => import("./tools/stackcount.ts"),
   statsnoop: () => import("./tools/statsnoop.ts"),
