@@ -26,6 +26,7 @@
  */
 import type { BuiltProgram, Label } from "../dsl/builder.ts";
 import { type EventsDef, reserve, submit } from "../dsl/events.ts";
+import type { HistMapDef } from "../dsl/hist.ts";
 import { defineMap } from "../dsl/maps.ts";
 import type { Probe } from "../dsl/program.ts";
 import {
@@ -124,7 +125,40 @@ const O_PATH = 0o10000000;
 
 /** The two programs. */
 export function buildFsSlowerPrograms(cfg: FsSlowerConfig, ch: EventsDef): BuiltProgram[] {
-  return [enterProgram(cfg).build(), exitProgram(cfg, ch).build()];
+  return [enterProgram(cfg).build(), exitProgram(cfg, (p, r) => emitRecord(p, ch, r)).build()];
+}
+
+/**
+ * The same two programs, but each operation is counted in `hist` (keyed by
+ * the u32 op, slot log2 of the latency in microseconds, or milliseconds with
+ * `ms`) instead of sent: fsdist (xfsdist, ext4dist, btrfsdist).
+ */
+export function buildFsDistPrograms(
+  cfg: FsSlowerConfig,
+  hist: HistMapDef,
+  ms: boolean,
+): BuiltProgram[] {
+  const emit = (p: Probe, r: ExitRegs) => {
+    const key = p.stack(4), zero = p.stack(hist.valueSize);
+    p.mov(r1, r.latencyNs).div(r1, ms ? 1_000_000 : 1000).mov(r7, r1);
+    p.log2(r9, r7, r1).clamp(r9, hist.slots - 1);
+    pending.load(p, r1, r.pending, "op");
+    p.store("u32", r10, key, r1);
+    p.histAdd(hist, key, r9, { zeroOff: zero });
+  };
+  return [enterProgram(cfg).build(), exitProgram(cfg, emit).build()];
+}
+
+/** What the exit program hands its emitter: the pending entry, the latency in ns, the end time. */
+interface ExitRegs {
+  /** The pending entry (op, pos, file): r8. */
+  pending: typeof r8;
+  /** The latency in nanoseconds: r9. */
+  latencyNs: typeof r9;
+  /** Where the end time (ns) is on the stack. */
+  endAt: number;
+  /** Where to go when nothing is to be emitted. */
+  cleanup: Label;
 }
 
 /** Jumps to `other` unless the current process is the one asked for (never the tracer). */
@@ -182,8 +216,8 @@ function enterProgram(cfg: FsSlowerConfig): Probe {
   return p.ret(0);
 }
 
-/** sys_exit: the operation's latency, and one record when it is over the threshold. */
-function exitProgram(cfg: FsSlowerConfig, ch: EventsDef): Probe {
+/** sys_exit: the operation's latency, handed to `emit` when it is over the threshold. */
+function exitProgram(cfg: FsSlowerConfig, emit: (p: Probe, r: ExitRegs) => void): Probe {
   const p = rawSyscallProbe("exit", `${PROGRAM_PREFIX}exit`);
   const key = p.stack(4), end = p.stack(8);
   const ours = p.label(), other = p.label(), cleanup = p.label();
@@ -210,7 +244,15 @@ function exitProgram(cfg: FsSlowerConfig, ch: EventsDef): Probe {
   pending.load(p, r1, r8, "ts");
   p.sub(r0, r1).mov(r9, r0); // r9 = latency in ns
   p.mov64(r1, cfg.minNs).jumpIf(r9, "<=", r1, cleanup);
+  emit(p, { pending: r8, latencyNs: r9, endAt: end, cleanup });
+  p.bind(cleanup).delete(starts, key);
+  p.bind(other);
+  return p.ret(0);
+}
 
+/** fsslower's record: one slow operation through the event channel. */
+function emitRecord(p: Probe, ch: EventsDef, r: ExitRegs): void {
+  const { endAt: end, cleanup } = r;
   reserve(p, ch, r7, cleanup);
   p.load(r1, "u64", r10, end);
   fsEvent.store(p, r7, "endNs", r1);
@@ -231,8 +273,4 @@ function exitProgram(cfg: FsSlowerConfig, ch: EventsDef): Probe {
   p.field(r9, r9, "file", "f_path.dentry->d_name.name");
   fsEvent.readString(p, r7, "file", r9, "kernel"); // zero-filled when unreadable
   submit(p, ch, r7);
-
-  p.bind(cleanup).delete(starts, key);
-  p.bind(other);
-  return p.ret(0);
 }
