@@ -19,6 +19,7 @@ const OPENS = 5, WRITES = 20, FSYNCS = 3, READS = 30;
 const WORKLOAD = `
 import os, sys
 target, other = sys.argv[1], sys.argv[2]
+print("ready", flush=True)  # python's own start-up reads (modules on the root fs) are over
 sys.stdin.readline()
 for _ in range(${OPENS}):
     fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
@@ -55,6 +56,7 @@ for (const type of ["xfs", "ext4", "btrfs"] as const) {
     try {
       const work = new PausedWorkload("python3", ["-c", WORKLOAD, `${fs.mnt}/target`, other]);
       const P = String(work.pid);
+      await work.waitForOutput(/^ready$/m);
       const before = await ourPrograms();
       tools.push(new ToolProcess(`${type}dist`, ["-p", P]));
       if (type === "xfs") {
