@@ -76,6 +76,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   tcpsynbl: () => import("./tools/tcpsynbl.ts"),
   tcptop: () => import("./tools/tcptop.ts"),
   threadsnoop: () => import("./tools/threadsnoop.ts"),
+  ugc: () => import("./tools/ugc.ts"),
   vfsstat: () => import("./tools/vfsstat.ts"),
   wakeuptime: () => import("./tools/wakeuptime.ts"),
   workq: () => import("./tools/workq.ts"),

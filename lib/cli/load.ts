@@ -190,7 +190,13 @@ function attach(prog: BpfProgram, p: BuiltProgram): Link[] {
     case "kprobe":
       return [attachKprobe(prog, a.func, a.retprobe)];
     case "uprobe":
-      return [attachUprobe(prog, a.path, a.offset, { retprobe: a.retprobe, pid: a.pid })];
+      return [
+        attachUprobe(prog, a.path, a.offset, {
+          retprobe: a.retprobe,
+          pid: a.pid,
+          refCtrOffset: a.refCtrOffset,
+        }),
+      ];
     case "perf_event":
       return attachSampling(prog, {
         frequency: a.frequency,

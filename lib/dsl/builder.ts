@@ -20,7 +20,15 @@ export type AttachTarget =
   | { kind: "raw_tracepoint"; name: string }
   | { kind: "perf_event"; frequency?: number; period?: number; cpus?: number[]; pid?: number }
   | { kind: "kprobe"; func: string; retprobe: boolean }
-  | { kind: "uprobe"; path: string; offset: number; retprobe: boolean; pid?: number };
+  | {
+    kind: "uprobe";
+    path: string;
+    offset: number;
+    retprobe: boolean;
+    pid?: number;
+    /** A USDT semaphore's file offset: the kernel raises it while attached (ref_ctr_offset). */
+    refCtrOffset?: number;
+  };
 
 /** A finished program, ready for the verifier and the loader. */
 export interface BuiltProgram {

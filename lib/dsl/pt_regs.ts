@@ -224,6 +224,7 @@ export class UsdtProgram extends Probe {
     path: string,
     layouts: Layouts,
     pid?: number,
+    kernelSemaphore = false,
   ) {
     super(
       name,
@@ -234,6 +235,9 @@ export class UsdtProgram extends Probe {
         offset: note.fileOffset,
         retprobe: false,
         ...(pid === undefined ? {} : { pid }),
+        ...(kernelSemaphore && note.semaphoreFileOffset
+          ? { refCtrOffset: note.semaphoreFileOffset }
+          : {}),
       },
       { kind: "none" },
       layouts,
@@ -298,7 +302,10 @@ export function usdt(
   binaryPath: string,
   provider: string,
   name: string,
-  opts: Omit<UprobeOptions, "retprobe"> = {},
+  opts: Omit<UprobeOptions, "retprobe"> & {
+    /** The kernel raises the probe's semaphore while attached (uprobe ref_ctr_offset, 4.20). */
+    kernelSemaphore?: boolean;
+  } = {},
 ): UsdtProgram[] {
   requireX86_64();
   const notes = openElf(binaryPath).usdt(provider, name);
@@ -312,6 +319,7 @@ export function usdt(
       binaryPath,
       opts.layouts ?? kernelLayouts,
       opts.pid,
+      opts.kernelSemaphore,
     )
   );
 }

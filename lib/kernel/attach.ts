@@ -101,15 +101,19 @@ export function attachUprobe(
   prog: BpfProgram,
   path: string,
   offset: number,
-  opts: { retprobe?: boolean; pid?: number } = {},
+  opts: { retprobe?: boolean; pid?: number; refCtrOffset?: number } = {},
 ): Link {
   const pmu = dynamicPmu("uprobe");
+  // config:32-63 is the uprobe PMU's ref_ctr_offset: the kernel keeps a USDT
+  // semaphore raised while the probe is attached (and other tracers of the
+  // same probe, bpftrace among them, must pass the same offset).
+  const refCtr = BigInt(opts.refCtrOffset ?? 0) << 32n;
   const file = cString(path);
   const pid = opts.pid ?? -1;
   const ev = perfEventOpen(
     {
       type: pmu.type,
-      config: opts.retprobe ? 1n << BigInt(pmu.retBit) : 0n,
+      config: (opts.retprobe ? 1n << BigInt(pmu.retBit) : 0n) | refCtr,
       sample: 1,
       config1: addressOf(file),
       config2: BigInt(offset),
