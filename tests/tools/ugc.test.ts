@@ -119,7 +119,7 @@ kernelTest(
   { commands: [PYTHON, "bpftrace"] },
 );
 
-Deno.test("ugc -l java PID: needs probes Debian does not build: one line, exit 1", async () => {
+Deno.test("ugc -l java PID: not implemented: one line, exit 1", async () => {
   const { code, stderr } = await runToolOnce("ugc", ["-l", "java", String(Deno.pid)]);
   assertEquals(code, 1, stderr);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
