@@ -35,6 +35,7 @@ export const TOOLS: Record<string, () => Promise<{ tool: Tool<unknown> }>> = {
   ext4dist: () => import("./tools/ext4dist.ts"),
   ext4slower: () => import("./tools/ext4slower.ts"),
   filelife: () => import("./tools/filelife.ts"),
+  filetop: () => import("./tools/filetop.ts"),
   flamegraph: () => import("./tools/flamegraph.ts"),
   funccount: () => import("./tools/funccount.ts"),
   funclatency: () => import("./tools/funclatency.ts"),
