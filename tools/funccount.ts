@@ -204,11 +204,11 @@ export const tool = intervalTool({
     ["funccount c:malloc", "count all malloc() calls in libc"],
     ["funccount 'c:str*'", "count libc functions starting with str"],
     ["funccount -r 'c:^str(n?cpy|len)$'", "the same with a regular expression"],
-    ["funccount -Ti 5 'c:mem*'", "output every 5 seconds, with timestamps"],
+    ["funccount -Ti 5 'c:mem*'", "every 5 seconds, with timestamps"],
     ["funccount -d 10 'c:mem*'", "trace for 10 seconds only"],
     ["funccount -p 185 'c:mem*'", "count calls in PID 185 only"],
-    ["funccount t:sched:sched_fork", "count calls to the sched_fork tracepoint"],
-    ["funccount -p 185 'u:node:gc*'", "count all GC USDT probes in node, PID 185"],
+    ["funccount t:sched:sched_fork", "count the sched_fork tracepoint"],
+    ["funccount -p 185 'u:node:gc*'", "GC USDT probes in node, PID 185"],
     ["funccount './test:read*'", "count read* calls in the ./test binary"],
   ],
   flags: {
@@ -223,7 +223,7 @@ export const tool = intervalTool({
       { short: "d" },
     ),
     timestamp: flag("include timestamp on output", "T"),
-    regexp: flag('use regular expressions. Default is "*" wildcards only.', "r"),
+    regexp: flag('regular expressions (default: "*" wildcards)', "r"),
   },
   positionals: {
     pattern: positional("pattern", "search expression for events", (text) => text),

@@ -343,22 +343,22 @@ export const tool = intervalTool({
   name: "memleak",
   summary: "Trace outstanding memory allocations that weren't freed.",
   examples: [
-    ["memleak -p $(pidof app)", "trace allocations of app, report every 5 s"],
+    ["memleak -p $(pidof app)", "allocations of app, every 5 s"],
     ["memleak -p $(pidof app) 10", "the same every 10 seconds"],
-    ["memleak -c './leaky arg'", "run ./leaky and trace its allocations"],
-    ["memleak -p 1234 -o 60000", "only allocations older than a minute"],
+    ["memleak -c './leaky arg'", "run ./leaky and trace it"],
+    ["memleak -p 1234 -o 60000", "only those older than a minute"],
     ["memleak -p 1234 -s 5", "sample every 5th allocation"],
     ["memleak -p 1234 -z 1024 -Z 65536", "only allocations of 1-64 KiB"],
-    ["memleak -p 1234 -O /usr/lib/libtcmalloc.so", "allocations of another library"],
+    ["memleak -p 1 -O /lib/libtcmalloc.so", "another allocator"],
   ],
   flags: {
     pid: option("PID", "the PID to trace", pidValue, { short: "p" }),
     olderMs: optionWithDefault(
       "OLDER",
-      "prune allocations younger than this age in milliseconds (500)",
+      "prune allocations younger than this, in ms (500)",
       integer(0, 2 ** 40, "age"),
       500,
-      { short: "o" },
+      { short: "o", long: "older" },
     ),
     command: option("COMMAND", "execute and trace the specified command", nonEmpty, {
       short: "c",
@@ -368,16 +368,19 @@ export const tool = intervalTool({
       "sample every N-th allocation to decrease the overhead",
       integer(1, 2 ** 31, "sample rate"),
       1,
-      { short: "s" },
+      { short: "s", long: "sample-rate" },
     ),
     top: optionWithDefault("TOP", "display only this many top allocating stacks", count, 10, {
       short: "T",
+      long: "top",
     }),
     minSize: option("MIN", "capture only allocations larger than this size", integer(0, 2 ** 53), {
       short: "z",
+      long: "min-size",
     }),
     maxSize: option("MAX", "capture only allocations smaller than this size", integer(0, 2 ** 53), {
       short: "Z",
+      long: "max-size",
     }),
     obj: option("OBJ", "attach to allocator functions in this object", readableFile, {
       short: "O",

@@ -184,7 +184,7 @@ export const tool = intervalTool({
   name: "ssllatency",
   summary: "Summarize SSL/TLS call latency as histograms per function.",
   examples: [
-    ["ssllatency", "histograms of every process's OpenSSL calls, at Ctrl-C"],
+    ["ssllatency", "every process's OpenSSL calls, at Ctrl-C"],
     ["ssllatency -p 181 5", "process 181, every 5 seconds"],
   ],
   flags: {

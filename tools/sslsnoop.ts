@@ -152,9 +152,9 @@ export const tool = eventTool({
   name: "sslsnoop",
   summary: "Trace SSL/TLS handshake, read and write calls with their latency.",
   examples: [
-    ["sslsnoop", "trace OpenSSL calls of every process"],
+    ["sslsnoop", "OpenSSL calls of every process"],
     ["sslsnoop -p 181", "only process 181"],
-    ["sslsnoop --libssl /opt/ssl/lib/libssl.so.3", "another OpenSSL"],
+    ["sslsnoop --libssl /opt/lib/libssl.so.3", "another OpenSSL"],
   ],
   flags: {
     pid: option("PID", "trace this PID only", pidValue, { short: "p" }),

@@ -234,11 +234,11 @@ export const tool = stackTool({
   summary: "Count events and their stack traces.",
   examples: [
     ["stackcount c:malloc", "count stacks for malloc() in libc"],
-    ["stackcount -P -U 'c:str*'", "user stacks of libc str*(), per process"],
+    ["stackcount -P -U 'c:str*'", "user stacks of str*(), per process"],
     ["stackcount -p 185 c:malloc", "only count stacks for PID 185"],
     ["stackcount t:sched:sched_switch", "count stacks for sched_switch"],
     ["stackcount -r 'c:^mem(cpy|set)$'", "the same, with a regular expression"],
-    ["stackcount -f -P -D 10 c:write", "10 seconds, folded, for flame graphs"],
+    ["stackcount -f -P -D 10 c:write", "10 s, folded, for flame graphs"],
     ["stackcount -c 1 t:sched:sched_wakeup", "only count stacks on CPU 1"],
     ["stackcount -p 185 u:node:gc__start", "stacks of a USDT probe"],
   ],
@@ -248,7 +248,7 @@ export const tool = stackTool({
     duration: option("SECS", "total duration of trace, seconds", integer(1, 99_999_999), {
       short: "D",
     }),
-    regexp: flag('use regular expressions. Default is "*" wildcards only.', "r"),
+    regexp: flag('regular expressions (default: "*" wildcards)', "r"),
     perpid: flag("display stacks separately for each process", "P"),
     userStacksOnly: shared.userStacksOnly,
     kernelStacksOnly: shared.kernelStacksOnly,
