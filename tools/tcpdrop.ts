@@ -229,7 +229,7 @@ function formatLine(data: Uint8Array, _o: Options, state: State): string {
 
 export const tool = eventTool({
   name: "tcpdrop",
-  summary: "Trace TCP drops by the kernel",
+  summary: "Trace TCP drops by the kernel.",
   examples: [
     ["tcpdrop", "trace kernel TCP drops"],
     ["tcpdrop -4", "trace IPv4 family only"],

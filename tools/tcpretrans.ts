@@ -219,7 +219,7 @@ function countTable(o: Options, counts: Counts) {
 
 export const tool = eventTool({
   name: "tcpretrans",
-  summary: "Trace TCP retransmits",
+  summary: "Trace TCP retransmits.",
   examples: [
     ["tcpretrans", "trace TCP retransmits"],
     ["tcpretrans -c", "count occurred retransmits per flow"],

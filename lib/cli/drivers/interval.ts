@@ -138,7 +138,7 @@ export function isExportable(tool: object): tool is Exportable {
 /** --prometheus [ADDR]: the value is optional (see {@link defaultPrometheusAddress}). */
 export const prometheusFlag = option(
   "ADDR",
-  `serve Prometheus /metrics (ADDR optional: ${DEFAULT_LISTEN})`,
+  `serve /metrics (default ADDR ${DEFAULT_LISTEN})`,
   (text, flag) => parseListen(text, flag),
   { long: "prometheus" },
 );
