@@ -35,7 +35,6 @@ function counts(stdout: string, re: RegExp): number[] {
   return [...stdout.matchAll(re)].map((m) => Number(m[1]));
 }
 
-
 kernelTest("pidpersec: 500 forks are counted, the total matching the kernel's own", async (t) => {
   const work = new PausedWorkload(PYTHON, ["-c", WORKLOAD]);
   const bt = new Spawned("bpftrace", ["/usr/sbin/pidpersec.bt"]);

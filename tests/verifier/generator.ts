@@ -753,6 +753,8 @@ class Gen {
     if (k === 4) {
       const off = this.r.chance(0.95) ? 0 : this.r.pick([8, -buf]);
       if (this.r.chance(0.5)) body.push(`*(u64 *)(r2 ${at(off)}) = r1`, "r0 = 0");
+      // each chance() is a new draw, not the same condition twice
+      // deno-lint-ignore no-dupe-else-if
       else if (this.r.chance(0.5)) body.push(`r0 = *(u64 *)(r2 ${at(off)})`);
       else body.push("r1 = r2", "r2 = 16", "call bpf_get_current_comm", "r0 = 0");
     } else if (k === 0) body.push("r0 = r1", `r0 *= ${this.r.pick([3, 7, -1])}`, "r0 &= 63");
