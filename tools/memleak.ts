@@ -50,6 +50,7 @@ import { monotonicNs } from "../lib/kernel/libc.ts";
 import { ElfFile } from "../lib/symbols/elf.ts";
 import { findLibrary } from "../lib/symbols/library_path.ts";
 import { UserSymbolizer } from "../lib/symbols/user.ts";
+import { PausedCommand } from "../lib/kernel/paused_command.ts";
 
 /** Allocations tracked at once (libbpf-tools: 1000000; each entry 32 bytes here). */
 const MAX_ALLOCS = 1 << 18;
@@ -223,60 +224,11 @@ function buildPrograms(o: Options) {
 
 // --- user side --------------------------------------------------------------
 
-/** The -c command, started paused: it runs its program once the probes are attached. */
-class Command implements Disposable {
-  readonly child: Deno.ChildProcess;
-  readonly #fifo: string;
-  readonly #dir: string;
-  exited = false;
-  #disposed = false;
-
-  constructor(command: string) {
-    this.#dir = Deno.makeTempDirSync({ prefix: "memleak-" });
-    this.#fifo = `${this.#dir}/go`;
-    const mk = new Deno.Command("mkfifo", { args: [this.#fifo] }).outputSync();
-    if (!mk.success) throw new Error(`mkfifo ${this.#fifo} failed`);
-    this.child = new Deno.Command("/bin/sh", {
-      args: ["-c", `read -r _ < "$0"; exec ${command}`, this.#fifo],
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-    // Whatever ends this process (a load error too) ends a command not yet let run.
-    globalThis.addEventListener("unload", () => this[Symbol.dispose]());
-    this.child.status.then(() => {
-      this.exited = true;
-      // The command is done: report once more and end, as when Ctrl-C is hit.
-      try {
-        Deno.kill(Deno.pid, "SIGINT");
-      } catch { /* already ending */ }
-    });
-  }
-
-  /** Lets the command run. */
-  go(): void {
-    const f = Deno.openSync(this.#fifo, { write: true });
-    f.writeSync(new TextEncoder().encode("\n"));
-    f.close();
-  }
-
-  [Symbol.dispose](): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    if (!this.exited) {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }
-    Deno.removeSync(this.#dir, { recursive: true });
-  }
-}
-
 /** State kept between reports: the symbols, and the process's maps while it lives. */
 interface Context {
   pid: number;
   symbols: UserSymbolizer;
-  command?: Command;
+  command?: PausedCommand;
   mapsText?: string;
 }
 
@@ -428,7 +380,7 @@ export const tool = intervalTool({
         "give -p PID or -c COMMAND: kernel allocations (bcc's default) are not traced here",
       );
     }
-    const command = o.command === undefined ? undefined : new Command(o.command);
+    const command = o.command === undefined ? undefined : new PausedCommand(o.command);
     if (command) commandPid = command.child.pid;
     return { pid: o.pid ?? command!.child.pid, symbols: new UserSymbolizer(), command };
   },

@@ -150,7 +150,7 @@ function decode(data: Uint8Array, s: State) {
 
 export const tool = eventTool({
   name: "sslsnoop",
-  summary: "Trace SSL/TLS handshake, read and write calls with their latency.",
+  summary: "Trace OpenSSL handshakes, reads and writes with latency.",
   examples: [
     ["sslsnoop", "OpenSSL calls of every process"],
     ["sslsnoop -p 181", "only process 181"],

@@ -150,7 +150,7 @@ function formatJson(hs: FunctionHistogram[]) {
 
 export const tool = intervalTool({
   name: "workq",
-  summary: "Summarize work queue function execution time, per kernel function.",
+  summary: "Summarize work queue function run time, per kernel function.",
   examples: [
     ["workq", "histograms of work function run time until Ctrl-C"],
     ["workq 1 10", "print 1 second summaries, 10 times"],
