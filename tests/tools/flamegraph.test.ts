@@ -126,8 +126,11 @@ Deno.test("flamegraph.ts: stdin to stdout with no permissions; options; icicle",
 kernelTest("profile -af | flamegraph: the seed's recipe, no Perl", async () => {
   const out = await run("bash", [
     "-c",
-    `set -o pipefail; deno run -A ${REPO_ROOT}tools/profile.ts -af -I -F 99 1 | ` +
-    `deno run ${REPO_ROOT}tools/flamegraph.ts --title CPU`,
+    // A workload that lives in the kernel (copying /dev/zero), so kernel frames are
+    // sampled whatever else runs on the machine; killed once the profile is done.
+    `set -o pipefail; timeout 60 dd if=/dev/zero of=/dev/null bs=1M 2>/dev/null & DD=$!; ` +
+    `deno run -A ${REPO_ROOT}tools/profile.ts -af -I -F 99 1 | ` +
+    `deno run ${REPO_ROOT}tools/flamegraph.ts --title CPU; rc=$?; kill $DD; exit $rc`,
   ]);
   const svg = out.stdout;
   assertEquals(out.code, 0, out.stderr);
