@@ -138,6 +138,13 @@ kernelTest(
       // bitesize: a series per comm is born with the process's first request, so
       // increase() would start from its first sample; its values since the tool
       // started (before the workload) are the window's
+      // A scrape stamped just after the workload may still predate its last requests'
+      // counts: wait (bounded) until one has all of them, else fail on the value below.
+      await waitFor(
+        async () => ((await prom.query(SIZES).catch(() => []))[0]?.value ?? 0) >= WRITES,
+        10_000,
+        "bitesize's count to reach the workload's writes",
+      ).catch(() => {});
       const t2 = await lastScrape(prom, SIZES);
       const sizesAt = async (m: string, le?: string) =>
         await prom.value(
